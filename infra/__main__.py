@@ -1,0 +1,5 @@
+"""The Pulumi program: validated stack config -> stack."""
+
+from hakit.stacks.program import run
+
+run()

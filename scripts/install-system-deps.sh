@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Repo tooling: install the Debian/Ubuntu packages hakit's tests and labs use. Idempotent; run as root.
+set -euo pipefail
+packages=(
+  python3 python3-venv ca-certificates
+  haproxy keepalived nginx-light iproute2 procps wrk graphviz
+  mariadb-server mariadb-client postgresql postgresql-client
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system deps: all present"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "system deps: need root to install: ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Package install must not start the daemons: the tests start their own, on their own ports.
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "system deps: installed ${missing[*]}"
