@@ -1,0 +1,175 @@
+"""The mock harness itself: faithful registration records, computed outputs, duplicates, isolation."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+import pytest
+from hakit.testing import DuplicateUrnError, ResourceGraph, load_stack_config, synth
+
+
+class _Pair(pulumi.ComponentResource):
+    """A tiny component: an ALB and a failover record aliasing it."""
+
+    def __init__(self, name: str, region: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("hakit:test:Pair", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        lb = aws.lb.LoadBalancer(
+            f"{name}-lb",
+            subnets=["subnet-a", "subnet-b"],
+            region=region,
+            opts=pulumi.ResourceOptions(parent=self, protect=True, ignore_changes=["tags"]),
+        )
+        check = aws.route53.HealthCheck(
+            f"{name}-hc", type="HTTPS", fqdn=lb.dns_name, port=443, resource_path="/healthz", opts=child
+        )
+        aws.route53.Record(
+            f"{name}-record",
+            zone_id="Z123",
+            name="app.example.com",
+            type="A",
+            set_identifier=f"{name}-primary",
+            failover_routing_policies=[{"type": "PRIMARY"}],
+            health_check_id=check.id,
+            aliases=[{"name": lb.dns_name, "zone_id": lb.zone_id, "evaluate_target_health": True}],
+            opts=child,
+        )
+        self.register_outputs({"dns_name": lb.dns_name})
+
+
+def _program() -> None:
+    _Pair("blue", "eu-west-1")
+    password = random.RandomPassword("db", length=24)
+    aws.secretsmanager.SecretVersion("db", secret_id="sec", secret_string=password.result)
+    pulumi.export("password", password.result)
+    pulumi.export("replicas", pulumi.Config().require_int("replicas"))
+
+
+@pytest.fixture(scope="module")
+def graph() -> ResourceGraph:
+    return synth(_program, config={"replicas": 2, "aws:region": "us-west-2"})
+
+
+def test_parent_children_and_options(graph: ResourceGraph) -> None:
+    pair = graph.one("hakit:test:Pair")
+    children = {n.type for n in graph.children_of(pair)}
+    assert children == {
+        "aws:lb/loadBalancer:LoadBalancer",
+        "aws:route53/healthCheck:HealthCheck",
+        "aws:route53/record:Record",
+    }
+    lb = graph.one("aws:lb/loadBalancer:LoadBalancer")
+    assert lb.options.protect is True
+    assert lb.options.ignore_changes == ("tags",)
+    assert graph.parent_of(lb) is pair
+    assert graph.roots()[0] is pair
+
+
+def test_computed_outputs_flow_into_dependents(graph: ResourceGraph) -> None:
+    lb = graph.one("aws:lb/loadBalancer:LoadBalancer")
+    record = graph.one("aws:route53/record:Record")
+    check = graph.one("aws:route53/healthCheck:HealthCheck")
+    assert lb.region == "eu-west-1"
+    # The ALB's canonical hosted zone for eu-west-1, not the stack default region's.
+    assert record.input("aliases.0.zone_id") == "Z32O12XQLNTSW2"
+    assert record.input("aliases.0.name") == lb.output("dns_name")
+    assert record.input("health_check_id") == check.id
+    assert check.input("fqdn").endswith(".elb.amazonaws.com")
+    assert record.depends_on(check) and record.depends_on(lb)
+
+
+def test_region_defaults_to_stack_config(graph: ResourceGraph) -> None:
+    assert graph.one("aws:route53/record:Record").region == "us-west-2"
+    assert graph.one("random:index/randomPassword:RandomPassword").region is None
+    assert graph.regions() == ["eu-west-1", "us-west-2"]
+
+
+def test_secret_flags_and_exports(graph: ResourceGraph) -> None:
+    version = graph.one("aws:secretsmanager/secretVersion:SecretVersion")
+    assert version.is_secret("secret_string")
+    assert not version.is_secret("secret_id")
+    assert "password" in graph.secret_stack_outputs
+    assert graph.stack_outputs["replicas"] == 2
+    assert len(graph.stack_outputs["password"]) == 24
+
+
+def test_explicit_provider_sets_region() -> None:
+    def program() -> None:
+        provider = aws.Provider("apne1", region="ap-northeast-1")
+        aws.s3.Bucket("logs", opts=pulumi.ResourceOptions(provider=provider))
+
+    graph = synth(program)
+    bucket = graph.one("aws:s3/bucket:Bucket")
+    assert bucket.region == "ap-northeast-1"
+    assert graph.provider_of(bucket) is graph.one("pulumi:providers:aws")
+    assert bucket.output("bucket_regional_domain_name").endswith(".s3.ap-northeast-1.amazonaws.com")
+
+
+def test_duplicate_urn_raises_like_the_engine() -> None:
+    def program() -> None:
+        aws.s3.Bucket("same")
+        aws.s3.Bucket("same")
+
+    with pytest.raises(DuplicateUrnError, match="Bucket::same"):
+        synth(program)
+
+
+def test_same_name_under_different_parents_is_fine() -> None:
+    graph = synth(lambda: [_Pair("a", "us-east-1"), _Pair("b", "us-east-1")])
+    assert len(graph.by_type("aws:lb/loadBalancer:LoadBalancer")) == 2
+
+
+def test_program_errors_propagate() -> None:
+    def program() -> None:
+        raise ValueError("bad argument")
+
+    with pytest.raises(ValueError, match="bad argument"):
+        synth(program)
+
+
+def test_synths_are_isolated() -> None:
+    first = synth(lambda: pulumi.export("k", pulumi.Config().get("only_first")), config={"only_first": "x"})
+    second = synth(lambda: pulumi.export("k", pulumi.Config().get("only_first")))
+    assert first.stack_outputs == {"k": "x"}
+    assert second.stack_outputs == {"k": None}
+    assert len(synth(lambda: aws.s3.Bucket("one"))) == 1
+
+
+def test_stack_file_config_with_secure_values(tmp_path) -> None:
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    stack_file.write_text(
+        "config:\n  aws:region: eu-central-1\n  project:dbPassword:\n    secure: v1:AAAA\n"
+        "  project:regions: [eu-central-1, eu-west-1]\n"
+    )
+    config = load_stack_config(str(stack_file))
+
+    def program() -> None:
+        cfg = pulumi.Config()
+        pulumi.export("password", cfg.require_secret("dbPassword"))
+        pulumi.export("regions", cfg.require_object("regions"))
+        aws.s3.Bucket("b")
+
+    graph = synth(program, config=config, stack="prod")
+    assert graph.stack_outputs["regions"] == ["eu-central-1", "eu-west-1"]
+    assert "password" in graph.secret_stack_outputs
+    assert graph.one("aws:s3/bucket:Bucket").region == "eu-central-1"
+    assert graph.one("aws:s3/bucket:Bucket").urn.startswith("urn:pulumi:prod::project::")
+
+
+def test_dump_names_every_node(graph: ResourceGraph) -> None:
+    text = graph.dump()
+    assert "hakit:test:Pair blue" in text
+    assert "  aws:lb/loadBalancer:LoadBalancer blue-lb @eu-west-1" in text
+
+
+def test_pytest_fixture(synth) -> None:  # type: ignore[no-untyped-def]
+    graph = synth(lambda: aws.sns.Topic("alerts"))
+    assert graph.one("aws:sns/topic:Topic").output("arn").startswith("arn:aws:sns:us-east-1:123456789012:")
+
+
+def test_snake_inputs(graph: ResourceGraph) -> None:
+    check = graph.one("aws:route53/healthCheck:HealthCheck")
+    assert check.snake_inputs["resource_path"] == "/healthz"
+    with pytest.raises(KeyError, match="no input 'nope'"):
+        check.input("nope")
