@@ -1,0 +1,40 @@
+"""Per-node file sets of load-balancer clusters: keepalived + HAProxy or nginx + the sysctl drop-in."""
+
+from __future__ import annotations
+
+from hakit.render.environment import header
+from hakit.render.haproxy import haproxy_files
+from hakit.render.keepalived import keepalived_files
+from hakit.render.nginx import nginx_files
+from hakit.render.pages import SYSCTL_HA
+from hakit.render.tree import HostFiles, RenderedFile, RenderedTree
+from hakit.spec.inventory import Inventory
+
+SYSCTL = "etc/sysctl.d/90-hakit-ha.conf"
+
+
+def proxy_files(inv: Inventory, cluster_name: str, *, source: str, root: str = "") -> HostFiles:
+    """The proxy's files, identical on every node of the cluster."""
+    if inv.load_balancers[cluster_name].proxy.kind == "haproxy":
+        return haproxy_files(inv, cluster_name, source=source, root=root)
+    return nginx_files(inv, cluster_name, source=source, root=root)
+
+
+def render_cluster(inv: Inventory, cluster_name: str, *, source: str, root: str = "") -> RenderedTree:
+    """Every node's files for one load-balancer cluster (the cloud keepalived pair embeds these)."""
+    shared = proxy_files(inv, cluster_name, source=source, root=root)
+    shared[SYSCTL] = RenderedFile(SYSCTL_HA.format(header=header(source)))
+    tree: RenderedTree = {}
+    for node in inv.load_balancers[cluster_name].nodes:
+        files = dict(shared)
+        files.update(keepalived_files(inv, cluster_name, node, source=source, root=root))
+        tree[node] = files
+    return tree
+
+
+def render_load_balancers(inv: Inventory, source: str, root: str) -> RenderedTree:
+    """Producer: the files of every load-balancer node."""
+    tree: RenderedTree = {}
+    for cluster_name in inv.load_balancers:
+        tree.update(render_cluster(inv, cluster_name, source=source, root=root))
+    return tree

@@ -1,0 +1,165 @@
+"""nginx.conf and its error pages for a load-balancer cluster (the same on every node)."""
+
+from __future__ import annotations
+
+from ipaddress import IPv6Address, ip_address
+
+from hakit.render.environment import header, render, rooted
+from hakit.render.pages import error_page_bodies
+from hakit.render.tree import HostFiles, RenderedFile
+from hakit.spec.base import format_duration
+from hakit.spec.inventory import Inventory
+from hakit.spec.proxy import Backend, Frontend, Proxy
+
+CONFIG = "etc/nginx/nginx.conf"
+ERRORS_DIR = "etc/nginx/errors"
+PIDFILE = "/run/nginx.pid"
+LOG_DIR = "/var/log/nginx"
+TEMP_DIR = "/var/lib/nginx"
+
+_BALANCE = {
+    "roundrobin": "",
+    "leastconn": "least_conn",
+    "source": "ip_hash",
+    "random": "random two least_conn",
+}
+_NEXT_UPSTREAM = {
+    "conn-failure": ["error"],
+    "empty-response": ["error"],
+    "junk-response": ["invalid_header"],
+    "response-timeout": ["timeout"],
+    "all-retryable-errors": [
+        "error",
+        "timeout",
+        "invalid_header",
+        "http_500",
+        "http_502",
+        "http_503",
+        "http_504",
+    ],
+    "500": ["http_500"],
+    "502": ["http_502"],
+    "503": ["http_503"],
+    "504": ["http_504"],
+}
+"""HAProxy retry-on conditions -> nginx proxy_next_upstream conditions."""
+
+
+def listen_address(address: str, port: int) -> str:
+    """nginx listen syntax: '*' -> '80', '::' -> '[::]:80', IPv6 literal -> '[addr]:80'."""
+    if address == "*":
+        return str(port)
+    if address == "::":
+        return f"[::]:{port}"
+    if isinstance(ip_address(address), IPv6Address):
+        return f"[{address}]:{port}"
+    return f"{address}:{port}"
+
+
+def next_upstream(backend: Backend) -> str:
+    """The `proxy_next_upstream` conditions of a backend (order kept, duplicates dropped)."""
+    if backend.retries == 0:
+        return "off"
+    conditions: list[str] = []
+    for retry in backend.effective_retry_on("nginx"):
+        for condition in _NEXT_UPSTREAM[retry]:
+            if condition not in conditions:
+                conditions.append(condition)
+    return " ".join(conditions)
+
+
+def _backend(name: str, backend: Backend) -> dict[str, object]:
+    servers = []
+    breaker = backend.circuit_breaker
+    for server in backend.servers.values():
+        options = [f"weight={server.weight}"]
+        if breaker is not None:
+            options += [
+                f"max_fails={breaker.error_limit}",
+                f"fail_timeout={format_duration(breaker.fail_timeout)}",
+            ]
+        if server.maxconn is not None:
+            options.append(f"max_conns={server.maxconn}")
+        if server.backup:
+            options.append("backup")
+        servers.append({"endpoint": server.endpoint(), "options": " " + " ".join(options)})
+    return {
+        "name": name,
+        "balance": _BALANCE[backend.balance],
+        "servers": servers,
+        "keepalive": backend.keepalive,
+        "next_upstream": next_upstream(backend),
+        "tries": backend.retries + 1,
+    }
+
+
+def _frontend(
+    name: str, frontend: Frontend, backends: dict[str, dict[str, object]], root: str
+) -> dict[str, object]:
+    listens = [listen_address(address, frontend.port) for address in frontend.addresses]
+    tls = None
+    tls_listens: list[str] = []
+    if frontend.tls is not None:
+        tls = {
+            "cert": rooted(root, frontend.tls.cert),
+            "key": rooted(root, frontend.tls.key or frontend.tls.cert),
+        }
+        tls_listens = [f"{listen_address(a, frontend.tls.port)} ssl http2" for a in frontend.addresses]
+    rate = None
+    if frontend.rate_limit is not None:
+        limit = frontend.rate_limit
+        per_second = limit.requests * 1000 / limit.period
+        rate = {
+            "zone": f"rl_{name}",
+            "size": f"{max(1, limit.table_size // 16_000)}m",
+            "rate": f"{int(per_second)}r/s" if per_second == int(per_second) else f"{limit.per_minute()}r/m",
+            "burst": limit.burst,
+        }
+    return {
+        "name": name,
+        "listens": listens,
+        "tls_listens": tls_listens,
+        "tls": tls,
+        "redirect_https": frontend.redirect_https,
+        "hsts": frontend.tls.hsts_max_age if frontend.tls is not None else None,
+        "rate_limit": rate,
+        "backend": backends[frontend.backend],
+    }
+
+
+def nginx_context(proxy: Proxy, cluster_name: str, *, source: str, root: str) -> dict[str, object]:
+    """The template variables of `nginx.conf`."""
+    backends = {name: _backend(name, backend) for name, backend in proxy.backends.items()}
+    timeouts = {field: format_duration(value) for field, value in proxy.timeouts.model_dump().items()}
+    return {
+        "header": header(source),
+        "cluster": cluster_name,
+        "paths": {
+            "pidfile": rooted(root, PIDFILE),
+            "error_log": rooted(root, f"{LOG_DIR}/error.log"),
+            "access_log": rooted(root, f"{LOG_DIR}/access.log"),
+            "temp": rooted(root, TEMP_DIR),
+            "errors": rooted(root, "/" + ERRORS_DIR),
+        },
+        "max_connections": proxy.max_connections,
+        "timeouts": timeouts,
+        "health_port": proxy.health_port,
+        "stats": (
+            {"listen": listen_address(str(proxy.stats.address), proxy.stats.port)}
+            if proxy.stats.enabled
+            else None
+        ),
+        "error_pages": [{"status": status} for status in sorted(error_page_bodies(proxy, source))],
+        "backends": list(backends.values()),
+        "frontends": [_frontend(name, fe, backends, root) for name, fe in proxy.frontends.items()],
+    }
+
+
+def nginx_files(inv: Inventory, cluster_name: str, *, source: str, root: str) -> HostFiles:
+    """nginx.conf and one HTML error page per status."""
+    proxy = inv.load_balancers[cluster_name].proxy
+    context = nginx_context(proxy, cluster_name, source=source, root=root)
+    files: HostFiles = {CONFIG: RenderedFile(render("nginx/nginx.conf.j2", **context))}
+    for status, html in error_page_bodies(proxy, source).items():
+        files[f"{ERRORS_DIR}/{status}.html"] = RenderedFile(html)
+    return files

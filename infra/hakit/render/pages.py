@@ -1,0 +1,56 @@
+"""Error pages (graceful degradation) and the sysctl file every load-balancer node needs."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from hakit.render.environment import render
+from hakit.spec.proxy import DEFAULT_ERROR_PAGES, Proxy
+
+_DEFAULT_TEXT = {
+    429: "Too many requests from your address. Please slow down and retry in a few seconds.",
+    502: "The service is temporarily unavailable. Please retry in a moment.",
+    503: "The service is temporarily unavailable. Please retry in a moment.",
+    504: "The service took too long to answer. Please retry in a moment.",
+}
+
+
+def error_page_bodies(proxy: Proxy, source: str) -> dict[int, str]:
+    """Status -> HTML body: the inventory's pages, else the built-in ones for 429/502/503/504."""
+    statuses = sorted(set(DEFAULT_ERROR_PAGES) | set(proxy.error_pages))
+    bodies: dict[int, str] = {}
+    for status in statuses:
+        custom = proxy.error_pages.get(status)
+        bodies[status] = render(
+            "nginx/error_page.html.j2",
+            status=status,
+            reason=HTTPStatus(status).phrase,
+            body=custom
+            if custom is not None
+            else f"<p>{_DEFAULT_TEXT.get(status, HTTPStatus(status).phrase)}</p>",
+            source=source,
+        )
+    return bodies
+
+
+def http_error_file(status: int, html: str) -> str:
+    """A raw HTTP/1.0 response for HAProxy's `errorfile` (CRLF headers, exact Content-Length)."""
+    body = html.encode("utf-8")
+    head = [
+        f"HTTP/1.0 {status} {HTTPStatus(status).phrase}",
+        "Cache-Control: no-cache",
+        "Connection: close",
+        "Content-Type: text/html; charset=utf-8",
+        f"Content-Length: {len(body)}",
+    ]
+    if status in (429, 503):
+        head.append("Retry-After: 5")
+    return "\r\n".join(head) + "\r\n\r\n" + html
+
+
+SYSCTL_HA = """{header}
+# The proxies bind the VIPs on every node, before (and whether or not) keepalived assigns them.
+net.ipv4.ip_nonlocal_bind = 1
+net.ipv6.ip_nonlocal_bind = 1
+"""
+"""The sysctl drop-in of a load-balancer node."""

@@ -1,0 +1,42 @@
+"""Hosts: defined once in the inventory, referred to by name from every other section."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from ipaddress import IPv4Interface, IPv6Interface
+
+from pydantic import Field
+
+from hakit.spec.base import IfName, Problem, SpecModel
+
+
+class InterfaceSpec(SpecModel):
+    """One network interface of a host: its IPv4 and/or IPv6 address with the prefix of its segment."""
+
+    address: IPv4Interface | None = Field(
+        default=None, description="IPv4 address with prefix, e.g. 198.18.1.11/24"
+    )
+    address6: IPv6Interface | None = Field(
+        default=None, description="IPv6 address with prefix, e.g. fd00:1::11/64"
+    )
+
+    def rules(self) -> Iterator[Problem]:
+        """An interface needs at least one address."""
+        if self.address is None and self.address6 is None:
+            yield Problem(("address",), "an interface needs an address or an address6")
+
+
+class Host(SpecModel):
+    """A physical or virtual machine that receives rendered files."""
+
+    interfaces: dict[IfName, InterfaceSpec] = Field(
+        min_length=1, description="network interfaces by Linux name (at most 15 characters)"
+    )
+    description: str = ""
+
+    def primary_address(self) -> str:
+        """The first interface's IPv4 address (else IPv6), without prefix: the host's address for peers."""
+        first = next(iter(self.interfaces.values()))
+        chosen = first.address or first.address6
+        assert chosen is not None  # guaranteed by InterfaceSpec.rules
+        return str(chosen.ip)

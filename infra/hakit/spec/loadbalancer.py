@@ -1,0 +1,118 @@
+"""A load-balancer cluster: 2+ nodes sharing VIPs through VRRP, each running the same proxy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+from pydantic import Field
+
+from hakit.spec.base import Problem, SpecModel
+from hakit.spec.proxy import Proxy
+from hakit.spec.vrrp import Priority, Vrrp
+
+
+class Node(SpecModel):
+    """A host's role in a cluster: its VRRP priority (highest is the master) and optional initial state."""
+
+    priority: Priority
+    state: Literal["MASTER", "BACKUP"] | None = Field(
+        default=None, description="initial state; default: MASTER for the highest priority unless nopreempt"
+    )
+
+
+class LoadBalancer(SpecModel):
+    """VIPs (keepalived) in front of a proxy (HAProxy or nginx) on every node."""
+
+    nodes: dict[str, Node] = Field(
+        min_length=2, description="host name -> role; hosts are defined in `hosts`"
+    )
+    vrrp: Vrrp
+    proxy: Proxy
+
+    def priority(self, instance: str, node: str) -> int:
+        """The effective priority of `node` in `instance` (instance override, else the node's)."""
+        return self.vrrp.instances[instance].priorities.get(node, self.nodes[node].priority)
+
+    def master_of(self, instance: str) -> str:
+        """The node that holds the VIPs of `instance` when every node is healthy."""
+        return max(self.nodes, key=lambda node: self.priority(instance, node))
+
+    def initial_state(self, instance: str, node: str) -> str:
+        """MASTER for the expected master unless preemption is restricted (keepalived needs BACKUP then)."""
+        explicit = self.nodes[node].state
+        if explicit is not None:
+            return explicit
+        spec = self.vrrp.instances[instance]
+        if spec.nopreempt or spec.preempt_delay:
+            return "BACKUP"
+        return "MASTER" if node == self.master_of(instance) else "BACKUP"
+
+    def vip_addresses(self) -> set[str]:
+        """Every VIP of the cluster, without prefix."""
+        return {str(vip.ip) for spec in self.vrrp.instances.values() for vip in spec.all_vips()}
+
+    def rules(self) -> Iterator[Problem]:
+        """One clear master per instance, coherent states, tracking weight, frontends on cluster VIPs."""
+        for name, spec in self.vrrp.instances.items():
+            for node in spec.priorities:
+                if node not in self.nodes:
+                    yield Problem(
+                        ("vrrp", "instances", name, "priorities", node),
+                        f"{node!r} is not a node of this cluster",
+                    )
+            if any(node not in self.nodes for node in spec.priorities):
+                continue
+            yield from self._priority_rules(name)
+        yield from self._state_rules()
+        vips = self.vip_addresses()
+        for name, frontend in self.proxy.frontends.items():
+            for position, address in enumerate(frontend.addresses):
+                if address not in ("*", "::") and address not in vips:
+                    yield Problem(
+                        ("proxy", "frontends", name, "addresses", position),
+                        f"{address} is not a VIP of this cluster (VIPs: {', '.join(sorted(vips))})",
+                    )
+
+    def _priority_rules(self, name: str) -> Iterator[Problem]:
+        ranked = sorted(self.nodes, key=lambda node: -self.priority(name, node))
+        by_priority: dict[int, str] = {}
+        for node in ranked:
+            value = self.priority(name, node)
+            if value in by_priority:
+                loc: tuple[str | int, ...] = (
+                    ("vrrp", "instances", name, "priorities", node)
+                    if node in self.vrrp.instances[name].priorities
+                    else ("nodes", node, "priority")
+                )
+                yield Problem(
+                    loc,
+                    f"priority {value} of {node!r} equals {by_priority[value]!r} in instance {name!r}: "
+                    "priorities must be distinct so that one node is clearly the master",
+                )
+            by_priority.setdefault(value, node)
+        weight = self.vrrp.track_proxy.weight
+        if self.vrrp.track_proxy.enabled and weight < 0 and len(ranked) > 1:
+            top, second = self.priority(name, ranked[0]), self.priority(name, ranked[1])
+            if top + weight >= second:
+                yield Problem(
+                    ("vrrp", "track_proxy", "weight"),
+                    f"a failing proxy on {ranked[0]!r} lowers priority {top} to {top + weight}, "
+                    f"not below {second}: the VIPs of {name!r} would not move",
+                )
+
+    def _state_rules(self) -> Iterator[Problem]:
+        for node, role in self.nodes.items():
+            if role.state != "MASTER":
+                continue
+            for name, spec in self.vrrp.instances.items():
+                if spec.nopreempt or spec.preempt_delay:
+                    yield Problem(
+                        ("nodes", node, "state"),
+                        f"instance {name!r} uses nopreempt/preempt_delay, which need initial state BACKUP",
+                    )
+                elif self.master_of(name) != node:
+                    yield Problem(
+                        ("nodes", node, "state"),
+                        f"{node!r} is not the highest priority in {name!r}: it cannot start as MASTER",
+                    )

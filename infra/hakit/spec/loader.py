@@ -1,0 +1,194 @@
+"""Load YAML with line numbers and validate it into pydantic models with `FILE:LINE: path: problem` errors.
+
+Generic on purpose: the inventory and the Pulumi stack configs (`Pulumi.<env>.yaml`, under `config:`)
+both go through `validate_data`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from hakit.errors import SpecError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+PathKey = tuple[str | int, ...]
+
+
+class LineIndex:
+    """Maps a field path (tuple of keys / list indices) to the 1-based line where it appears in the file."""
+
+    def __init__(self, lines: dict[PathKey, int] | None = None) -> None:
+        self._lines: dict[PathKey, int] = dict(lines or {})
+
+    @classmethod
+    def from_node(cls, node: Any) -> LineIndex:
+        """Index a ruamel round-trip document (CommentedMap / CommentedSeq)."""
+        index = cls({(): 1})
+        index._walk(node, ())
+        return index
+
+    def _walk(self, node: Any, path: PathKey) -> None:
+        lc = getattr(node, "lc", None)
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                child = (*path, key)
+                if lc is not None:
+                    with contextlib.suppress(KeyError, TypeError):
+                        self._lines[child] = lc.key(key)[0] + 1
+                self._walk(value, child)
+        elif isinstance(node, Sequence) and not isinstance(node, str):
+            for position, value in enumerate(node):
+                child = (*path, position)
+                if lc is not None:
+                    with contextlib.suppress(KeyError, TypeError, IndexError):
+                        self._lines[child] = lc.item(position)[0] + 1
+                self._walk(value, child)
+
+    def line(self, path: PathKey) -> int | None:
+        """Line of `path`, or of its nearest ancestor present in the file."""
+        for end in range(len(path), -1, -1):
+            found = self._lines.get(tuple(path[:end]))
+            if found is not None:
+                return found
+        return None
+
+    def prefixed(self, prefix: PathKey) -> LineIndex:
+        """The index of a sub-document (e.g. the `config:` mapping of a Pulumi stack file)."""
+        size = len(prefix)
+        return LineIndex({k[size:]: v for k, v in self._lines.items() if k[:size] == prefix})
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def load_yaml(path: str | Path) -> tuple[Any, LineIndex]:
+    """Parse a YAML file keeping line numbers; YAML syntax errors become a `SpecError` (exit 2)."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise SpecError(f"{source}: cannot read: {err.strerror or err}") from None
+    try:
+        data = _yaml().load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        problem = " ".join(str(err.problem or err.context or "invalid YAML").split())
+        raise SpecError(f"{source}:{line}: (yaml): {problem}") from None
+    except YAMLError as err:
+        raise SpecError(f"{source}:1: (yaml): {' '.join(str(err).split())}") from None
+    return data, LineIndex.from_node(data)
+
+
+def _data_path(loc: Sequence[str | int], data: Any) -> PathKey:
+    """Keep only the parts of a pydantic error location that are real keys/indices of the input data.
+
+    Pydantic adds union/validator tags ('function-after[...]', model names) to locations; walking the
+    input alongside drops them so the path matches the YAML file.
+    """
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, Mapping):
+            if part in node:
+                path.append(part)
+                node = node[part]
+                continue
+            if isinstance(part, int) and str(part) in node:
+                path.append(str(part))
+                node = node[str(part)]
+                continue
+            if isinstance(part, str) and not _looks_like_tag(part):
+                path.append(part)  # a missing or rule-reported field: keep it, stop descending
+                node = None
+            continue
+        if (
+            isinstance(node, Sequence)
+            and not isinstance(node, str)
+            and isinstance(part, int)
+            and 0 <= part < len(node)
+        ):
+            path.append(part)
+            node = node[part]
+            continue
+        if node is None and not (isinstance(part, str) and _looks_like_tag(part)):
+            path.append(part)
+    return tuple(path)
+
+
+def _looks_like_tag(part: str) -> bool:
+    return "[" in part or part[:1].isupper()
+
+
+def format_path(path: PathKey) -> str:
+    """`('a', 'b', 0, 'c')` -> `a.b[0].c` (empty path -> `(top)`)."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "(top)"
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    msg = str(error.get("msg", "invalid"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+    return " ".join(msg.split())
+
+
+def error_lines(err: ValidationError, data: Any, *, source: str, lines: LineIndex | None) -> list[str]:
+    """Turn a pydantic `ValidationError` into sorted, de-duplicated `FILE:LINE: path: problem` lines."""
+    found: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for error in err.errors(include_url=False):
+        path = _data_path(error.get("loc", ()), data)
+        line = (lines.line(path) if lines is not None else None) or 1
+        text = f"{source}:{line}: {format_path(path)}: {_message(error)}"
+        if text not in seen:
+            seen.add(text)
+            found.append((line, text))
+    found.sort(key=lambda item: item[0])
+    return [text for _, text in found]
+
+
+def validate_data(model_cls: type[ModelT], data: Any, *, source: str, lines: LineIndex | None) -> ModelT:
+    """Validate parsed data into `model_cls`; raise `SpecError` listing every problem with file and line."""
+    try:
+        return model_cls.model_validate(_plain(data))
+    except ValidationError as err:
+        raise SpecError(error_lines(err, data, source=source, lines=lines)) from None
+
+
+def load_model(path: str | Path, model_cls: type[ModelT]) -> ModelT:
+    """Load a YAML file and validate it into `model_cls` (errors: `SpecError`, exit code 2)."""
+    data, lines = load_yaml(path)
+    if data is None:
+        data = {}
+    return validate_data(model_cls, data, source=str(path), lines=lines)
+
+
+def _plain(node: Any) -> Any:
+    """Convert ruamel containers to plain dict/list so pydantic sees ordinary Python data."""
+    if isinstance(node, Mapping):
+        return {key: _plain(value) for key, value in node.items()}
+    if isinstance(node, list | tuple):
+        return [_plain(value) for value in node]
+    return node

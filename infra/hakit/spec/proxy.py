@@ -1,0 +1,353 @@
+"""The proxy layer of a load-balancer cluster: HAProxy or nginx frontends, backends, limits and pages.
+
+Defaults are the settings that lost 0 requests in the failover measurements (DESIGN.md): HAProxy
+`retries 3` + `option redispatch` + `retry-on all-retryable-errors` + `observe layer7` circuit breaking;
+nginx `proxy_next_upstream error timeout http_502 http_503`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr
+
+from hakit.spec.base import DurationMs, Name, Port, Problem, SpecModel
+
+AbsPath = Annotated[str, Field(pattern=r"^/[^\s;{}'\"]*$", description="absolute path on the host")]
+HttpPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")]
+_HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}$"
+)
+
+RetryOn = Literal[
+    "conn-failure",
+    "empty-response",
+    "junk-response",
+    "response-timeout",
+    "0rtt-rejected",
+    "all-retryable-errors",
+    "500",
+    "502",
+    "503",
+    "504",
+]
+"""Retry conditions (HAProxy `retry-on` vocabulary; mapped to nginx `proxy_next_upstream`)."""
+
+DEFAULT_RETRY_ON: dict[str, list[RetryOn]] = {
+    "haproxy": ["all-retryable-errors"],
+    "nginx": ["conn-failure", "response-timeout", "502", "503"],
+}
+"""The measured zero-loss retry sets per proxy kind (used when `retry_on` is not given)."""
+
+ERROR_PAGE_STATUSES = (400, 403, 404, 405, 408, 429, 500, 502, 503, 504)
+"""Statuses both HAProxy (`errorfile`) and nginx (`error_page`) can replace."""
+
+DEFAULT_ERROR_PAGES = (429, 502, 503, 504)
+"""Statuses that get hakit's built-in page when `error_pages` does not name them."""
+
+
+def is_hostname_or_ip(value: str) -> bool:
+    """True for an IPv4/IPv6 literal or a DNS hostname."""
+    try:
+        ip_address(value)
+        return True
+    except ValueError:
+        return bool(_HOSTNAME_RE.match(value))
+
+
+class HealthCheck(SpecModel):
+    """Active HTTP health check of each server (HAProxy); nginx open source checks passively only."""
+
+    path: HttpPath = "/healthz"
+    expect_status: int = Field(default=200, ge=100, le=599)
+    host: str = Field(default="localhost", pattern=r"^[A-Za-z0-9.-]+(:\d+)?$", description="Host header")
+    interval: DurationMs = 2000
+    timeout: DurationMs = 2000
+    fall: int = Field(default=3, ge=1, le=100)
+    rise: int = Field(default=2, ge=1, le=100)
+
+
+class CircuitBreaker(SpecModel):
+    """Take a server out after N errors seen on live traffic (HAProxy `observe layer7`, nginx `max_fails`)."""
+
+    error_limit: int = Field(
+        default=10, ge=1, le=1000, description="consecutive errors (nginx: within fail_timeout)"
+    )
+    on_error: Literal["mark-down", "fail-check", "sudden-death", "fastinter"] = "mark-down"
+    fail_timeout: DurationMs = Field(
+        default=10_000, description="nginx: error window and time out of rotation"
+    )
+
+
+class Server(SpecModel):
+    """One upstream server."""
+
+    address: str = Field(description="IP address or hostname")
+    port: Port
+    weight: int = Field(default=100, ge=1, le=256)
+    backup: bool = Field(
+        default=False, description="used only when every non-backup server is down ('sorry')"
+    )
+    maxconn: int | None = Field(
+        default=None, ge=1, description="queue beyond this many concurrent connections"
+    )
+
+    def rules(self) -> Iterator[Problem]:
+        """The address must be an IP or a hostname."""
+        if not is_hostname_or_ip(self.address):
+            yield Problem(("address",), f"not an IP address or hostname: {self.address!r}")
+
+    def endpoint(self) -> str:
+        """`host:port`, bracketing IPv6 literals."""
+        try:
+            if isinstance(ip_address(self.address), IPv6Address):
+                return f"[{self.address}]:{self.port}"
+        except ValueError:
+            pass
+        return f"{self.address}:{self.port}"
+
+
+class Backend(SpecModel):
+    """A pool of servers behind a frontend."""
+
+    balance: Literal["roundrobin", "leastconn", "source", "random", "first", "uri"] = "roundrobin"
+    servers: dict[Name, Server] = Field(min_length=1)
+    health_check: HealthCheck | None = Field(default_factory=HealthCheck)
+    retries: int = Field(default=3, ge=0, le=10, description="extra attempts on another server")
+    redispatch: bool = Field(default=True, description="retry on a different server, not the same one")
+    retry_on: list[RetryOn] | None = Field(default=None, description="default: the measured zero-loss set")
+    circuit_breaker: CircuitBreaker | None = Field(default_factory=CircuitBreaker)
+    keepalive: int = Field(
+        default=32, ge=0, le=10_000, description="idle upstream connections kept per worker"
+    )
+    allow_single_server: bool = Field(
+        default=False, description="accept fewer than two non-backup servers (no redundancy)"
+    )
+
+    def rules(self) -> Iterator[Problem]:
+        """Redundancy: at least two non-backup servers unless explicitly waived; unique endpoints."""
+        active = [name for name, server in self.servers.items() if not server.backup]
+        if not active:
+            yield Problem(("servers",), "every server is a backup: at least one must take traffic")
+        elif len(active) < 2 and not self.allow_single_server:
+            yield Problem(
+                ("servers",),
+                "needs at least two non-backup servers for redundancy (or set allow_single_server: true)",
+            )
+        seen: dict[str, str] = {}
+        for name, server in self.servers.items():
+            if server.endpoint() in seen:
+                yield Problem(
+                    ("servers", name, "address"),
+                    f"same address and port as server {seen[server.endpoint()]!r}",
+                )
+            seen.setdefault(server.endpoint(), name)
+
+    def effective_retry_on(self, kind: str) -> list[RetryOn]:
+        """`retry_on`, or the zero-loss default of the proxy kind."""
+        return list(self.retry_on) if self.retry_on is not None else list(DEFAULT_RETRY_ON[kind])
+
+
+class Tls(SpecModel):
+    """TLS termination on a frontend."""
+
+    cert: AbsPath = Field(description="PEM certificate chain (HAProxy: with the key appended)")
+    key: AbsPath | None = Field(default=None, description="nginx private key; default: the cert file")
+    port: Port = 443
+    hsts_max_age: int | None = Field(default=None, ge=0, description="send Strict-Transport-Security")
+
+
+class RateLimit(SpecModel):
+    """Per-client-IP request rate limit answered with 429 (HAProxy stick-table, nginx limit_req)."""
+
+    requests: int = Field(ge=1, description="requests allowed per period and client IP")
+    period: DurationMs = Field(default=10_000, description="the window (whole seconds)")
+    burst: int = Field(default=0, ge=0, description="nginx: excess requests tolerated before 429")
+    table_size: int = Field(default=100_000, ge=1000, description="clients tracked")
+
+    def rules(self) -> Iterator[Problem]:
+        """Windows are whole seconds (HAProxy and nginx both count in seconds)."""
+        if self.period < 1000 or self.period % 1000:
+            yield Problem(("period",), "must be a whole number of seconds (at least 1s)")
+
+    def per_minute(self) -> int:
+        """The same limit as requests per minute (nginx `rate=Nr/m`, at least 1)."""
+        return max(1, self.requests * 60_000 // max(self.period, 1))
+
+
+class Frontend(SpecModel):
+    """A listener: addresses and port, optional TLS, the backend it feeds and its rate limit."""
+
+    addresses: list[str] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        description="VIPs of the cluster to bind, or '*' (any IPv4) / '::' (any IPv6)",
+    )
+    port: Port = 80
+    tls: Tls | None = None
+    redirect_https: bool = Field(default=False, description="answer plain HTTP with a 301 to https")
+    backend: str
+    rate_limit: RateLimit | None = None
+    max_connections: int | None = Field(default=None, ge=1, description="HAProxy frontend maxconn")
+
+    def rules(self) -> Iterator[Problem]:
+        """Addresses parse; a redirect needs TLS; the TLS port differs from the plain one."""
+        for position, address in enumerate(self.addresses):
+            if address not in ("*", "::"):
+                try:
+                    ip_address(address)
+                except ValueError:
+                    yield Problem(("addresses", position), f"not an IP address, '*' or '::': {address!r}")
+        if len(set(self.addresses)) != len(self.addresses):
+            yield Problem(("addresses",), "an address is listed twice")
+        if self.redirect_https and self.tls is None:
+            yield Problem(("redirect_https",), "needs tls (nothing to redirect to)")
+        if self.tls is not None and self.tls.port == self.port:
+            yield Problem(("tls", "port"), f"the plain HTTP listener already uses port {self.port}")
+
+    def ports(self) -> list[int]:
+        """Every port this frontend listens on."""
+        return [self.port] + ([self.tls.port] if self.tls else [])
+
+
+class Timeouts(SpecModel):
+    """Proxy timeouts (HAProxy names; nginx uses the matching directives)."""
+
+    connect: DurationMs = 5000
+    client: DurationMs = 30_000
+    server: DurationMs = 30_000
+    http_request: DurationMs = 10_000
+    http_keep_alive: DurationMs = 10_000
+    queue: DurationMs = 30_000
+    tunnel: DurationMs = 3_600_000
+
+
+class Stats(SpecModel):
+    """Statistics: HAProxy stats page + Prometheus `/metrics`; nginx `stub_status`."""
+
+    enabled: bool = True
+    address: IPv4Address | IPv6Address = Field(default=IPv4Address("127.0.0.1"))
+    port: Port = 8404
+    user: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    password: SecretStr | None = None
+
+    def rules(self) -> Iterator[Problem]:
+        """Credentials come in pairs and are required when stats listen beyond loopback."""
+        if (self.user is None) != (self.password is None):
+            yield Problem(("password" if self.password is None else "user",), "user and password go together")
+        if self.password is not None and re.search(r"[\s:]", self.password.get_secret_value()):
+            yield Problem(("password",), "must not contain spaces or ':'")
+        if self.enabled and not self.address.is_loopback and self.password is None:
+            yield Problem(("password",), "stats beyond loopback need a user and password")
+
+
+class Proxy(SpecModel):
+    """The proxy running on every node of a cluster."""
+
+    kind: Literal["haproxy", "nginx"]
+    frontends: dict[Name, Frontend] = Field(min_length=1)
+    backends: dict[Name, Backend] = Field(min_length=1)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    stats: Stats = Field(default_factory=Stats)
+    health_port: Port = Field(default=8405, description="loopback liveness endpoint polled by keepalived")
+    error_pages: dict[int, str] = Field(
+        default_factory=dict, description="status -> HTML body; 429/502/503/504 have built-in pages"
+    )
+    max_connections: int = Field(
+        default=20_000, ge=64, description="HAProxy maxconn / nginx worker_connections"
+    )
+    chroot: bool = Field(default=True, description="HAProxy: chroot to /var/lib/haproxy")
+    syslog: str = Field(default="/dev/log", pattern=r"^(/\S+|\d+\.\d+\.\d+\.\d+(:\d+)?)$")
+
+    def rules(self) -> Iterator[Problem]:
+        """References, port clashes, kind-specific limits."""
+        for name, frontend in self.frontends.items():
+            if frontend.backend not in self.backends:
+                yield Problem(
+                    ("frontends", name, "backend"),
+                    f"unknown backend {frontend.backend!r} (known: {', '.join(sorted(self.backends))})",
+                )
+        yield from self._port_rules()
+        for status in self.error_pages:
+            if status not in ERROR_PAGE_STATUSES:
+                yield Problem(
+                    ("error_pages", status),
+                    f"no custom page for {status}: use one of {', '.join(map(str, ERROR_PAGE_STATUSES))}",
+                )
+        if self.kind == "nginx":
+            yield from self._nginx_rules()
+        else:
+            for name, backend in self.backends.items():
+                if backend.circuit_breaker is not None and backend.health_check is None:
+                    yield Problem(
+                        ("backends", name, "circuit_breaker"),
+                        "needs health_check: a server the breaker marks down only comes back through checks",
+                    )
+
+    def listeners(self) -> list[tuple[tuple[str | int, ...], str, int]]:
+        """Every socket the proxy binds: (field path, address, port)."""
+        found: list[tuple[tuple[str | int, ...], str, int]] = [
+            (("health_port",), "127.0.0.1", self.health_port)
+        ]
+        if self.stats.enabled:
+            found.append((("stats", "port"), str(self.stats.address), self.stats.port))
+        for name, frontend in self.frontends.items():
+            for address in frontend.addresses:
+                found.append((("frontends", name, "port"), address, frontend.port))
+                if frontend.tls:
+                    found.append((("frontends", name, "tls", "port"), address, frontend.tls.port))
+        return found
+
+    def _port_rules(self) -> Iterator[Problem]:
+        listeners = self.listeners()
+        for position, (loc, address, port) in enumerate(listeners):
+            for other_loc, other_address, other_port in listeners[:position]:
+                if port == other_port and _sockets_overlap(address, other_address):
+                    where = ".".join(map(str, other_loc))
+                    yield Problem(loc, f"{address} port {port} is already used by {where}")
+                    break
+
+    def _nginx_rules(self) -> Iterator[Problem]:
+        if self.stats.password is not None:
+            yield Problem(("stats", "password"), "nginx stub_status takes no password: keep it on loopback")
+        for name, backend in self.backends.items():
+            if backend.balance in ("first", "uri"):
+                yield Problem(("backends", name, "balance"), f"nginx has no {backend.balance!r} balancing")
+            has_backup = any(server.backup for server in backend.servers.values())
+            if has_backup and backend.balance in ("source", "random"):
+                yield Problem(
+                    ("backends", name, "balance"),
+                    "nginx allows backup servers only with roundrobin or leastconn",
+                )
+            if backend.circuit_breaker is not None and backend.circuit_breaker.on_error != "mark-down":
+                yield Problem(
+                    ("backends", name, "circuit_breaker", "on_error"),
+                    "nginx only marks servers down (max_fails/fail_timeout)",
+                )
+            for position, retry in enumerate(backend.retry_on or []):
+                if retry == "0rtt-rejected":
+                    yield Problem(
+                        ("backends", name, "retry_on", position), "nginx has no 0rtt-rejected retry"
+                    )
+        for name, frontend in self.frontends.items():
+            if frontend.max_connections is not None:
+                yield Problem(
+                    ("frontends", name, "max_connections"),
+                    "nginx has no per-frontend limit (use max_connections)",
+                )
+        for name, frontend in self.frontends.items():
+            if frontend.rate_limit is not None and frontend.rate_limit.table_size < 16_000:
+                yield Problem(
+                    ("frontends", name, "rate_limit", "table_size"), "nginx zones hold at least 16000"
+                )
+
+
+def _sockets_overlap(first: str, second: str) -> bool:
+    """Two bind addresses collide on the same port: equal, or one is the wildcard of the other's family."""
+    family_first, family_second = ":" in first, ":" in second
+    if family_first != family_second:
+        return False
+    return first == second or first in ("*", "::") or second in ("*", "::")
