@@ -1,0 +1,282 @@
+"""`hakit render`, `hakit validate`, `hakit schema`: bare-metal configs from an inventory."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from typer.core import TyperCommand
+
+from hakit.errors import HakitError
+
+if TYPE_CHECKING:
+    from hakit.render.tree import RenderedTree
+    from hakit.render.validate import ValidationReport
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+SCHEMAS = {
+    "inventory": "hakit.spec.inventory:Inventory",
+    "stack": "hakit.spec.stack:StackConfig",
+}
+"""`hakit schema NAME` -> the pydantic model whose JSON Schema it prints."""
+
+PROGRESS_MIN_CHECKS = 20
+"""Show a progress bar when at least this many daemon runs are needed."""
+
+
+class ValidateMode(StrEnum):
+    """When `hakit render` runs the daemons on the result."""
+
+    auto = "auto"
+    yes = "yes"
+    no = "no"
+
+
+schema_app = typer.Typer(
+    help="Print JSON Schemas (point your editor's YAML plugin at them).", no_args_is_help=True
+)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_err,
+        transient=True,
+    )
+
+
+def run_validation(
+    tree: RenderedTree, *, root: str, jobs: int | None, dedupe: bool = True
+) -> ValidationReport:
+    """Validate with a progress bar when the run is long enough to need one."""
+    from hakit.render.validate import validate_tree
+
+    with _progress() as progress:
+        task = progress.add_task("validating", total=None, visible=False)
+
+        def advance(done: int, total: int) -> None:
+            visible = total >= PROGRESS_MIN_CHECKS
+            progress.update(task, completed=done, total=total, visible=visible)
+
+        return validate_tree(tree, root=root, jobs=jobs, dedupe=dedupe, progress=advance)
+
+
+def _host_verdicts(report: ValidationReport | None, reason: str) -> dict[str, str]:
+    if report is None:
+        return {}
+    verdicts: dict[str, str] = {}
+    for result in report.results:
+        current = verdicts.get(result.host, "yes")
+        if not result.ok and not result.skipped:
+            verdicts[result.host] = "FAILED"
+        elif result.skipped and current == "yes":
+            verdicts[result.host] = f"no ({result.message})"
+        else:
+            verdicts.setdefault(result.host, current)
+    return verdicts
+
+
+def _print_summary(tree: RenderedTree, report: ValidationReport | None, not_validated: str) -> None:
+    verdicts = _host_verdicts(report, not_validated)
+    table = Table(title=None, show_edge=False, header_style="bold")
+    table.add_column("host")
+    table.add_column("files", justify="right")
+    table.add_column("configs")
+    table.add_column("validated")
+    for host, files in tree.items():
+        configs = ", ".join(
+            sorted(
+                Path(path).name
+                for path in files
+                if path.endswith((".conf", ".cfg")) and "/sysctl.d/" not in path
+            )
+        )
+        table.add_row(host, str(len(files)), configs, verdicts.get(host, f"no ({not_validated})"))
+    _out.print(table)
+
+
+def _print_failures(report: ValidationReport) -> None:
+    for failure in report.failures:
+        _err.print(f"{failure.host}/{failure.path}: {failure.daemon}: {failure.message}", markup=False)
+    notes = sorted({note for result in report.results for note in result.notes})
+    for note in notes:
+        _err.print(f"note: {note}", markup=False)
+
+
+def _print_changes(tree: RenderedTree, out: Path) -> int:
+    from hakit.render.writer import diff_tree
+
+    changes = diff_tree(tree, out)
+    for change in changes:
+        if change.kind in ("changed", "mode"):
+            _out.print(f"~ {change.path}", markup=False)
+            _out.print(change.diff.rstrip("\n"), markup=False)
+        else:
+            _out.print(f"{'+' if change.kind == 'added' else '-'} {change.path}", markup=False)
+    return len(changes)
+
+
+def render_command(
+    inventory: Annotated[Path, typer.Argument(help="inventory YAML file")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output directory (replaced atomically)")] = Path(
+        "out"
+    ),
+    root: Annotated[
+        str,
+        typer.Option(help="prefix for absolute paths inside the configs (labs run daemons from a temp dir)"),
+    ] = "",
+    check: Annotated[
+        bool, typer.Option("--check", help="compare with OUT, print a diff, exit 1 on changes; write nothing")
+    ] = False,
+    validate: Annotated[
+        ValidateMode,
+        typer.Option(
+            "--validate",
+            help="run haproxy -c / keepalived -t / nginx -t before writing (auto: when installed); "
+            "a bare --validate means yes",
+        ),
+    ] = ValidateMode.no,
+    jobs: Annotated[int | None, typer.Option(help="parallel daemon runs (default: 2 x CPUs)")] = None,
+) -> None:
+    """Render keepalived / HAProxy / nginx configs for every host of INVENTORY into OUT/<host>/etc/..."""
+    from hakit.render import render_inventory
+    from hakit.render.validate import unavailable_reason
+    from hakit.render.writer import write_tree
+    from hakit.spec.inventory import load_inventory
+
+    inv = load_inventory(inventory)
+    source = inventory.as_posix()
+    with (
+        _err.status(f"rendering {len(inv.hosts)} hosts", spinner="dots") if len(inv.hosts) > 200 else _null()
+    ):
+        tree = render_inventory(inv, source=source, root=root)
+    if check:
+        changed = _print_changes(tree, out)
+        if changed:
+            _err.print(f"{changed} file(s) would change in {out}", markup=False)
+            raise typer.Exit(1)
+        _err.print(f"{out} is up to date", markup=False)
+        return
+    report = None
+    not_validated = "not requested (--validate=auto|yes)"
+    if validate is not ValidateMode.no:
+        missing = {
+            d: r for d in ("haproxy", "keepalived", "nginx") if (r := unavailable_reason(d)) is not None
+        }
+        if validate is ValidateMode.yes and missing:
+            raise HakitError([f"cannot validate: {reason}" for reason in missing.values()])
+        report = run_validation(tree, root=root, jobs=jobs)
+        if missing:
+            _err.print(
+                "validation skipped for "
+                + "; ".join(f"{daemon} ({reason})" for daemon, reason in sorted(missing.items())),
+                markup=False,
+            )
+        if not report.ok:
+            _print_failures(report)
+            raise HakitError(f"{len(report.failures)} config(s) rejected: nothing written to {out}")
+    write_tree(tree, out)
+    _print_summary(tree, report, not_validated)
+    files = sum(len(files) for files in tree.values())
+    line = f"wrote {files} files for {len(tree)} hosts to {out}"
+    if report is not None:
+        line += f"; {report.runs} daemon runs checked {len(report.results)} configs in {report.seconds:.2f}s"
+    _out.print(line, markup=False)
+    if report is not None:
+        for note in sorted({note for result in report.results for note in result.notes}):
+            _err.print(f"note: {note}", markup=False)
+
+
+def validate_command(
+    out: Annotated[Path, typer.Argument(help="a tree written by `hakit render`")],
+    root: Annotated[str, typer.Option(help="the --root the tree was rendered with")] = "",
+    jobs: Annotated[int | None, typer.Option(help="parallel daemon runs (default: 2 x CPUs)")] = None,
+    dedupe: Annotated[bool, typer.Option(help="check identical configs once")] = True,
+) -> None:
+    """Check a rendered tree with the real daemons; exit 1 when one rejects a config."""
+    from hakit.render.validate import is_output_tree, read_tree
+
+    if not out.is_dir():
+        raise HakitError(f"{out}: no such directory", exit_code=2)
+    if not is_output_tree(out):
+        raise HakitError(f"{out}: not a tree written by `hakit render`", exit_code=2)
+    tree = read_tree(out)
+    report = run_validation(tree, root=root, jobs=jobs, dedupe=dedupe)
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("host", "file", "daemon", "result"):
+        table.add_column(column)
+    for result in report.results:
+        verdict = "ok" if result.ok else ("skipped: " + result.message if result.skipped else "FAILED")
+        if result.same_as:
+            verdict += f" (same as {result.same_as})"
+        table.add_row(result.host, result.path, result.daemon, verdict)
+    _out.print(table)
+    _out.print(
+        f"{len(report.results)} configs, {report.runs} daemon runs, {report.seconds:.2f}s",
+        markup=False,
+    )
+    _print_failures(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@schema_app.command("inventory")
+def schema_inventory() -> None:
+    """JSON Schema of the bare-metal inventory."""
+    _print_schema("inventory")
+
+
+@schema_app.command("stack")
+def schema_stack() -> None:
+    """JSON Schema of the hakit namespace of Pulumi stack config."""
+    _print_schema("stack")
+
+
+def _print_schema(name: str) -> None:
+    module_name, _, attribute = SCHEMAS[name].partition(":")
+    model = getattr(importlib.import_module(module_name), attribute)
+    schema = model.model_json_schema()
+    schema.setdefault("$schema", "https://json-schema.org/draft/2020-12/schema")
+    sys.stdout.write(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+
+
+class _RenderCommand(TyperCommand):
+    """`hakit render`: lets `--validate` be given without a value (meaning `--validate=yes`)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        fixed = list(args)
+        for position, arg in enumerate(fixed):
+            if arg == "--":
+                break
+            following = fixed[position + 1] if position + 1 < len(fixed) else None
+            if arg == "--validate" and following not in {mode.value for mode in ValidateMode}:
+                fixed[position] = "--validate=yes"
+        return super().parse_args(ctx, fixed)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+def register(app: typer.Typer) -> None:
+    """Add `render`, `validate` and `schema` to the root command."""
+    app.command("render", cls=_RenderCommand)(render_command)
+    app.command("validate")(validate_command)
+    app.add_typer(schema_app, name="schema")
