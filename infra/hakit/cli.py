@@ -28,6 +28,9 @@ def _register_commands() -> None:
     from hakit.commands import failover as failover_commands
 
     failover_commands.register(app)
+    from hakit.commands import backup as backup_commands
+
+    backup_commands.register(app)
 
 
 _register_commands()

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hakit.render.backup import render_backups
 from hakit.render.loadbalancer import proxy_files, render_cluster, render_load_balancers
+from hakit.render.mariadb import render_databases
 from hakit.render.tree import HostFiles, Producer, RenderedFile, RenderedTree, merge_trees
 from hakit.spec.inventory import Inventory
 
-PRODUCERS: list[Producer] = [render_load_balancers]
+PRODUCERS: list[Producer] = [render_load_balancers, render_backups, render_databases]
 """The renderers `render_inventory` runs by default, in order."""
 
 __all__ = [

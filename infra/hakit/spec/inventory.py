@@ -13,10 +13,12 @@ from typing import Literal
 
 from pydantic import Field
 
+from hakit.spec.backup import Backups, backup_rules
 from hakit.spec.base import Name, Problem, SpecModel
 from hakit.spec.hosts import Host
 from hakit.spec.loadbalancer import LoadBalancer
 from hakit.spec.loader import load_model
+from hakit.spec.mariadb import Databases, database_rules
 
 
 class Inventory(SpecModel):
@@ -27,6 +29,8 @@ class Inventory(SpecModel):
     load_balancers: dict[Name, LoadBalancer] = Field(
         default_factory=dict, description="keepalived + HAProxy/nginx clusters"
     )
+    backups: Backups = Field(default_factory=dict, description="database dumps to S3 on systemd timers")
+    databases: Databases = Field(default_factory=dict, description="dual-primary MariaDB pairs")
 
     def rules(self) -> Iterator[Problem]:
         """Cross-section rules: host references, interfaces, VIP subnets, VRID per segment."""
@@ -47,6 +51,8 @@ class Inventory(SpecModel):
             if all(node in self.hosts for node in cluster.nodes):
                 yield from self._interface_rules(cluster_name, cluster)
         yield from self._vrid_rules()
+        yield from backup_rules(self.backups, self.hosts)
+        yield from database_rules(self.databases, self.hosts, owner)
 
     def _unique_addresses(self) -> Iterator[Problem]:
         seen: dict[str, str] = {}

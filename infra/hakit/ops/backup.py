@@ -1,0 +1,362 @@
+"""The backup program (`hakit backup run|restore|prune|list`): dump -> S3 stream, restore, verify, prune."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from hakit.errors import HakitError
+from hakit.ops.backup_engines import Engine, TableStat, engine_for
+from hakit.ops.backup_store import (
+    MultipartUpload,
+    PruneResult,
+    StoredBackup,
+    abort_stale_uploads,
+    job_prefix,
+    list_backups,
+    make_client,
+    make_stamp,
+    prune,
+    read_manifest,
+    s3_errors,
+    write_manifest,
+)
+from hakit.spec.backup import BackupJobConfig
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+READ_SIZE = 1024 * 1024
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class BackupResult:
+    """A finished backup run."""
+
+    key: str
+    manifest_key: str
+    size: int
+    sha256: str
+    parts: int
+    seconds: float
+    pruned: PruneResult | None = None
+
+
+class _Stderr:
+    """Collect the tail of a child's stderr in a thread (a full pipe would stall the dump)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._chunks: list[bytes] = []
+        self._thread = threading.Thread(target=self._drain, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        for line in stream:
+            self._chunks = [*self._chunks[-20:], line]
+
+    def last_line(self) -> str:
+        """The last non-empty line the child wrote, for the error message."""
+        self._thread.join(timeout=5)
+        lines = b"".join(self._chunks).decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "(no message)"
+
+
+def _dump_chunks(proc: subprocess.Popen[bytes], gzip_it: bool) -> Iterator[bytes]:
+    """The dump's stdout in chunks, gzip-compressed when the engine's format is plain text."""
+    assert proc.stdout is not None
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31) if gzip_it else None  # wbits 31: gzip container
+    while chunk := proc.stdout.read(READ_SIZE):
+        if compressor is None:
+            yield chunk
+        elif out := compressor.compress(chunk):
+            yield out
+    if compressor is not None:
+        yield compressor.flush()
+
+
+def _exit_text(code: int) -> str:
+    return f"killed by signal {-code}" if code < 0 else f"exit {code}"
+
+
+def run_backup(
+    job: BackupJobConfig,
+    *,
+    s3: S3Client | None = None,
+    now: datetime | None = None,
+    on_part: Callable[[int, int], None] | None = None,
+    on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    do_prune: bool = True,
+    log: Log = _quiet,
+) -> BackupResult:
+    """Stream one dump into S3, write its manifest, then prune; any failure aborts the upload."""
+    started = time.monotonic()
+    now = now or datetime.now(UTC)
+    s3 = s3 or make_client(job.target)
+    engine = engine_for(job.source)
+    prefix = job_prefix(job.target, job.host, job.source.database)
+    stamp = make_stamp(now)
+    key = f"{prefix}{stamp}.{engine.extension}"
+
+    stale = abort_stale_uploads(s3, job.target, prefix, older_than=now - timedelta(seconds=job.timeout_sec))
+    for leftover in stale:
+        log(f"aborted an unfinished upload left by an earlier run: {leftover}")
+    upload = MultipartUpload(
+        s3,
+        job.target,
+        key,
+        metadata={
+            "host": job.host,
+            "database": job.source.database,
+            "engine": engine.name,
+            "started": now.isoformat(),
+            "manifest": key + ".manifest.json",
+        },
+        now=now,
+        on_part=on_part,
+    )
+    upload.begin()  # S3 unreachable: we fail here, before the database is touched
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        argv = engine.dump_argv()
+        try:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except FileNotFoundError as err:
+            raise HakitError(f"{argv[0]}: not installed ({err.strerror})") from err
+        assert proc.stderr is not None
+        stderr = _Stderr(proc.stderr)
+        if on_start is not None:
+            on_start(proc)
+        for chunk in _dump_chunks(proc, engine.compressed_by_us):
+            upload.write(chunk)
+        code = proc.wait()
+        if code != 0:
+            raise HakitError(f"{Path(argv[0]).name} failed ({_exit_text(code)}): {stderr.last_line()}")
+        result = upload.complete()
+    except BaseException as err:
+        problem = upload.abort()
+        if problem is not None and isinstance(err, HakitError):
+            err.lines.append(problem)
+        raise
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    finished = datetime.now(UTC)
+    manifest = {
+        "format": 1,
+        "key": result.key,
+        "host": job.host,
+        "database": job.source.database,
+        "engine": engine.name,
+        "compression": "gzip" if engine.compressed_by_us else "pg_dump custom",
+        "started": now.isoformat(),
+        "finished": finished.isoformat(),
+        "size": result.size,
+        "sha256": result.sha256,
+        "parts": result.parts,
+        "part_size": job.target.part_size,
+        "etag": result.etag,
+        "version_id": result.version_id,
+        "encryption": job.target.encryption.algorithm,
+    }
+    manifest_key = write_manifest(s3, job.target, manifest, now)
+    log(f"uploaded s3://{job.target.bucket}/{key}: {result.size} bytes in {result.parts} parts")
+    log(f"sha256 {result.sha256}, manifest {manifest_key}")
+    pruned = None
+    if do_prune:
+        pruned = prune(s3, job.target, prefix, job.retention, datetime.now(UTC))
+        for line in _prune_lines(pruned):
+            log(line)
+    return BackupResult(
+        key=key,
+        manifest_key=manifest_key,
+        size=result.size,
+        sha256=result.sha256,
+        parts=result.parts,
+        seconds=time.monotonic() - started,
+        pruned=pruned,
+    )
+
+
+def _prune_lines(result: PruneResult) -> list[str]:
+    return [f"pruned {key}" for key in result.deleted] + [
+        f"kept (object lock): {key}" for key in result.locked
+    ]
+
+
+def prune_job(
+    job: BackupJobConfig, *, s3: S3Client | None = None, dry_run: bool = False, log: Log = _quiet
+) -> PruneResult:
+    """Apply the job's retention to its bucket prefix."""
+    s3 = s3 or make_client(job.target)
+    result = prune(
+        s3,
+        job.target,
+        job_prefix(job.target, job.host, job.source.database),
+        job.retention,
+        datetime.now(UTC),
+        dry_run=dry_run,
+    )
+    for line in _prune_lines(result):
+        log(line)
+    return result
+
+
+def list_job(job: BackupJobConfig, *, s3: S3Client | None = None) -> list[StoredBackup]:
+    """The job's backups, oldest first."""
+    s3 = s3 or make_client(job.target)
+    return list_backups(s3, job.target, job_prefix(job.target, job.host, job.source.database))
+
+
+def _pick(job: BackupJobConfig, s3: S3Client, stamp: str | None) -> StoredBackup:
+    backups = [b for b in list_job(job, s3=s3) if b.complete]
+    if stamp is not None:
+        backups = [b for b in backups if b.stamp == stamp]
+    if not backups:
+        which = f"backup {stamp}" if stamp else "complete backup"
+        raise HakitError(
+            f"s3://{job.target.bucket}/{job_prefix(job.target, job.host, job.source.database)}: no {which}"
+        )
+    return backups[-1]
+
+
+def download(
+    job: BackupJobConfig, s3: S3Client, backup: StoredBackup, directory: Path, engine: Engine
+) -> tuple[Path, dict[str, Any]]:
+    """Fetch a dump into `directory` (decompressed), checking size and sha256 against its manifest."""
+    assert backup.data_key is not None and backup.manifest_key is not None
+    manifest = read_manifest(s3, job.target, backup.manifest_key)
+    path = directory / ("restore.sql" if engine.compressed_by_us else "restore.pgdump")
+    sha, size = hashlib.sha256(), 0
+    decompressor = zlib.decompressobj(31) if engine.compressed_by_us else None
+    with s3_errors(job.target, f"download {backup.data_key}"), path.open("wb") as out:
+        body = s3.get_object(Bucket=job.target.bucket, Key=backup.data_key)["Body"]
+        while chunk := body.read(READ_SIZE):
+            sha.update(chunk)
+            size += len(chunk)
+            out.write(decompressor.decompress(chunk) if decompressor else chunk)
+        if decompressor is not None:
+            out.write(decompressor.flush())
+    if size != manifest["size"] or sha.hexdigest() != manifest["sha256"]:
+        raise HakitError(
+            f"{backup.data_key}: corrupt download: {size} bytes sha256 {sha.hexdigest()}, "
+            f"manifest says {manifest['size']} bytes sha256 {manifest['sha256']}"
+        )
+    return path, manifest
+
+
+@dataclass
+class TableCheck:
+    """One table compared between the source and the restored copy."""
+
+    table: str
+    source: TableStat | None
+    restored: TableStat | None
+
+    @property
+    def ok(self) -> bool:
+        """Same rows and same checksum."""
+        return self.source is not None and self.source == self.restored
+
+
+@dataclass
+class RestoreReport:
+    """A restore (and, with verify, the comparison with the source)."""
+
+    stamp: str
+    key: str
+    database: str
+    size: int
+    sha256: str
+    seconds: float
+    tables: list[TableCheck] = field(default_factory=list)
+    verified: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Verified restores pass when every table matches; plain restores when they finished."""
+        return not self.verified or all(t.ok for t in self.tables)
+
+
+def restore_backup(
+    job: BackupJobConfig,
+    *,
+    s3: S3Client | None = None,
+    stamp: str | None = None,
+    target_db: str | None = None,
+    verify: bool = False,
+    keep: bool = False,
+    log: Log = _quiet,
+) -> RestoreReport:
+    """Restore into `target_db` (a new database), or with verify into a scratch one compared to the source."""
+    started = time.monotonic()
+    s3 = s3 or make_client(job.target)
+    engine = engine_for(job.source)
+    backup = _pick(job, s3, stamp)
+    if target_db is None:
+        if not verify:
+            raise HakitError(
+                "restore: give --target-db NAME (a new database) or --verify (a scratch database)"
+            )
+        target_db = f"{job.source.database}_verify_{int(time.time())}"[:64]
+    with tempfile.TemporaryDirectory(prefix="hakit-restore-") as tmp:
+        path, manifest = download(job, s3, backup, Path(tmp), engine)
+        log(f"downloaded {backup.data_key}: {manifest['size']} bytes, sha256 matches the manifest")
+        engine.create_database(target_db)
+        finished = False
+        try:
+            engine.restore_file(path, target_db)
+            log(f"restored into database {target_db}")
+            tables: list[TableCheck] = []
+            if verify:
+                source = engine.table_stats(job.source.database)
+                restored = engine.table_stats(target_db)
+                names = sorted({*source, *restored})
+                tables = [TableCheck(name, source.get(name), restored.get(name)) for name in names]
+            finished = True
+        finally:
+            # A failed restore leaves no half-loaded database behind; a verify copy goes unless kept.
+            if not finished or (verify and not keep):
+                engine.drop_database(target_db)
+    assert backup.data_key is not None
+    return RestoreReport(
+        stamp=backup.stamp,
+        key=backup.data_key,
+        database=target_db,
+        size=manifest["size"],
+        sha256=manifest["sha256"],
+        seconds=time.monotonic() - started,
+        tables=tables,
+        verified=verify,
+    )
+
+
+def load_job(path: Path) -> BackupJobConfig:
+    """Read a rendered job file (JSON) with clean errors."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise HakitError(f"{path}: cannot read job file: {err.strerror}", exit_code=2) from err
+    from pydantic import ValidationError
+
+    try:
+        return BackupJobConfig.model_validate_json(text)
+    except ValidationError as err:
+        raise HakitError(
+            [f"{path}: {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in err.errors()],
+            exit_code=2,
+        ) from err
