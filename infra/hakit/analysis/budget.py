@@ -1,0 +1,475 @@
+"""RTO/RPO budget per entry path, computed from the graph's actual settings, with formula and inputs.
+
+A path's stages belong to failure scenarios: `region` stages happen one after the other when a region is
+lost (DNS or CDN failover, then the database promotion), `zone` stages are independent in-region failovers
+(a target, a load-balancer node). Worst-case RTO = max(sum of region stages, largest zone stage).
+Data at risk (RPO) = the worst replication lag of the replicated stores; an unreplicated store risks its
+backup interval; a store with neither is unbounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from hakit.analysis import tokens
+from hakit.analysis.keepalived import master_down_seconds, vrrp_groups
+from hakit.analysis.rules_ha import failover_groups, failover_type, global_members, table_regions
+from hakit.analysis.schedule import schedule_interval_seconds
+from hakit.analysis.view import Resource, StackView
+
+if TYPE_CHECKING:
+    from hakit.spec.inventory import Inventory
+
+Scenario = Literal["region", "zone", "data"]
+
+# Documented figures (AWS docs) for managed failovers the graph cannot measure; cited in the formula.
+ALIAS_TTL_SECONDS = 60.0
+"""Alias records answer with the target's TTL: 60 s for ELB and CloudFront."""
+AURORA_GLOBAL_FAILOVER_RTO = 60.0
+"""Aurora Global Database cross-region failover: 'typically under a minute'."""
+AURORA_GLOBAL_LAG_RPO = 1.0
+"""Aurora Global Database storage replication lag: 'typically under a second'."""
+DYNAMODB_GLOBAL_LAG_RPO = 1.0
+"""DynamoDB global tables (eventual, MREC): replication 'typically within a second'."""
+ROUTE53_DEFAULTS = {"requestInterval": 30.0, "failureThreshold": 3.0}
+TARGET_GROUP_DEFAULTS = {"interval": 30.0, "unhealthyThreshold": 2.0}
+CLOUDFRONT_DEFAULTS = {"connectionAttempts": 3.0, "connectionTimeout": 10.0}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One layer's contribution: a figure in seconds (None: unbounded), its formula and inputs."""
+
+    layer: str
+    resource: str
+    scenario: Scenario
+    metric: Literal["rto", "rpo"]
+    seconds: float | None
+    formula: str
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "layer": self.layer,
+            "resource": self.resource,
+            "scenario": self.scenario,
+            "metric": self.metric,
+            "seconds": self.seconds,
+            "formula": self.formula,
+            "inputs": dict(self.inputs),
+        }
+
+
+@dataclass(frozen=True)
+class Slo:
+    """Declared objectives (seconds); None: not declared."""
+
+    rto_seconds: float | None = None
+    rpo_seconds: float | None = None
+
+    @classmethod
+    def from_mapping(cls, raw: Any) -> Slo:
+        """From `{rto_seconds, rpo_seconds}` (stack config `slo` or an inventory field)."""
+        if not isinstance(raw, Mapping):
+            return cls()
+        rto, rpo = raw.get("rto_seconds"), raw.get("rpo_seconds")
+        return cls(float(rto) if rto is not None else None, float(rpo) if rpo is not None else None)
+
+
+@dataclass(frozen=True)
+class EntryPath:
+    """How clients reach the service (a DNS name, a distribution, a VIP) and what failing over costs."""
+
+    name: str
+    kind: str
+    stages: tuple[Stage, ...]
+
+    @property
+    def rto_seconds(self) -> float | None:
+        """max(sum of region stages, largest zone stage); None when a needed stage is unbounded."""
+        region = [s.seconds for s in self.stages if s.metric == "rto" and s.scenario == "region"]
+        zone = [s.seconds for s in self.stages if s.metric == "rto" and s.scenario == "zone"]
+        if None in region or None in zone:
+            return None
+        candidates = [sum(x for x in region if x is not None)] if region else []
+        candidates += [x for x in zone if x is not None]
+        return max(candidates) if candidates else 0.0
+
+    @property
+    def rpo_seconds(self) -> float | None:
+        """The worst data-at-risk stage (0 when the path holds no data)."""
+        figures = [s.seconds for s in self.stages if s.metric == "rpo"]
+        if None in figures:
+            return None
+        return max((x for x in figures if x is not None), default=0.0)
+
+    def rto_formula(self) -> str:
+        """How the path RTO combines its stages."""
+        region = [s.layer for s in self.stages if s.metric == "rto" and s.scenario == "region"]
+        zone = [s.layer for s in self.stages if s.metric == "rto" and s.scenario == "zone"]
+        parts = ([" + ".join(region)] if region else []) + zone
+        return f"max({', '.join(parts)})" if len(parts) > 1 else (parts[0] if parts else "0")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Entry paths with their figures, compared with the SLO."""
+
+    paths: tuple[EntryPath, ...]
+    slo: Slo = Slo()
+
+    def violations(self) -> list[str]:
+        """One line per path over its declared objective (unbounded counts as over)."""
+        lines = []
+        for path in self.paths:
+            for metric, actual, limit in (
+                ("RTO", path.rto_seconds, self.slo.rto_seconds),
+                ("RPO", path.rpo_seconds, self.slo.rpo_seconds),
+            ):
+                if limit is None:
+                    continue
+                if actual is None or actual > limit:
+                    shown = "unbounded" if actual is None else f"{actual:g}s"
+                    lines.append(f"{path.name}: {metric} {shown} exceeds the SLO of {limit:g}s")
+        return lines
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "slo": {"rto_seconds": self.slo.rto_seconds, "rpo_seconds": self.slo.rpo_seconds},
+            "paths": [
+                {
+                    "name": p.name,
+                    "kind": p.kind,
+                    "rto_seconds": p.rto_seconds,
+                    "rto_formula": p.rto_formula(),
+                    "rpo_seconds": p.rpo_seconds,
+                    "stages": [s.as_dict() for s in p.stages],
+                }
+                for p in self.paths
+            ],
+            "violations": self.violations(),
+        }
+
+
+def _num(resource: Resource, key: str, defaults: Mapping[str, float]) -> tuple[float, bool]:
+    """(value, is_default) for a numeric prop."""
+    value = resource.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value:
+        return float(value), False
+    return defaults[key], True
+
+
+def _inputs(**values: tuple[float, bool] | float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, tuple):
+            out[key] = value[0] if not value[1] else f"{value[0]:g} (default)"
+        else:
+            out[key] = value
+    return out
+
+
+# ------------------------------------------------------------------ cloud stages
+
+
+def dns_stage(view: StackView, records: list[Resource]) -> Stage:
+    """Route 53 failover: health check interval x failure threshold + TTL of the PRIMARY record."""
+    primary = next((r for r in records if failover_type(r) == "PRIMARY"), records[0])
+    checks = view.referenced(primary, "healthCheckId", tokens.HEALTH_CHECK)
+    alias = bool(primary.items("aliases"))
+    ttl = (ALIAS_TTL_SECONDS, True) if alias else _num(primary, "ttl", {"ttl": 300.0})
+    name = f"{primary.get('type')} {primary.get('name')}"
+    if not checks:
+        return Stage(
+            "dns", name, "region", "rto", None, "no health check: Route 53 never fails over", {"ttl": ttl[0]}
+        )
+    check = checks[0]
+    interval = _num(check, "requestInterval", ROUTE53_DEFAULTS)
+    threshold = _num(check, "failureThreshold", ROUTE53_DEFAULTS)
+    inputs = _inputs(request_interval=interval, failure_threshold=threshold, ttl=ttl)
+    if alias:
+        inputs["ttl"] = f"{ttl[0]:g} (alias: the target's TTL)"
+    return Stage(
+        "dns",
+        name,
+        "region",
+        "rto",
+        interval[0] * threshold[0] + ttl[0],
+        "request_interval x failure_threshold + TTL",
+        inputs,
+    )
+
+
+def cdn_stage(dist: Resource) -> Stage:
+    """CloudFront origin failover: connection attempts x connection timeout of the primary origin."""
+    groups = [g for g in dist.items("originGroups") if isinstance(g, dict)]
+    if not groups:
+        return Stage("cdn", dist.name, "region", "rto", None, "no origin group: CloudFront cannot fail over")
+    members = groups[0].get("members") or []
+    first = members[0].get("originId") if members and isinstance(members[0], dict) else None
+    origin = next(
+        (o for o in dist.items("origins") if isinstance(o, dict) and o.get("originId") == first),
+        {},
+    )
+    proxy = Resource(urn="", type="", name="", props=origin)
+    attempts = _num(proxy, "connectionAttempts", CLOUDFRONT_DEFAULTS)
+    timeout = _num(proxy, "connectionTimeout", CLOUDFRONT_DEFAULTS)
+    return Stage(
+        "cdn",
+        f"{dist.name} ({first})",
+        "region",
+        "rto",
+        attempts[0] * timeout[0],
+        "connection_attempts x connection_timeout",
+        _inputs(connection_attempts=attempts, connection_timeout=timeout),
+    )
+
+
+def target_group_stage(group: Resource) -> Stage:
+    """ALB/NLB target failover: health check interval x unhealthy threshold."""
+    check = group.get("healthCheck")
+    proxy = Resource(urn="", type="", name="", props=check if isinstance(check, dict) else {})
+    interval = _num(proxy, "interval", TARGET_GROUP_DEFAULTS)
+    threshold = _num(proxy, "unhealthyThreshold", TARGET_GROUP_DEFAULTS)
+    return Stage(
+        "alb",
+        group.name,
+        "zone",
+        "rto",
+        interval[0] * threshold[0],
+        "interval x unhealthy_threshold",
+        _inputs(interval=interval, unhealthy_threshold=threshold),
+    )
+
+
+def keepalived_stage(name: str, advert: float, backup_priority: int, version: int) -> Stage:
+    """VRRP takeover: Master_Down_Interval = 3 x advert_int + skew of the best backup."""
+    seconds = master_down_seconds(advert, backup_priority, version)
+    skew = "(256 - priority) / 256" + (" x advert_int" if version == 3 else " s")
+    return Stage(
+        "keepalived",
+        name,
+        "zone",
+        "rto",
+        round(seconds, 3),
+        f"3 x advert_int + skew, skew = {skew}",
+        {"advert_int": advert, "backup_priority": backup_priority, "vrrp_version": version},
+    )
+
+
+def data_stages(view: StackView) -> list[Stage]:
+    """Database failover (region RTO) and data-at-risk (RPO) stages of every store in the stack."""
+    stages: list[Stage] = []
+    backup = backup_interval(view)
+    covered: set[str] = set()
+    for global_cluster in view.of_type(tokens.GLOBAL_CLUSTER):
+        members = global_members(view, global_cluster)
+        covered |= {m.urn for m in members}
+        if len({m.region for m in members}) < 2:
+            continue
+        stages.append(
+            Stage(
+                "aurora-global",
+                global_cluster.name,
+                "region",
+                "rto",
+                AURORA_GLOBAL_FAILOVER_RTO,
+                "documented managed failover time (switchover: same, with RPO 0)",
+                {"documented_rto": AURORA_GLOBAL_FAILOVER_RTO, "members": len(members)},
+            )
+        )
+        stages.append(
+            Stage(
+                "aurora-global",
+                global_cluster.name,
+                "data",
+                "rpo",
+                AURORA_GLOBAL_LAG_RPO,
+                "storage replication lag (unplanned failover; planned switchover loses nothing)",
+                {"typical_lag": AURORA_GLOBAL_LAG_RPO},
+            )
+        )
+    for table in view.of_type(tokens.DYNAMODB_TABLE):
+        regions = table_regions(view, table)
+        if len(regions) < 2:
+            continue
+        covered.add(table.urn)
+        strong = any(
+            isinstance(r, dict) and str(r.get("consistencyMode", "")).upper() == "STRONG"
+            for r in table.items("replicas")
+        )
+        stages.append(
+            Stage(
+                "dynamodb-global",
+                table.name,
+                "data",
+                "rpo",
+                0.0 if strong else DYNAMODB_GLOBAL_LAG_RPO,
+                "multi-region strong consistency (MRSC): 0" if strong else "asynchronous replication lag",
+                {"regions": len(regions), "consistency": "STRONG" if strong else "EVENTUAL"},
+            )
+        )
+    for dsql in view.of_type(tokens.DSQL_CLUSTER):
+        if dsql.get("multiRegionProperties") or view.referencing(dsql, tokens.DSQL_PEERING):
+            covered.add(dsql.urn)
+            stages.append(
+                Stage(
+                    "dsql", dsql.name, "data", "rpo", 0.0, "synchronous multi-region commit", {"peers": "yes"}
+                )
+            )
+    stores = view.of_type(tokens.RDS_CLUSTER, tokens.RDS_INSTANCE, tokens.DYNAMODB_TABLE, tokens.DSQL_CLUSTER)
+    for store in stores:
+        if store.urn in covered or (store.type == tokens.RDS_INSTANCE and store.get("clusterIdentifier")):
+            continue
+        if store.get("replicationSourceIdentifier") or store.get("replicateSourceDb"):
+            continue
+        if backup is None:
+            stages.append(Stage("backup", store.name, "data", "rpo", None, "no replica and no backup plan"))
+        else:
+            seconds, plan, schedule = backup
+            stages.append(
+                Stage(
+                    "backup",
+                    f"{store.name} via {plan}",
+                    "data",
+                    "rpo",
+                    seconds,
+                    "schedule interval (no cross-region replica)",
+                    {"schedule": schedule},
+                )
+            )
+    return stages
+
+
+def backup_interval(view: StackView) -> tuple[float, str, str] | None:
+    """(seconds, plan, schedule) of the most frequent backup rule in the stack (continuous: 300 s)."""
+    best: tuple[float, str, str] | None = None
+    for plan in view.of_type(tokens.BACKUP_PLAN):
+        for plan_rule in plan.items("rules"):
+            if not isinstance(plan_rule, dict):
+                continue
+            if plan_rule.get("enableContinuousBackup"):
+                candidate: tuple[float, str, str] = (300.0, plan.name, "continuous (PITR, ~5 min)")
+            else:
+                schedule = plan_rule.get("schedule")
+                seconds = schedule_interval_seconds(schedule) if isinstance(schedule, str) else None
+                if seconds is None:
+                    continue
+                candidate = (seconds, plan.name, str(schedule))
+            if best is None or candidate[0] < best[0]:
+                best = candidate
+    return best
+
+
+def _lb_target_groups(view: StackView, lbs: Iterable[Resource]) -> list[Resource]:
+    groups: list[Resource] = []
+    for lb in lbs:
+        for listener in view.referencing(lb, *tokens.LISTENERS):
+            for group in view.referenced(listener, "defaultActions", *tokens.TARGET_GROUPS):
+                if group not in groups:
+                    groups.append(group)
+    return groups
+
+
+def stack_budget(view: StackView, slo: Slo | None = None) -> Budget:
+    """Entry paths of a stack: DNS failover record sets, distributions, load balancers, keepalived pairs."""
+    data = data_stages(view)
+    paths: list[EntryPath] = []
+    fronted: set[str] = set()
+    for (_, name, type_), records in failover_groups(view).items():
+        targets = [t for r in records for t in view.referenced(r, "aliases")]
+        fronted |= {t.urn for t in targets}
+        lbs = [t for t in targets if t.type in tokens.LOAD_BALANCERS]
+        stages = [dns_stage(view, records)]
+        stages += [target_group_stage(g) for g in _lb_target_groups(view, lbs)]
+        paths.append(EntryPath(f"{name} ({type_})", "dns-failover", tuple(stages + data)))
+    for dist in view.of_type(tokens.DISTRIBUTION):
+        if dist.urn in fronted:
+            continue
+        fronted.add(dist.urn)
+        origin_lbs = view.referenced(dist, "origins", *tokens.LOAD_BALANCERS)
+        fronted |= {lb.urn for lb in origin_lbs}
+        stages = [cdn_stage(dist)] + [target_group_stage(g) for g in _lb_target_groups(view, origin_lbs)]
+        paths.append(EntryPath(f"distribution {dist.name}", "cdn", tuple(stages + data)))
+    for lb in view.of_type(*tokens.LOAD_BALANCERS):
+        if lb.urn in fronted:
+            continue
+        stages = [target_group_stage(g) for g in _lb_target_groups(view, [lb])]
+        paths.append(EntryPath(f"load balancer {lb.name}", "load-balancer", tuple(stages + data)))
+    for vrid, nodes in vrrp_groups(view).items():
+        ranked = sorted(nodes, key=lambda n: -n.priority)
+        if len(ranked) < 2:
+            continue
+        backup = ranked[1]
+        stage = keepalived_stage(
+            f"VRID {vrid} ({ranked[0].instance.name} -> {backup.instance.name})",
+            backup.advert_int,
+            backup.priority,
+            backup.version,
+        )
+        paths.append(EntryPath(f"keepalived VRID {vrid}", "vip", (stage, *data)))
+    if not paths and data:
+        paths.append(EntryPath("data stores", "data", tuple(data)))
+    return Budget(tuple(paths), slo or Slo())
+
+
+# ------------------------------------------------------------------ bare metal
+
+
+def inventory_budget(inventory: Inventory, slo: Slo | None = None) -> Budget:
+    """Per VRRP instance: the keepalived takeover and the worst backend health-check detection."""
+    paths: list[EntryPath] = []
+    for cluster_name, cluster in inventory.load_balancers.items():
+        vrrp = cluster.vrrp
+        for instance_name in vrrp.instances:
+            ranked = sorted(cluster.nodes, key=lambda n: -cluster.priority(instance_name, n))
+            stages: list[Stage] = []
+            if len(ranked) >= 2:
+                stages.append(
+                    keepalived_stage(
+                        f"{cluster_name}.{instance_name} ({ranked[0]} -> {ranked[1]})",
+                        float(vrrp.advert_int),
+                        cluster.priority(instance_name, ranked[1]),
+                        vrrp.version,
+                    )
+                )
+            else:
+                stages.append(Stage("keepalived", cluster_name, "zone", "rto", None, "one node: no takeover"))
+            for backend_name, backend in cluster.proxy.backends.items():
+                check = backend.health_check
+                if check is None or cluster.proxy.kind == "nginx":
+                    breaker = backend.circuit_breaker
+                    if breaker is None:
+                        stages.append(
+                            Stage(cluster.proxy.kind, backend_name, "zone", "rto", None, "no health check")
+                        )
+                        continue
+                    stages.append(
+                        Stage(
+                            cluster.proxy.kind,
+                            backend_name,
+                            "zone",
+                            "rto",
+                            breaker.fail_timeout / 1000,
+                            "passive: server out of rotation within fail_timeout (retries hide the errors)",
+                            {"error_limit": breaker.error_limit, "fail_timeout_ms": breaker.fail_timeout},
+                        )
+                    )
+                    continue
+                stages.append(
+                    Stage(
+                        cluster.proxy.kind,
+                        backend_name,
+                        "zone",
+                        "rto",
+                        (check.fall * check.interval + check.timeout) / 1000,
+                        "fall x inter + timeout",
+                        {"fall": check.fall, "inter_ms": check.interval, "timeout_ms": check.timeout},
+                    )
+                )
+            paths.append(EntryPath(f"{cluster_name}/{instance_name}", "vip", tuple(stages)))
+    return Budget(tuple(paths), slo or Slo())

@@ -1,0 +1,125 @@
+"""Find keepalived VRRP settings inside EC2 user data (cloud-init or a script embedding keepalived.conf)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from hakit.analysis import tokens
+from hakit.analysis.view import Resource, StackView, is_unknown
+
+_INSTANCE_RE = re.compile(r"vrrp_instance\s+(\S+)\s*\{")
+_SETTING_RE = {
+    "vrid": re.compile(r"^\s*virtual_router_id\s+(\d+)", re.MULTILINE),
+    "priority": re.compile(r"^\s*priority\s+(\d+)", re.MULTILINE),
+    "advert_int": re.compile(r"^\s*advert_int\s+([\d.]+)", re.MULTILINE),
+    "version": re.compile(r"^\s*vrrp_version\s+(\d)", re.MULTILINE),
+}
+
+
+@dataclass(frozen=True)
+class VrrpNode:
+    """One EC2 instance's membership in a VRRP instance."""
+
+    instance: Resource
+    vrrp_name: str
+    vrid: int
+    priority: int
+    advert_int: float
+    version: int
+
+
+def user_data_text(instance: Resource) -> str:
+    """The instance's user data as text, expanding base64 and cloud-init `encoding: b64|gz+b64` files."""
+    text = _decode(instance.get("userData")) or _decode_b64(instance.get("userDataBase64"))
+    expanded = [text]
+    # cloud-init write_files entries may carry the config base64-encoded (optionally gzipped).
+    for match in re.finditer(
+        r"encoding:\s*(?:b64|base64|gz\+b64|gzip\+base64)\s*\n(?:.*\n)*?\s*content:\s*(\S+)", text
+    ):
+        expanded.append(_decode_b64(match.group(1)))
+    for match in re.finditer(
+        r"content:\s*(\S{40,})\s*\n(?:.*\n)*?\s*encoding:\s*(?:b64|base64|gz\+b64)", text
+    ):
+        expanded.append(_decode_b64(match.group(1)))
+    return "\n".join(expanded)
+
+
+def _decode(value: Any) -> str:
+    return value if isinstance(value, str) and not is_unknown(value) else ""
+
+
+def _decode_b64(value: Any) -> str:
+    if not isinstance(value, str) or is_unknown(value):
+        return ""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return ""
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except OSError:
+            return ""
+    return raw.decode("utf-8", errors="replace")
+
+
+def parse_vrrp(text: str) -> list[tuple[str, dict[str, float]]]:
+    """(instance name, settings) for each `vrrp_instance` block in a keepalived config text."""
+    found: list[tuple[str, dict[str, float]]] = []
+    version_match = _SETTING_RE["version"].search(text)
+    version = float(version_match.group(1)) if version_match else 2.0  # keepalived's default is VRRPv2
+    starts = list(_INSTANCE_RE.finditer(text))
+    for position, start in enumerate(starts):
+        end = starts[position + 1].start() if position + 1 < len(starts) else len(text)
+        body = text[start.end() : end]
+        settings: dict[str, float] = {"version": version, "advert_int": 1.0}
+        for key in ("vrid", "priority", "advert_int"):
+            match = _SETTING_RE[key].search(body)
+            if match:
+                settings[key] = float(match.group(1))
+        if "vrid" in settings and "priority" in settings:
+            found.append((start.group(1), settings))
+    return found
+
+
+def vrrp_groups(view: StackView) -> dict[int, list[VrrpNode]]:
+    """EC2 instances running keepalived, grouped by virtual router id."""
+    groups: dict[int, list[VrrpNode]] = {}
+    for instance in view.of_type(tokens.EC2_INSTANCE):
+        for name, settings in parse_vrrp(user_data_text(instance)):
+            node = VrrpNode(
+                instance,
+                name,
+                int(settings["vrid"]),
+                int(settings["priority"]),
+                float(settings["advert_int"]),
+                int(settings["version"]),
+            )
+            groups.setdefault(node.vrid, []).append(node)
+    return groups
+
+
+def failure_domain(view: StackView, instance: Resource) -> str | None:
+    """The instance's availability zone (its subnet's, else its own), else its subnet id; None if unknown."""
+    for subnet in view.referenced(instance, "subnetId", tokens.SUBNET):
+        subnet_zone = subnet.get("availabilityZone") or subnet.get("availabilityZoneId")
+        if isinstance(subnet_zone, str) and not is_unknown(subnet_zone):
+            return subnet_zone
+    zone = instance.get("availabilityZone")
+    if isinstance(zone, str) and not is_unknown(zone):
+        return zone
+    subnet_id = instance.get("subnetId")
+    if isinstance(subnet_id, str) and not is_unknown(subnet_id):
+        return f"subnet {subnet_id}"
+    return None
+
+
+def master_down_seconds(advert_int: float, backup_priority: int, version: int) -> float:
+    """RFC 3768/5798 Master_Down_Interval: 3 x advert + (256 - priority) / 256 (v3: x advert)."""
+    skew = (256 - backup_priority) / 256 * (advert_int if version == 3 else 1.0)
+    return 3 * advert_int + skew

@@ -1,0 +1,30 @@
+"""pulumi-aws type tokens the rules read (both the `lb` and the legacy `alb` modules where they exist)."""
+
+from __future__ import annotations
+
+RECORD = "aws:route53/record:Record"
+HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
+LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+TARGET_GROUPS = ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup")
+LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
+GLOBAL_CLUSTER = "aws:rds/globalCluster:GlobalCluster"
+RDS_CLUSTER = "aws:rds/cluster:Cluster"
+RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+RDS_INSTANCE = "aws:rds/instance:Instance"
+DYNAMODB_TABLE = "aws:dynamodb/table:Table"
+DYNAMODB_REPLICA = "aws:dynamodb/tableReplica:TableReplica"
+DSQL_CLUSTER = "aws:dsql/cluster:Cluster"
+DSQL_PEERING = "aws:dsql/clusterPeering:ClusterPeering"
+BACKUP_PLAN = "aws:backup/plan:Plan"
+BACKUP_VAULT = "aws:backup/vault:Vault"
+BACKUP_SELECTION = "aws:backup/selection:Selection"
+BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+BUCKET_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+BUCKET_ACLS = ("aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2")
+SUBNET = "aws:ec2/subnet:Subnet"
+EC2_INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+EBS_VOLUME = "aws:ebs/volume:Volume"
+EFS_FILE_SYSTEM = "aws:efs/fileSystem:FileSystem"
