@@ -142,7 +142,7 @@ class FakeFactory:
             if key in self.dead:
                 endpoint_url, stub = closed_port_url(), False
             config = Config(
-                retries={"mode": "standard", "max_attempts": 1}, connect_timeout=1, read_timeout=5
+                retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=1, read_timeout=5
             )
             client = self.session.client(
                 service, region_name=region, endpoint_url=endpoint_url, config=config

@@ -282,7 +282,7 @@ def test_refused_switchover_is_a_clean_error() -> None:
 def test_failover_needs_confirmation_and_sends_allow_data_loss() -> None:
     factory = FakeFactory()
     rds = queue_prechecks(factory, arc=False)
-    book, _, _ = runbook(factory, DB_ONLY)
+    book, _, reporter = runbook(factory, DB_ONLY)
     plan = book.prepare(Kind.FAILOVER, WEST)
     with pytest.raises(HakitError) as err:
         book.execute(plan)
@@ -294,8 +294,12 @@ def test_failover_needs_confirmation_and_sends_allow_data_loss() -> None:
         promoting(failover={**SWITCHING, "Status": "failing-over", "IsDataLossAllowed": True}),
         {"GlobalClusterIdentifier": GLOBAL_ID, "TargetDbClusterIdentifier": WEST_ARN, "AllowDataLoss": True},
     )
-    describe(rds, global_cluster(writer=WEST_ARN))
+    # The old primary's region is down: FailoverState lingers, but the target accepts writes.
+    lingering = {**SWITCHING, "Status": "failing-over"}
+    describe(rds, global_cluster(failover=lingering, status="failing-over"))
+    describe(rds, global_cluster(writer=WEST_ARN, failover=lingering, status="failing-over"))
     book.execute(plan, allow_data_loss=True)
+    assert "orders-west accepts writes; the global cluster is still settling" in reporter.kinds("warn")
     [call] = factory.mutating()
     assert (call.operation, call.params) == (
         "FailoverGlobalCluster",
@@ -365,3 +369,22 @@ def test_runbook_needs_a_global_cluster() -> None:
     with pytest.raises(HakitError) as err:
         Runbook(FakeFactory(), FailoverTargets(regions=(EAST,)))
     assert err.value.exit_code == EXIT_USAGE
+
+
+def test_switchover_waits_until_the_global_cluster_settles() -> None:
+    factory = FakeFactory()
+    rds = queue_prechecks(factory, arc=False)
+    rds.add_response(
+        "switchover_global_cluster",
+        promoting(failover=SWITCHING),
+        {"GlobalClusterIdentifier": GLOBAL_ID, "TargetDbClusterIdentifier": WEST_ARN},
+    )
+    describe(rds, global_cluster(writer=WEST_ARN, status="switching-over", failover=SWITCHING))
+    describe(rds, global_cluster(writer=WEST_ARN))
+    book, clock, reporter = runbook(factory, DB_ONLY)
+    book.execute(book.prepare(Kind.SWITCHOVER, WEST))
+    assert clock.sleeps == [10.0]
+    assert (
+        reporter.kinds("wait_progress")[0] == "0: writer us-west-2, status switching-over, failover pending"
+    )
+    factory.assert_all_used()

@@ -109,7 +109,7 @@ class Boto3ClientFactory:
             config = Config(
                 retries={
                     "mode": self.retry_mode,
-                    "max_attempts": self.arc_max_attempts if arc else self.max_attempts,
+                    "total_max_attempts": self.arc_max_attempts if arc else self.max_attempts,
                 },
                 connect_timeout=self.arc_connect_timeout if arc else self.connect_timeout,
                 read_timeout=self.read_timeout,

@@ -330,7 +330,7 @@ class Runbook:
         if plan.move_database:
             assert plan.target is not None
             self._promote(plan)
-            view = self.wait_for_writer(plan.target, plan.target_region)
+            view = self.wait_for_writer(plan.target, plan.target_region, plan.kind)
         try:
             self._move_traffic(plan)
         except HakitError as err:
@@ -370,8 +370,15 @@ class Runbook:
     def _warn_throttled(self, err: BaseException, delay: float) -> None:
         self.reporter.warn(f"throttled ({error_code(err)}); retrying in {delay:g} s")
 
-    def wait_for_writer(self, target: MemberView, region: str) -> GlobalClusterView:
-        """Poll describe_global_clusters in the target region until it is the writer; throttling backs off."""
+    def wait_for_writer(
+        self, target: MemberView, region: str, kind: Kind = Kind.SWITCHOVER
+    ) -> GlobalClusterView:
+        """Poll describe_global_clusters in the target region until it is the writer; throttling backs off.
+
+        A switchover is done when the global cluster settles (available, no FailoverState). After a
+        failover the old primary's region may stay unreachable and the FailoverState with it, so the
+        target accepting writes is enough: traffic must not wait for the dead region to come back.
+        """
         settings = self.settings
         start = self.clock.monotonic()
         deadline = start + settings.writer_timeout_s
@@ -387,8 +394,12 @@ class Runbook:
                 streak = 0
                 writer = view.writer.region if view.writer else "none"
                 detail = f"writer {writer}, status {view.status}, failover {view.failover_status or '-'}"
-                if view.writer_is(target.arn):
+                if view.writer_is(target.arn, settled=kind is Kind.SWITCHOVER):
                     self.reporter.wait_finished(True, detail)
+                    if not view.writer_is(target.arn):
+                        self.reporter.warn(
+                            f"{target.cluster_id} accepts writes; the global cluster is still settling"
+                        )
                     return view
             except (ClientError, BotoCoreError) as err:
                 if not is_transient(err):

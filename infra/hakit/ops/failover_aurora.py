@@ -61,15 +61,12 @@ class GlobalClusterView:
         """The member cluster in `region`, if any."""
         return next((m for m in self.members if m.region == region), None)
 
-    def writer_is(self, arn: str) -> bool:
-        """True once `arn` is the writer and no failover/switchover is still in progress."""
+    def writer_is(self, arn: str, *, settled: bool = True) -> bool:
+        """True once `arn` is the writer (and, if `settled`, no failover/switchover is still in progress)."""
         writer = self.writer
-        return (
-            writer is not None
-            and writer.arn == arn
-            and self.failover_status is None
-            and self.status == "available"
-        )
+        if writer is None or writer.arn != arn:
+            return False
+        return not settled or (self.failover_status is None and self.status == "available")
 
 
 def parse_global_cluster(raw: GlobalClusterTypeDef) -> GlobalClusterView:

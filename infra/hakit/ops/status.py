@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.table import Table
+from rich.table import Column, Table
 
 from hakit.errors import HakitError
 from hakit.ops.aws import ClientFactory, Clock, describe_error, error_code, retry_throttled
@@ -185,7 +185,15 @@ def render_status(status: StackStatus) -> list[Table]:
         )
         if status.failover_status:
             title += f", failover {status.failover_status}"
-        table = Table("region", "cluster", "role", "sync", "lag (ms)", title=title, title_justify="left")
+        table = Table(
+            "region",
+            Column("cluster", overflow="fold"),
+            "role",
+            "sync",
+            "lag (ms)",
+            title=title,
+            title_justify="left",
+        )
         for m in status.members:
             lag = "-" if m.lag_ms is None else f"{m.lag_ms:g}"
             role = f"[bold green]{m.role}[/]" if m.role == "writer" else m.role
@@ -194,7 +202,7 @@ def render_status(status: StackStatus) -> list[Table]:
     if status.health_checks:
         table = Table(
             "region",
-            "health check",
+            Column("health check", overflow="fold"),
             "type",
             "inverted",
             "endpoint",
@@ -218,7 +226,11 @@ def render_status(status: StackStatus) -> list[Table]:
         tables.append(table)
     if status.routing_controls:
         table = Table(
-            "region", "routing control", "state", title="ARC routing controls", title_justify="left"
+            "region",
+            Column("routing control", overflow="fold"),
+            "state",
+            title="ARC routing controls",
+            title_justify="left",
         )
         for rc in status.routing_controls:
             state = f"[green]{rc.state}[/]" if rc.state == "On" else f"[red]{rc.state}[/]"
