@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hakit.render.backup import render_backups
-from hakit.render.loadbalancer import proxy_files, render_cluster, render_load_balancers
+from hakit.render.loadbalancer import proxy_files, render_cluster, render_load_balancers, runtime_dirs
 from hakit.render.mariadb import render_databases
 from hakit.render.tree import HostFiles, Producer, RenderedFile, RenderedTree, merge_trees
 from hakit.spec.inventory import Inventory
@@ -28,6 +28,7 @@ __all__ = [
     "render_cluster",
     "render_host",
     "render_inventory",
+    "runtime_dirs",
 ]
 
 

@@ -12,6 +12,20 @@ from hakit.spec.inventory import Inventory
 
 SYSCTL = "etc/sysctl.d/90-hakit-ha.conf"
 
+RUNTIME_DIRS: dict[str, tuple[str, ...]] = {
+    "etc/haproxy/haproxy.cfg": ("run/haproxy", "var/lib/haproxy"),
+    "etc/nginx/nginx.conf": ("run", "var/log/nginx", "var/lib/nginx"),
+    "etc/keepalived/keepalived.conf": ("run/keepalived/hakit", "etc/keepalived/notify.d"),
+}
+"""config -> directories (relative to the root) that must exist before its daemon starts."""
+
+
+def runtime_dirs(files: HostFiles) -> list[str]:
+    """The directories a host needs at run time (socket, chroot, logs, temp files), relative to the root."""
+    return sorted(
+        {directory for config, dirs in RUNTIME_DIRS.items() if config in files for directory in dirs}
+    )
+
 
 def proxy_files(inv: Inventory, cluster_name: str, *, source: str, root: str = "") -> HostFiles:
     """The proxy's files, identical on every node of the cluster."""

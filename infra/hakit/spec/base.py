@@ -74,13 +74,13 @@ def parse_duration_ms(value: Any) -> Any:
         match = _DURATION_RE.match(value)
         if not match:
             raise PydanticCustomError(
-                "duration", "not a duration like 250ms, 5s, 1m, 2h: {value!r}", {"value": value}
+                "duration", "not a duration like 250ms, 5s, 1m, 2h: {value}", {"value": repr(value)}
             )
         number, unit = float(match.group(1)), match.group(2) or "ms"
         millis = number * _UNIT_MS[unit]
         if millis != int(millis):
             raise PydanticCustomError(
-                "duration", "durations are whole milliseconds: {value!r}", {"value": value}
+                "duration", "durations are whole milliseconds: {value}", {"value": repr(value)}
             )
         return int(millis)
     return value

@@ -69,6 +69,12 @@ class HealthCheck(SpecModel):
     fall: int = Field(default=3, ge=1, le=100)
     rise: int = Field(default=2, ge=1, le=100)
 
+    def rules(self) -> Iterator[Problem]:
+        """Checks need a positive interval and timeout."""
+        for name, value in (("interval", self.interval), ("timeout", self.timeout)):
+            if value < 10:
+                yield Problem((name,), "must be at least 10ms")
+
 
 class CircuitBreaker(SpecModel):
     """Take a server out after N errors seen on live traffic (HAProxy `observe layer7`, nginx `max_fails`)."""
@@ -223,6 +229,12 @@ class Timeouts(SpecModel):
     http_keep_alive: DurationMs = 10_000
     queue: DurationMs = 30_000
     tunnel: DurationMs = 3_600_000
+
+    def rules(self) -> Iterator[Problem]:
+        """A zero timeout means 'wait forever' to HAProxy: never a safe default."""
+        for name, value in self.model_dump().items():
+            if value <= 0:
+                yield Problem((name,), "must be longer than 0 (0 would mean: wait forever)")
 
 
 class Stats(SpecModel):

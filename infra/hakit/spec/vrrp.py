@@ -49,8 +49,8 @@ class TrackProxy(SpecModel):
     """The `vrrp_script` checking that the local proxy answers on its health port."""
 
     enabled: bool = True
-    interval: DurationMs = Field(default=1000, description="how often the check runs")
-    timeout: DurationMs = Field(default=1000, description="a check slower than this fails")
+    interval: DurationMs = Field(default=1000, description="how often the check runs (whole seconds)")
+    timeout: DurationMs = Field(default=1000, description="a check slower than this fails (whole seconds)")
     fall: int = Field(default=2, ge=1, le=255, description="consecutive failures before the node gives up")
     rise: int = Field(default=2, ge=1, le=255, description="consecutive successes before it is healthy")
     weight: int = Field(
@@ -61,11 +61,10 @@ class TrackProxy(SpecModel):
     )
 
     def rules(self) -> Iterator[Problem]:
-        """keepalived schedules scripts with a 10 ms granularity at best."""
-        if self.interval < 10:
-            yield Problem(("interval",), "must be at least 10ms")
-        if self.timeout < 10:
-            yield Problem(("timeout",), "must be at least 10ms")
+        """keepalived 2.2 reads vrrp_script interval and timeout as whole seconds (1 to 4294)."""
+        for name, value in (("interval", self.interval), ("timeout", self.timeout)):
+            if value % 1000 or not 1000 <= value <= 4_294_000:
+                yield Problem((name,), "keepalived takes whole seconds here (1s to 4294s)")
 
 
 class VrrpInstance(SpecModel):

@@ -1,0 +1,152 @@
+"""hakit.spec.loader: YAML with line numbers, FILE:LINE errors, generic models with rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hakit.errors import SpecError
+from hakit.spec.base import DurationMs, Problem, SpecModel, format_duration, parse_duration_ms
+from hakit.spec.loader import LineIndex, format_path, load_model, load_yaml, validate_data
+from pydantic import Field
+
+
+class Pool(SpecModel):
+    """A tiny model with a cross-field rule, to test the loader generically."""
+
+    low: int = Field(ge=0)
+    high: int
+    wait: DurationMs = 1000
+    tags: list[str] = Field(default_factory=list)
+
+    def rules(self) -> Iterator[Problem]:
+        if self.high < self.low:
+            yield Problem(("high",), f"must be at least low ({self.low})")
+
+
+class Config(SpecModel):
+    pools: dict[str, Pool]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def errors_of(path: Path) -> list[str]:
+    with pytest.raises(SpecError) as caught:
+        load_model(path, Config)
+    assert caught.value.exit_code == 2
+    return caught.value.lines
+
+
+def test_valid_file_loads(tmp_path: Path) -> None:
+    path = write(tmp_path, "pools:\n  a: {low: 1, high: 2, wait: 250ms}\n")
+    config = load_model(path, Config)
+    assert config.pools["a"].wait == 250
+
+
+def test_schema_errors_name_file_line_and_field(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "pools:\n  a:\n    low: -1\n    high: 2\n  b:\n    low: 1\n    high: x\n    colour: red\n",
+    )
+    assert errors_of(path) == [
+        f"{path}:3: pools.a.low: Input should be greater than or equal to 0",
+        f"{path}:7: pools.b.high: Input should be a valid integer, unable to parse string as an integer",
+        f"{path}:8: pools.b.colour: unknown field",
+    ]
+
+
+def test_rule_errors_point_at_the_field_and_come_with_schema_errors(tmp_path: Path) -> None:
+    path = write(tmp_path, "pools:\n  a:\n    low: 5\n    high: 2\n  b:\n    low: nope\n    high: 1\n")
+    assert errors_of(path) == [
+        f"{path}:4: pools.a.high: must be at least low (5)",
+        f"{path}:6: pools.b.low: Input should be a valid integer, unable to parse string as an integer",
+    ]
+
+
+def test_missing_field_points_at_its_parent(tmp_path: Path) -> None:
+    path = write(tmp_path, "pools:\n  a:\n    low: 1\n")
+    assert errors_of(path) == [f"{path}:2: pools.a.high: required field is missing"]
+
+
+def test_list_items_get_their_own_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "pools:\n  a:\n    low: 1\n    high: 2\n    tags:\n      - ok\n      - 3\n")
+    assert errors_of(path) == [f"{path}:7: pools.a.tags[1]: Input should be a valid string"]
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "pools:\n  a: {low: 1\n  b: 2\n")
+    lines = errors_of(path)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}:3: (yaml): ")
+
+
+def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "pools:\n  a: {low: 1, high: 2}\n  a: {low: 1, high: 3}\n")
+    lines = errors_of(path)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}:3: (yaml): ")
+    assert "duplicate" in lines[0]
+
+
+def test_missing_file_is_a_clean_error(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as caught:
+        load_model(tmp_path / "nope.yaml", Config)
+    assert caught.value.lines == [f"{tmp_path / 'nope.yaml'}: cannot read: No such file or directory"]
+
+
+def test_empty_file_reports_missing_sections(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    assert errors_of(path) == [f"{path}:1: pools: required field is missing"]
+
+
+def test_validate_data_works_on_a_sub_document(tmp_path: Path) -> None:
+    """How stack configs are checked: the `config:` mapping of a Pulumi stack file."""
+    path = write(tmp_path, "config:\n  pools:\n    a:\n      low: 3\n      high: 1\n")
+    data, lines = load_yaml(path)
+    with pytest.raises(SpecError) as caught:
+        validate_data(Config, data["config"], source=str(path), lines=lines.prefixed(("config",)))
+    assert caught.value.lines == [f"{path}:5: pools.a.high: must be at least low (3)"]
+
+
+def test_validate_data_without_lines_uses_line_1() -> None:
+    with pytest.raises(SpecError) as caught:
+        validate_data(Config, {"pools": {"a": {"low": 1}}}, source="<memory>", lines=None)
+    assert caught.value.lines == ["<memory>:1: pools.a.high: required field is missing"]
+
+
+def test_line_index_falls_back_to_the_nearest_ancestor() -> None:
+    index = LineIndex({(): 1, ("a",): 3, ("a", "b"): 4})
+    assert index.line(("a", "b", "c", 0)) == 4
+    assert index.line(("z",)) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "text"), [(("a", "b", 0, "c"), "a.b[0].c"), ((), "(top)"), (("x", 3), "x[3]")]
+)
+def test_format_path(path: tuple[str | int, ...], text: str) -> None:
+    assert format_path(path) == text
+
+
+@pytest.mark.parametrize(
+    ("given", "millis"),
+    [("250ms", 250), ("5s", 5000), ("1.5s", 1500), ("2m", 120_000), ("1h", 3_600_000), (7, 7)],
+)
+def test_durations(given: object, millis: int) -> None:
+    assert parse_duration_ms(given) == millis
+
+
+@pytest.mark.parametrize(
+    ("millis", "text"), [(5000, "5s"), (250, "250ms"), (120_000, "2m"), (1500, "1500ms")]
+)
+def test_format_duration(millis: int, text: str) -> None:
+    assert format_duration(millis) == text
+
+
+def test_bad_duration_is_a_field_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "pools:\n  a: {low: 1, high: 2, wait: soon}\n")
+    assert errors_of(path) == [f"{path}:2: pools.a.wait: not a duration like 250ms, 5s, 1m, 2h: 'soon'"]
