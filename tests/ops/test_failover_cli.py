@@ -210,6 +210,14 @@ def test_stack_outputs_file_and_bad_input(
     out = invoke("failover", "switchover", "--global-cluster", "g", "--to", "moon")
     assert (out.code, out.stderr.strip()) == (2, "--to: 'moon' is not an AWS region name")
 
+    before = len(factory.calls)
+    out = invoke("failover", "status")
+    assert (out.code, out.stderr.strip()) == (
+        2,
+        "nothing to look at: pass --stack-outputs or name resources (see --help)",
+    )
+    assert len(factory.calls) == before  # refused before any AWS call
+
 
 # ------------------------------------------------------------------ the real command, as a process
 @pytest.fixture(scope="module")
