@@ -66,7 +66,7 @@ class _Mocks(pulumi_mocks.Mocks):
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         provider = self.monitor.nodes.get(_provider_urn(args.provider) or "")
         region = self.monitor.region_for(provider.inputs if provider else {}, provider)
-        return mock_call(args.token, _unwrap_secrets(dict(args.args), "", set()), region), None
+        return mock_call(args.token, _unwrap_secrets(dict(args.args), "", set()), region), []
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

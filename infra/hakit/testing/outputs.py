@@ -210,6 +210,11 @@ def _certificate(ctx: MockContext) -> dict[str, Any]:
     return {"arn": ctx.arn("acm", f"certificate/{ctx.digest(36)}"), "status": "ISSUED"}
 
 
+def _route53_record(ctx: MockContext) -> dict[str, Any]:
+    # Route 53 returns the name fully qualified, without the trailing dot.
+    return {"fqdn": str(ctx.inputs.get("name", "")).rstrip(".")}
+
+
 def _random_password(ctx: MockContext) -> dict[str, Any]:
     length = int(ctx.inputs.get("length", 16))
     return {"result": ("mock-" + ctx.digest(64))[:length], "bcryptHash": "$2a$10$" + ctx.digest(53)}
@@ -238,6 +243,7 @@ COMPUTED: dict[str, Computed] = {
     "aws:iam/role:Role": _iam_role,
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:acm/certificate:Certificate": _certificate,
+    "aws:route53/record:Record": _route53_record,
     "random:index/randomPassword:RandomPassword": _random_password,
 }
 
