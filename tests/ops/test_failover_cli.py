@@ -263,10 +263,20 @@ def test_subprocess_exit_codes_and_status_json_against_moto(cli_moto: str) -> No
     assert data["health_checks"][0]["effective_healthy"] is True
     assert data["dynamodb"] == [{"region": EAST, "table_status": "MISSING", "replica_status": None}]
 
-    unreachable = run_hakit(
-        "failover", "status", "--global-cluster", "g", "--region", EAST, "--endpoint-url", closed_port_url(),
-        "--max-attempts", "1",
-    )  # fmt: skip
-    assert unreachable.returncode == 1
-    assert "Traceback" not in unreachable.stderr
-    assert "incomplete: aurora: global cluster 'g': no region answered" in unreachable.stderr
+
+def test_status_with_every_region_unreachable_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real boto3 factory, pointed at a closed port: a clean one-line error per missing part."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    args = ("--global-cluster", "g", "--region", EAST, "--region", WEST, "--endpoint-url", closed_port_url())
+    out = invoke("failover", "status", *args, "--max-attempts", "1")
+    assert out.code == 1
+    assert (
+        out.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "incomplete: aurora: global cluster 'g': no region answered (us-east-1: EndpointConnectionError: "
+        )
+    )
