@@ -116,14 +116,25 @@ def _key(daemon: str, bundle: Sequence[tuple[str, RenderedFile]]) -> str:
     return digest.hexdigest()
 
 
-def _jobs(tree: RenderedTree) -> list[_Job]:
-    jobs = []
+def _jobs(tree: RenderedTree) -> tuple[list[_Job], list[ValidationResult]]:
+    """One job per host config; a daemon directory without its config is an error right away.
+
+    (keepalived -t exits 0 for a missing file, so the check must not rely on the daemon.)
+    """
+    jobs: list[_Job] = []
+    missing: list[ValidationResult] = []
     for host in sorted(tree):
         for daemon, (config, _) in DAEMONS.items():
+            bundle = _bundle(tree[host], daemon)
             if config in tree[host]:
-                bundle = _bundle(tree[host], daemon)
                 jobs.append(_Job(daemon, host, bundle, _key(daemon, bundle)))
-    return jobs
+            elif bundle:
+                missing.append(
+                    ValidationResult(
+                        host, config, daemon, False, f"{config} is missing next to {bundle[0][0]}"
+                    )
+                )
+    return jobs, missing
 
 
 def _path_pattern(root: str) -> re.Pattern[str]:
@@ -221,16 +232,20 @@ class _NetnsPool:
                 subprocess.run(
                     [ip, "netns", "add", name], check=True, capture_output=True, timeout=_TIMEOUT_S
                 )
-                commands = [[ip, "-n", name, "link", "set", "lo", "up"]]
+                # One `ip -batch` per namespace: a process per link would dominate small validations.
+                batch = ["link set lo up"]
                 for index, interface in enumerate(self._interfaces):
                     peer = f"hkvp{index}"
-                    commands.append(
-                        [ip, "-n", name, "link", "add", interface, "type", "veth", "peer", "name", peer]
-                    )
-                    commands.append([ip, "-n", name, "link", "set", interface, "up"])
-                    commands.append([ip, "-n", name, "link", "set", peer, "up"])
-                for command in commands:
-                    subprocess.run(command, check=True, capture_output=True, timeout=_TIMEOUT_S)
+                    batch += [f"link add {interface} type veth peer name {peer}", f"link set {interface} up"]
+                    batch.append(f"link set {peer} up")
+                subprocess.run(
+                    [ip, "-n", name, "-batch", "-"],
+                    input="\n".join(batch) + "\n",
+                    text=True,
+                    check=True,
+                    capture_output=True,
+                    timeout=_TIMEOUT_S,
+                )
                 sysctls = ["net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1"]
                 sysctl = [ip, "netns", "exec", name, "sysctl", "-q", "-w", *sysctls]
                 subprocess.run(sysctl, check=True, capture_output=True, timeout=_TIMEOUT_S)
@@ -259,7 +274,7 @@ class _NetnsPool:
 def _command(daemon: str, config: Path, sandbox: Path) -> list[str]:
     binary = find_binary(daemon) or daemon
     if daemon == "haproxy":
-        return [binary, "-c", "-q", "-f", str(config)]
+        return [binary, "-c", "-f", str(config)]
     if daemon == "keepalived":
         return [binary, "-t", "-l", "-n", "-f", str(config)]
     return [binary, "-t", "-q", "-p", f"{sandbox}/", "-c", str(config)]
@@ -281,7 +296,9 @@ def _run(job: _Job, root: str, workdir: Path, cert: _TestCert, pool: _NetnsPool 
         else:
             done = subprocess.run(command, capture_output=True, text=True, timeout=_TIMEOUT_S)
         output = (done.stdout + done.stderr).replace(str(sandbox) + "/", "")
-        message = " | ".join(line.strip() for line in output.splitlines() if line.strip())
+        # haproxy -c says "Configuration file is valid" (and warnings) on success: keep failures only.
+        lines = [line.strip() for line in output.splitlines() if line.strip() and "[NOTICE]" not in line]
+        message = "" if done.returncode == 0 else " | ".join(lines)
         return ValidationResult(
             job.host, config_path, job.daemon, done.returncode == 0, message, notes=tuple(notes)
         )
@@ -311,8 +328,9 @@ def validate_tree(
     """
     started = time.perf_counter()
     wanted = set(daemons) if daemons is not None else set(DAEMONS)
-    all_jobs = [job for job in _jobs(tree) if job.daemon in wanted]
-    report = ValidationReport()
+    found, missing = _jobs(tree)
+    all_jobs = [job for job in found if job.daemon in wanted]
+    report = ValidationReport(results=[result for result in missing if result.daemon in wanted])
     reasons = {daemon: unavailable_reason(daemon) for daemon in {job.daemon for job in all_jobs}}
     runnable: list[_Job] = []
     for job in all_jobs:
@@ -335,13 +353,13 @@ def validate_tree(
     for job in to_run:
         if job.daemon == "keepalived":
             interfaces |= _interfaces(dict(job.bundle)[DAEMONS["keepalived"][0]].content)
-    needs_pool = any(job.daemon in NEEDS_NETNS for job in to_run)
+    pool_size = min(workers, sum(job.daemon in NEEDS_NETNS for job in to_run))
     verdicts: dict[int, ValidationResult] = {}
     workdir = Path(tempfile.mkdtemp(prefix="hakit-validate-"))
     try:
         cert = _TestCert(workdir)
         with (
-            _maybe_pool(workers if needs_pool else 0, interfaces) as pool,
+            _maybe_pool(pool_size, interfaces) as pool,
             ThreadPoolExecutor(workers) as executor,
         ):
             futures = {id(job): executor.submit(_run, job, root, workdir, cert, pool) for job in to_run}
