@@ -537,3 +537,36 @@ def test_schema_inference_for_other_languages() -> None:
         == "integer"
     )
     assert schema["resources"]["hakit:index:AwsBackup"]["requiredInputs"] == ["regions", "rules"]
+
+
+@pytest.mark.parametrize(
+    ("engine", "version", "write_forwarding", "accepted"),
+    [
+        ("aurora-postgresql", "17.4", True, True),
+        ("aurora-postgresql", "17.2", False, False),
+        ("aurora-postgresql", "16.1", True, True),
+        ("aurora-postgresql", "15.2", False, True),
+        ("aurora-postgresql", "15.1", False, False),
+        ("aurora-postgresql", "15.4", True, True),
+        ("aurora-postgresql", "14.8", True, False),
+        ("aurora-postgresql", "14.9", True, True),
+        ("aurora-postgresql", "13.4", False, True),
+        ("aurora-postgresql", "12.3", False, False),
+        ("aurora-postgresql", "11.9", False, True),
+        ("aurora-mysql", "8.0.mysql_aurora.3.01.0", True, True),
+        ("aurora-mysql", "8.0.mysql_aurora.3.10.1", True, True),
+        ("aurora-mysql", "5.7.mysql_aurora.2.07.0", False, True),
+        ("aurora-mysql", "5.7.mysql_aurora.2.08.1", True, True),
+        ("aurora-mysql", "5.7.mysql_aurora.2.08.0", True, False),
+        ("aurora-mysql", "5.6.mysql_aurora.1.23.4", False, False),
+    ],
+)
+def test_version_table_data_points(engine: str, version: str, write_forwarding: bool, accepted: bool) -> None:
+    from hakit.components.database import resolve_aurora_engine
+
+    if accepted:
+        resolved = resolve_aurora_engine(engine, version, write_forwarding=write_forwarding, field="v")
+        assert resolved.version == version and resolved.write_forwarding is write_forwarding
+    else:
+        with pytest.raises(ValueError, match=r"^v: "):
+            resolve_aurora_engine(engine, version, write_forwarding=write_forwarding, field="v")

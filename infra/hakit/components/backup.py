@@ -814,15 +814,18 @@ class AwsBackup(pulumi.ComponentResource):
 
     def _copy_actions(
         self, spec: BackupPlanSpec, rule: RulePlan, region: str, vaults: Mapping[str, backup.Vault]
-    ) -> list[dict[str, Any]]:
-        destinations: list[Any] = []
+    ) -> list[backup.PlanRuleCopyActionArgs]:
+        destinations: list[pulumi.Input[str]] = []
         if spec.copy_to_other_regions:
             destinations.extend(v.arn for r, v in vaults.items() if r != region)
         destinations.extend(spec.extra_copy_vaults)
-        lifecycle: dict[str, Any] = {"delete_after": rule.copy_delete_after}
-        if rule.copy_cold_after is not None:
-            lifecycle["cold_storage_after"] = rule.copy_cold_after
-        return [{"destination_vault_arn": arn, "lifecycle": lifecycle} for arn in destinations]
+        lifecycle = backup.PlanRuleCopyActionLifecycleArgs(
+            delete_after=rule.copy_delete_after, cold_storage_after=rule.copy_cold_after
+        )
+        return [
+            backup.PlanRuleCopyActionArgs(destination_vault_arn=arn, lifecycle=lifecycle)
+            for arn in destinations
+        ]
 
     def _plans(
         self,
@@ -833,25 +836,23 @@ class AwsBackup(pulumi.ComponentResource):
     ) -> dict[str, backup.Plan]:
         plans: dict[str, backup.Plan] = {}
         for region in spec.protected_regions():
-            rules: list[Any] = []
-            for rule in spec.rules:
-                lifecycle: dict[str, Any] = {"delete_after": rule.delete_after}
-                if rule.cold_after is not None:
-                    lifecycle["cold_storage_after"] = rule.cold_after
-                rules.append(
-                    {
-                        "rule_name": rule.name,
-                        "target_vault_name": vaults[region].name,
-                        "schedule": rule.schedule,
-                        "schedule_expression_timezone": rule.timezone,
-                        "start_window": rule.start_window,
-                        "completion_window": rule.completion_window,
-                        "enable_continuous_backup": rule.continuous,
-                        "lifecycle": lifecycle,
-                        "copy_actions": self._copy_actions(spec, rule, region, vaults),
-                        "recovery_point_tags": dict(tags),
-                    }
+            rules = [
+                backup.PlanRuleArgs(
+                    rule_name=rule.name,
+                    target_vault_name=vaults[region].name,
+                    schedule=rule.schedule,
+                    schedule_expression_timezone=rule.timezone,
+                    start_window=rule.start_window,
+                    completion_window=rule.completion_window,
+                    enable_continuous_backup=rule.continuous,
+                    lifecycle=backup.PlanRuleLifecycleArgs(
+                        delete_after=rule.delete_after, cold_storage_after=rule.cold_after
+                    ),
+                    copy_actions=self._copy_actions(spec, rule, region, vaults),
+                    recovery_point_tags=dict(tags),
                 )
+                for rule in spec.rules
+            ]
             plan = backup.Plan(
                 f"{spec.name}-{region}",
                 name=f"{spec.name}-{region}",
