@@ -25,6 +25,9 @@ def _register_commands() -> None:
     from hakit.commands import render as render_commands
 
     render_commands.register(app)
+    from hakit.commands import plan as plan_commands
+
+    plan_commands.register(app)
     from hakit.commands import failover as failover_commands
 
     failover_commands.register(app)

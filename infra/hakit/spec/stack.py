@@ -1,0 +1,383 @@
+"""The `hakit` namespace of Pulumi stack config (`Pulumi.<env>.yaml`), validated before any resource.
+
+Every key of the namespace is a field of `StackConfig` (in the file: `hakit:<field>` under `config:`).
+`stack_config_from_file` validates a stack file with line numbers; `stack_config_from_mapping` validates
+what Pulumi passes to a running program (no lines there). No Pulumi imports: `hakit plan` and the report
+use the same model offline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from hakit.errors import SpecError
+from hakit.spec.base import Name, Port, Problem, SpecModel
+from hakit.spec.loader import LineIndex, load_yaml, validate_data
+
+NAMESPACE = "hakit"
+"""The Pulumi config namespace this model describes (`hakit:<key>`)."""
+
+AwsZone = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$", description="AZ")]
+AwsRegion = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$", description="AWS region")]
+DnsName = Annotated[
+    str,
+    Field(
+        pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+        max_length=253,
+        description="a lower-case DNS name, e.g. example.com",
+    ),
+]
+DnsLabel = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description="one DNS label")]
+ImageRef = Annotated[
+    str, Field(pattern=r"^[a-z0-9][a-z0-9._/:@-]*$", description="a container image reference")
+]
+HttpPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]*$")]
+
+
+class HealthCheckSpec(SpecModel):
+    """How the edge (DNS, load balancer, CDN) judges a region healthy."""
+
+    path: HttpPath = Field(
+        default="/healthz", description="HTTP path that answers 200 when the region can serve"
+    )
+    interval_seconds: Literal[10, 30] = Field(
+        default=10, description="Route 53 checks every 10 or 30 seconds"
+    )
+    failure_threshold: int = Field(
+        default=3, ge=1, le=10, description="consecutive failures before unhealthy"
+    )
+
+
+class ServiceSpec(SpecModel):
+    """What is served and under which name."""
+
+    name: DnsLabel = Field(description="service name: prefix of every resource name")
+    domain: DnsName = Field(description="hosted zone the entry record lives in, e.g. example.com")
+    record: DnsLabel | None = Field(default=None, description="record label under the domain (default: name)")
+    zone_id: str | None = Field(
+        default=None,
+        pattern=r"^Z[A-Z0-9]{1,31}$",
+        description="existing hosted zone id (default: create one)",
+    )
+    port: Port = Field(default=80, description="port the application targets listen on (HTTP)")
+    health_check: HealthCheckSpec = Field(default_factory=HealthCheckSpec)
+
+    @property
+    def fqdn(self) -> str:
+        """The entry hostname: `<record>.<domain>`."""
+        return f"{self.record or self.name}.{self.domain}"
+
+
+class KeepalivedPairSpec(SpecModel):
+    """An EC2 keepalived + proxy pair instead of a cloud load balancer (one Elastic IP moved by VRRP)."""
+
+    instance_type: str = Field(default="t3.small", pattern=r"^[a-z0-9]+\.[a-z0-9]+$")
+    ami: str | None = Field(default=None, pattern=r"^ami-[0-9a-f]{8,17}$", description="default: Debian 12")
+    proxy: Literal["haproxy", "nginx"] = "haproxy"
+    private_ips: list[IPv4Address] = Field(
+        min_length=2, max_length=2, description="fixed private IPs of the two instances, one per subnet"
+    )
+    advert_int: float = Field(default=1.0, ge=0.1, le=40.0, description="VRRP advertisement interval (s)")
+
+
+class RegionSpec(SpecModel):
+    """One region of the service: its network, its application targets and its front door."""
+
+    name: AwsRegion
+    role: Literal["primary", "secondary"] = Field(default="secondary", description="exactly one primary")
+    weight: int = Field(default=100, ge=0, le=255, description="weighted routing: share of traffic")
+    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
+        min_length=2, description="subnets in at least two availability zones"
+    )
+    availability_zones: list[AwsZone] = Field(
+        default_factory=list, description="AZ of each subnet, in order (default: <region>a, b, c, ...)"
+    )
+    targets: list[IPv4Address] = Field(min_length=1, description="application targets (private IPs)")
+    frontend: Literal["alb", "keepalived"] = Field(default="alb", description="ALB or EC2 keepalived pair")
+    certificate_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/",
+        description="ACM certificate of this region for <fqdn> and *.<fqdn> (ALB front door)",
+    )
+    vpc_cidr: IPv4Network | None = Field(default=None, description="the VPC's CIDR (keepalived front door)")
+    keepalived: KeepalivedPairSpec | None = Field(default=None, description="settings of the keepalived pair")
+
+    def zones(self) -> list[str]:
+        """The AZ of each subnet (given, else <region>a, b, c ...)."""
+        if self.availability_zones:
+            return list(self.availability_zones)
+        return [f"{self.name}{chr(ord('a') + i)}" for i in range(len(self.subnet_ids))]
+
+    def rules(self) -> Iterator[Problem]:
+        """Unique subnets/targets, regional certificates, AZs of the region, the pair's addresses."""
+        if len(set(self.subnet_ids)) != len(self.subnet_ids):
+            yield Problem(("subnet_ids",), "a subnet is listed twice")
+        if len(set(self.targets)) != len(self.targets):
+            yield Problem(("targets",), "a target is listed twice")
+        if self.availability_zones and len(self.availability_zones) != len(self.subnet_ids):
+            yield Problem(("availability_zones",), "give one AZ per subnet, in the order of subnet_ids")
+        for position, zone in enumerate(self.availability_zones):
+            if not zone.startswith(self.name):
+                yield Problem(("availability_zones", position), f"{zone} is not an AZ of {self.name}")
+        if self.frontend == "alb" and self.certificate_arn is None:
+            yield Problem(
+                ("certificate_arn",), "an ALB serves HTTPS only: give an ACM certificate of this region"
+            )
+        if self.certificate_arn is not None and f":acm:{self.name}:" not in self.certificate_arn:
+            yield Problem(("certificate_arn",), f"ACM certificates are regional: use one from {self.name}")
+        if self.frontend == "keepalived":
+            yield from self._pair_rules()
+
+    def _pair_rules(self) -> Iterator[Problem]:
+        if self.keepalived is None:
+            yield Problem(("keepalived",), "frontend keepalived needs keepalived.private_ips")
+        if self.vpc_cidr is None:
+            yield Problem(("vpc_cidr",), "frontend keepalived needs the VPC CIDR")
+        if self.keepalived is None or self.vpc_cidr is None:
+            return
+        for position, address in enumerate(self.keepalived.private_ips):
+            if address not in self.vpc_cidr:
+                yield Problem(
+                    ("keepalived", "private_ips", position), f"{address} is outside {self.vpc_cidr}"
+                )
+        if len(set(self.keepalived.private_ips)) != 2:
+            yield Problem(("keepalived", "private_ips"), "the two instances need distinct addresses")
+
+
+class RoutingSpec(SpecModel):
+    """How DNS spreads users over regions."""
+
+    policy: Literal["failover", "latency", "weighted"] = Field(
+        default="failover", description="failover: active-passive; latency/weighted: active-active"
+    )
+
+
+class CdnSpec(SpecModel):
+    """An optional CDN in front, with origin failover across the regions."""
+
+    enabled: bool = False
+    price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
+    waf: bool = Field(default=False, description="attach a managed-rules WAF web ACL")
+    certificate_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/",
+        description="ACM certificate in us-east-1 for <fqdn> (CloudFront takes certificates only from there)",
+    )
+
+
+class DatabaseSpec(SpecModel):
+    """The global database: writer in the primary region, a secondary cluster in every other region."""
+
+    enabled: bool = True
+    engine: Literal["aurora-postgresql", "aurora-mysql"] = "aurora-postgresql"
+    engine_version: str | None = Field(default=None, description="default: 16.4 / 8.0.mysql_aurora.3.08.0")
+    instance_class: str = Field(default="db.r6g.large", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+    primary_instances: int = Field(default=2, ge=2, le=15, description="writer + readers in the primary")
+    secondary_instances: int = Field(default=1, ge=1, le=15, description="instances per secondary cluster")
+    deletion_protection: bool = True
+
+    def version(self) -> str:
+        """The engine version to deploy."""
+        if self.engine_version:
+            return self.engine_version
+        return "16.4" if self.engine == "aurora-postgresql" else "8.0.mysql_aurora.3.08.0"
+
+
+class BackupSpec(SpecModel):
+    """The backup plan: schedule, retention, and the region copies go to."""
+
+    enabled: bool = True
+    schedule: str = Field(default="cron(0 3 * * ? *)", pattern=r"^cron\(.+\)$", description="AWS cron, UTC")
+    retention_days: int = Field(default=35, ge=1, le=36500)
+    copy_region: AwsRegion | None = Field(
+        default=None, description="where copies go (default: the second region; none with one region)"
+    )
+
+
+class SloSpec(SpecModel):
+    """Recovery objectives the analysis compares the design's budgets against."""
+
+    rto_seconds: int = Field(gt=0, description="longest acceptable outage after a regional failure")
+    rpo_seconds: int = Field(ge=0, description="most recent writes one may lose (0: synchronous)")
+
+
+class LocalImagesSpec(SpecModel):
+    """Container images of the local lab."""
+
+    backend: ImageRef = "nginxdemos/hello:plain-text"
+    haproxy: ImageRef = "haproxy:2.6"
+    keepalived: ImageRef = "osixia/keepalived:2.0.20"
+
+
+class LocalLabSpec(SpecModel):
+    """The Docker lab: a network, backends, two HAProxy nodes and keepalived holding a VIP."""
+
+    network: Name = "hakit-lab"
+    subnet: IPv4Network = Field(
+        default=IPv4Network("172.30.57.0/24"), description="subnet of the lab network"
+    )
+    vip: IPv4Address = Field(default=IPv4Address("172.30.57.100"), description="address keepalived holds")
+    backends: int = Field(default=2, ge=1, le=10)
+    http_port: Port = Field(
+        default=8080, description="first published port on 127.0.0.1 (one per HAProxy node)"
+    )
+    vrid: int = Field(default=57, ge=1, le=255)
+    images: LocalImagesSpec = Field(default_factory=LocalImagesSpec)
+
+    def rules(self) -> Iterator[Problem]:
+        """The VIP must be a usable address of the subnet, clear of the addresses the lab assigns."""
+        hosts = list(self.subnet.hosts())
+        if self.vip not in self.subnet:
+            yield Problem(("vip",), f"{self.vip} is outside the lab subnet {self.subnet}")
+        elif self.vip in self.assigned_addresses().values() or self.vip == hosts[0]:
+            yield Problem(("vip",), f"{self.vip} collides with an address the lab assigns to a container")
+        if len(hosts) < self.backends + 10:
+            yield Problem(
+                ("subnet",), f"{self.subnet} is too small for {self.backends} backends and two proxies"
+            )
+
+    def assigned_addresses(self) -> dict[str, IPv4Address]:
+        """Fixed container addresses: proxies at .11/.12, backends from .21 (the gateway keeps .1)."""
+        base = self.subnet.network_address
+        addresses = {"lb-a": base + 11, "lb-b": base + 12}
+        addresses.update({f"app-{i + 1}": base + 21 + i for i in range(self.backends)})
+        return addresses
+
+
+class StackConfig(SpecModel):
+    """The whole `hakit` config namespace of one stack."""
+
+    # In the file every field is `hakit:<field>`; errors then name exactly the key the user wrote.
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, alias_generator=lambda field: f"{NAMESPACE}:{field}"
+    )
+
+    target: Literal["aws", "local"] = Field(
+        default="aws", description="aws: the cloud; local: the Docker lab"
+    )
+    service: ServiceSpec
+    slo: SloSpec
+    regions: list[RegionSpec] = Field(default_factory=list, max_length=3, description="one to three regions")
+    routing: RoutingSpec = Field(default_factory=RoutingSpec)
+    cdn: CdnSpec = Field(default_factory=CdnSpec)
+    database: DatabaseSpec | None = Field(default=None, description="omit for a stateless service")
+    backup: BackupSpec | None = Field(default=None, description="omit for no backup plan")
+    local: LocalLabSpec | None = Field(default=None, description="the Docker lab (target: local)")
+    protect: bool = Field(default=False, description="protect stateful resources from `pulumi destroy`")
+    tags: dict[str, str] = Field(default_factory=dict, description="tags on every taggable resource")
+
+    def rules(self) -> Iterator[Problem]:
+        """Cross-field rules: what each target needs, region roles per routing policy, copy regions."""
+        if self.target == "local":
+            if self.local is None:
+                yield Problem(("hakit:local",), "target local needs the lab settings (hakit:local: {})")
+            if self.regions:
+                yield Problem(("hakit:regions",), "target local deploys no cloud regions: remove them")
+            return
+        if not self.regions:
+            yield Problem(("hakit:regions",), "target aws needs one to three regions")
+            return
+        seen: set[str] = set()
+        for position, region in enumerate(self.regions):
+            if region.name in seen:
+                yield Problem(("hakit:regions", position, "name"), f"region {region.name} is listed twice")
+            seen.add(region.name)
+        primaries = [i for i, r in enumerate(self.regions) if r.role == "primary"]
+        if len(primaries) != 1:
+            where = ("hakit:regions", primaries[1], "role") if len(primaries) > 1 else ("hakit:regions",)
+            yield Problem(where, f"exactly one region has role primary (found {len(primaries)})")
+        if self.routing.policy == "weighted" and all(r.weight == 0 for r in self.regions):
+            yield Problem(("hakit:routing", "policy"), "weighted routing needs one region with weight > 0")
+        copy_region = self.backup.copy_region if self.backup is not None else None
+        if copy_region is not None and len(primaries) == 1 and copy_region == self.primary_region.name:
+            yield Problem(("hakit:backup", "copy_region"), "copies must leave the primary region")
+        if self.routing.policy == "failover" and len(self.regions) > 2:
+            yield Problem(
+                ("hakit:routing", "policy"), "failover has one PRIMARY and one SECONDARY: use latency"
+            )
+        yield from self._feature_rules()
+
+    def _feature_rules(self) -> Iterator[Problem]:
+        if self.cdn.waf and not self.cdn.enabled:
+            yield Problem(("hakit:cdn", "waf"), "the WAF is attached to the CDN: enable the CDN")
+        if self.cdn.enabled:
+            if len(self.regions) < 2:
+                yield Problem(("hakit:cdn", "enabled"), "origin failover needs a second region")
+            if self.cdn.certificate_arn is None:
+                yield Problem(
+                    ("hakit:cdn", "certificate_arn"), "the CDN serves <fqdn>: give a us-east-1 certificate"
+                )
+            for position, region in enumerate(self.regions):
+                if region.frontend != "alb":
+                    yield Problem(
+                        ("hakit:regions", position, "frontend"), "CDN origins are HTTPS: use an ALB"
+                    )
+        database = self.database is not None and self.database.enabled
+        if database and len(self.regions) < 2:
+            yield Problem(
+                ("hakit:database",), "a global database needs a second region (omit it for one region)"
+            )
+        if self.backup is not None and self.backup.enabled and not database:
+            yield Problem(
+                ("hakit:backup",), "the backup plan protects the database: configure hakit:database"
+            )
+
+    @property
+    def primary_region(self) -> RegionSpec:
+        """The region holding the writer and the PRIMARY record."""
+        return next(r for r in self.regions if r.role == "primary")
+
+    @property
+    def secondary_regions(self) -> list[RegionSpec]:
+        """Every other region, in file order."""
+        return [r for r in self.regions if r.role != "primary"]
+
+    @property
+    def backup_copy_region(self) -> str | None:
+        """Region backup copies go to: explicit, else the first secondary region, else none."""
+        if self.backup is None:
+            return None
+        if self.backup.copy_region is not None:
+            return self.backup.copy_region
+        secondaries = self.secondary_regions
+        return secondaries[0].name if secondaries else None
+
+
+def hakit_keys(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The `hakit:` keys of a config map (other namespaces such as `aws:` are left to their providers)."""
+    return {key: value for key, value in config.items() if str(key).startswith(f"{NAMESPACE}:")}
+
+
+def stack_config_from_file(path: str | Path) -> StackConfig:
+    """Validate the `hakit:` keys of a `Pulumi.<env>.yaml` file; problems raise SpecError with file lines."""
+    source = str(path)
+    document, lines = load_yaml(path)
+    if not isinstance(document, Mapping):
+        raise SpecError(f"{source}:1: (top): a stack file is a mapping with a config: key")
+    config = document.get("config") or {}
+    if not isinstance(config, Mapping):
+        raise SpecError(f"{source}:{lines.line(('config',)) or 1}: config: must be a mapping")
+    return validate_data(StackConfig, hakit_keys(config), source=source, lines=lines.prefixed(("config",)))
+
+
+def _decode(value: Any) -> Any:
+    # The engine hands structured config to programs as JSON text; scalars stay strings (pydantic coerces).
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def stack_config_from_mapping(config: Mapping[str, Any], *, source: str = "pulumi config") -> StackConfig:
+    """Validate config as a running program sees it (`ns:key` -> JSON text); lines are unknown."""
+    data = {key: _decode(value) for key, value in hakit_keys(config).items()}
+    return validate_data(StackConfig, data, source=source, lines=LineIndex())

@@ -1,0 +1,365 @@
+"""The multi-region service stack: per region a front door (ALB or keepalived pair) over the app targets,
+DNS failover (active-passive) or latency/weighted routing (active-active) across regions, an optional CDN
+with origin failover in front, the global database and the backup plan. One region (dev) up to three.
+
+Names: the entry is `<fqdn>`. Without a CDN the routing records live at `<fqdn>`; with a CDN they live at
+`origin.<fqdn>` (the CDN's primary origin, so it follows DNS failover too), the CDN's secondary origin is
+`<region>.<fqdn>` of the first secondary region, and `<fqdn>` aliases the distribution. The regions' ALB
+certificates therefore cover `<fqdn>` and `*.<fqdn>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws.ec2 as ec2
+import pulumi_aws.lb as aws_lb
+import pulumi_aws.route53 as route53
+
+from hakit.components.backup import AwsBackup, AwsBackupArgs
+from hakit.components.cdn import FailoverCdn, FailoverCdnArgs
+from hakit.components.database import GlobalDatabase, GlobalDatabaseArgs
+from hakit.components.dns import (
+    FailoverDns,
+    FailoverDnsArgs,
+    FailoverDnsHealthCheckArgs,
+    FailoverDnsRecordArgs,
+)
+from hakit.components.keepalived_pair import KeepalivedPair, KeepalivedPairArgs
+from hakit.components.loadbalancer import LoadBalancer, LoadBalancerArgs
+from hakit.spec.stack import RegionSpec, StackConfig
+
+DB_PORTS = {"aurora-postgresql": 5432, "aurora-mysql": 3306}
+
+
+class ServiceRegion(pulumi.ComponentResource):
+    """One region of the service: the front door with its targets, and the database's security group."""
+
+    def __init__(
+        self, name: str, config: StackConfig, region: RegionSpec, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("hakit:stacks:ServiceRegion", name, {}, opts)
+        self.region = region.name
+        self.frontend = region.frontend
+        tags = {**config.tags, "hakit:service": config.service.name, "hakit:region": region.name}
+        child = pulumi.ResourceOptions(parent=self)
+        targets = [str(ip) for ip in region.targets]
+        self.dns_name: pulumi.Output[str] | None = None
+        self.zone_id: pulumi.Output[str] | None = None
+        self.public_ip: pulumi.Output[str] | None = None
+        if region.frontend == "alb":
+            assert region.certificate_arn is not None  # RegionSpec.rules
+            balancer = LoadBalancer(
+                f"{name}-alb",
+                LoadBalancerArgs(
+                    vpc_id=region.vpc_id,
+                    subnet_ids=list(region.subnet_ids),
+                    certificate_arn=region.certificate_arn,
+                    target_groups=[
+                        {
+                            "name": "app",
+                            "port": config.service.port,
+                            "protocol": "HTTP",
+                            "target_type": "ip",
+                            "health_check": {"path": config.service.health_check.path},
+                        }
+                    ],
+                    target_cidr_blocks=[f"{ip}/32" for ip in targets],
+                    deletion_protection=config.protect,
+                    region=region.name,
+                    tags=tags,
+                ),
+                opts=child,
+            )
+            group_arn = balancer.target_group_arns.apply(lambda arns: arns["app"])
+            for index, ip in enumerate(targets):
+                aws_lb.TargetGroupAttachment(
+                    f"{name}-target-{index}",
+                    target_group_arn=group_arn,
+                    target_id=ip,
+                    port=config.service.port,
+                    region=region.name,
+                    opts=child,
+                )
+            self.dns_name = balancer.dns_name
+            self.zone_id = balancer.zone_id
+        else:
+            assert region.keepalived is not None and region.vpc_cidr is not None  # RegionSpec.rules
+            pair = KeepalivedPair(
+                f"{name}-pair",
+                KeepalivedPairArgs(
+                    vpc_id=region.vpc_id,
+                    vpc_cidr=str(region.vpc_cidr),
+                    subnet_ids=list(region.subnet_ids[:2]),
+                    private_ips=[str(ip) for ip in region.keepalived.private_ips],
+                    targets=targets,
+                    target_port=config.service.port,
+                    health_path=config.service.health_check.path,
+                    proxy=region.keepalived.proxy,
+                    advert_int=region.keepalived.advert_int,
+                    instance_type=region.keepalived.instance_type,
+                    region=region.name,
+                    tags=tags,
+                    **({"ami": region.keepalived.ami} if region.keepalived.ami else {}),
+                ),
+                opts=child,
+            )
+            self.public_ip = pair.public_ip
+        self.database_security_group: ec2.SecurityGroup | None = None
+        if config.database is not None and config.database.enabled:
+            port = DB_PORTS[config.database.engine]
+            self.database_security_group = ec2.SecurityGroup(
+                f"{name}-db-sg",
+                vpc_id=region.vpc_id,
+                description=f"{config.service.name} database: the application targets only",
+                ingress=[
+                    ec2.SecurityGroupIngressArgs(
+                        protocol="tcp",
+                        from_port=port,
+                        to_port=port,
+                        cidr_blocks=[f"{ip}/32" for ip in targets],
+                    )
+                ],
+                tags=tags,
+                region=region.name,
+                opts=child,
+            )
+        self.register_outputs({"dns_name": self.dns_name, "public_ip": self.public_ip})
+
+    def health_check(self, config: StackConfig) -> FailoverDnsHealthCheckArgs:
+        """The Route 53 check of this region's front door (HTTPS to the ALB, HTTP to the pair's EIP)."""
+        spec = config.service.health_check
+        common: FailoverDnsHealthCheckArgs = {
+            "type": "HTTPS",
+            "path": spec.path,
+            "request_interval": spec.interval_seconds,
+            "failure_threshold": spec.failure_threshold,
+        }
+        if self.dns_name is not None:
+            return {**common, "fqdn": self.dns_name, "port": 443}
+        assert self.public_ip is not None
+        return {**common, "type": "HTTP", "ip_address": self.public_ip, "port": 80}
+
+    def record(self, config: StackConfig, region: RegionSpec) -> FailoverDnsRecordArgs:
+        """This region's record set: alias to the ALB or the pair's Elastic IP, gated by its health check."""
+        record: FailoverDnsRecordArgs = {"health_check": region.name}
+        if self.dns_name is not None and self.zone_id is not None:
+            record["alias"] = {"name": self.dns_name, "zone_id": self.zone_id, "evaluate_target_health": True}
+        else:
+            assert self.public_ip is not None
+            record["values"] = [self.public_ip]
+        policy = routing_policy(config)
+        if policy == "failover":
+            record["role"] = "PRIMARY" if region.role == "primary" else "SECONDARY"
+        elif policy == "latency":
+            record["region"] = region.name
+        else:
+            record["weight"] = region.weight
+            record["set_identifier"] = region.name
+        return record
+
+
+def routing_policy(config: StackConfig) -> str:
+    """The DNS policy in use: one region has nothing to fail over to, so it gets a single weighted record."""
+    return "weighted" if len(config.regions) == 1 else config.routing.policy
+
+
+class ServiceStack(pulumi.ComponentResource):
+    """The whole multi-region service of one stack config."""
+
+    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("hakit:stacks:ServiceStack", name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        keep = pulumi.ResourceOptions(parent=self, protect=config.protect)
+        tags = {**config.tags, "hakit:service": config.service.name}
+        fqdn = config.service.fqdn
+        ordered = [config.primary_region, *config.secondary_regions]
+
+        zone_id: pulumi.Input[str]
+        self.name_servers: pulumi.Output[Sequence[str]] | None = None
+        if config.service.zone_id:
+            zone_id = config.service.zone_id
+        else:
+            zone = route53.Zone(f"{name}-zone", name=config.service.domain, tags=tags, opts=keep)
+            zone_id = zone.zone_id
+            self.name_servers = zone.name_servers
+
+        self.regions = {r.name: ServiceRegion(f"{name}-{r.name}", config, r, opts=child) for r in ordered}
+
+        routed_name = f"origin.{fqdn}" if config.cdn.enabled else fqdn
+        self.dns = FailoverDns(
+            f"{name}-dns",
+            FailoverDnsArgs(
+                zone_id=zone_id,
+                name=routed_name,
+                routing_policy=routing_policy(config),
+                health_checks={r.name: self.regions[r.name].health_check(config) for r in ordered},
+                records=[self.regions[r.name].record(config, r) for r in ordered],
+                region=config.primary_region.name,
+                tags=tags,
+            ),
+            opts=child,
+        )
+        self.cdn: FailoverCdn | None = None
+        if config.cdn.enabled:
+            self.cdn = self._cdn(name, config, zone_id, tags, routed_name)
+
+        self.database: GlobalDatabase | None = None
+        if config.database is not None and config.database.enabled:
+            self.database = self._database(name, config, tags, keep)
+        self.backup: AwsBackup | None = None
+        if config.backup is not None and config.backup.enabled and self.database is not None:
+            self.backup = self._backup(name, config, self.database, tags, keep)
+        self.register_outputs({"fqdn": fqdn})
+
+    def _cdn(
+        self,
+        name: str,
+        config: StackConfig,
+        zone_id: pulumi.Input[str],
+        tags: dict[str, str],
+        routed_name: str,
+    ) -> FailoverCdn:
+        fqdn = config.service.fqdn
+        secondary = config.secondary_regions[0]
+        front = self.regions[secondary.name]
+        assert front.dns_name is not None and front.zone_id is not None  # StackConfig: CDN needs ALBs
+        regional_name = f"{secondary.name}.{fqdn}"
+        route53.Record(
+            f"{name}-{secondary.name}-origin",
+            zone_id=zone_id,
+            name=regional_name,
+            type="A",
+            aliases=[{"name": front.dns_name, "zone_id": front.zone_id, "evaluate_target_health": True}],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        assert config.cdn.certificate_arn is not None
+        cdn_args = FailoverCdnArgs(
+            primary={"domain_name": routed_name},
+            secondary={"domain_name": regional_name},
+            aliases=[fqdn],
+            certificate_arn=config.cdn.certificate_arn,
+            price_class=config.cdn.price_class,
+            tags=tags,
+        )
+        if config.cdn.waf:
+            cdn_args["waf"] = {}
+        cdn = FailoverCdn(f"{name}-cdn", cdn_args, opts=pulumi.ResourceOptions(parent=self))
+        for record_type in ("A", "AAAA"):
+            route53.Record(
+                f"{name}-entry-{record_type.lower()}",
+                zone_id=zone_id,
+                name=fqdn,
+                type=record_type,
+                aliases=[
+                    {"name": cdn.domain_name, "zone_id": cdn.hosted_zone_id, "evaluate_target_health": False}
+                ],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        return cdn
+
+    def _database(
+        self, name: str, config: StackConfig, tags: dict[str, str], opts: pulumi.ResourceOptions
+    ) -> GlobalDatabase:
+        database = config.database
+        assert database is not None
+        networks: dict[str, Any] = {}
+        for region in config.regions:
+            group = self.regions[region.name].database_security_group
+            assert group is not None
+            networks[region.name] = {
+                "subnet_ids": list(region.subnet_ids),
+                "security_group_ids": [group.id],
+                "availability_zones": region.zones(),
+            }
+        return GlobalDatabase(
+            f"{name}-db",
+            GlobalDatabaseArgs(
+                engine=database.engine,
+                primary_region=config.primary_region.name,
+                secondary_regions=[r.name for r in config.secondary_regions],
+                name=config.service.name,
+                deletion_protection=database.deletion_protection,
+                tags=tags,
+                aurora={
+                    "engine_version": database.version(),
+                    "instance_class": database.instance_class,
+                    "primary_instances": database.primary_instances,
+                    "secondary_instances": database.secondary_instances,
+                    "networks": networks,
+                    "skip_final_snapshot": not config.protect,
+                },
+            ),
+            opts=opts,
+        )
+
+    def _backup(
+        self,
+        name: str,
+        config: StackConfig,
+        database: GlobalDatabase,
+        tags: dict[str, str],
+        opts: pulumi.ResourceOptions,
+    ) -> AwsBackup:
+        backup = config.backup
+        assert backup is not None
+        primary = config.primary_region.name
+        regions = [primary]
+        copy_region = config.backup_copy_region
+        if copy_region is not None and copy_region not in regions:
+            regions.append(copy_region)
+        writer_arns = database.resource_arns.apply(lambda arns: list(arns.get(primary, [])))
+        return AwsBackup(
+            f"{name}-backup",
+            AwsBackupArgs(
+                regions=regions,
+                name=config.service.name,
+                rules=[
+                    {"name": "daily", "schedule": backup.schedule, "delete_after_days": backup.retention_days}
+                ],
+                copy_to_other_regions=len(regions) > 1,
+                # The writer's cluster; copies of its recovery points go to the copy region's vault.
+                protect_arns={primary: writer_arns},  # type: ignore[dict-item]
+                tags=tags,
+            ),
+            opts=opts,
+        )
+
+
+def build_service(config: StackConfig, stack: str) -> dict[str, Any]:
+    """Register the service stack and return the outputs worth exporting."""
+    service = ServiceStack(config.service.name, config)
+    fqdn = config.service.fqdn
+    outputs: dict[str, Any] = {
+        "entry_url": f"https://{fqdn}/",
+        "fqdn": fqdn,
+        "routed_name": f"origin.{fqdn}" if service.cdn is not None else fqdn,
+        "routing_policy": routing_policy(config),
+        "primary_region": config.primary_region.name,
+        "regions": [r.name for r in config.regions],
+        "slo": config.slo.model_dump(),
+        "health_check_ids": service.dns.health_check_ids,
+        "frontends": {
+            region: (
+                {"kind": "alb", "dns_name": part.dns_name}
+                if part.dns_name is not None
+                else {"kind": "keepalived", "eip": part.public_ip}
+            )
+            for region, part in service.regions.items()
+        },
+    }
+    if service.name_servers is not None:
+        outputs["name_servers"] = service.name_servers
+    if service.cdn is not None:
+        outputs["cdn_domain"] = service.cdn.domain_name
+        outputs["cdn_distribution_id"] = service.cdn.distribution_id
+    if service.database is not None:
+        outputs["writer_endpoint"] = service.database.writer_endpoint
+        outputs["reader_endpoints"] = service.database.reader_endpoints
+        outputs["global_cluster_arn"] = service.database.global_arn
+        outputs["db_master_secret_arn"] = service.database.master_secret_arn
+    if service.backup is not None:
+        outputs["backup_vaults"] = service.backup.vault_arns
+    return outputs

@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""keepalived hook on an EC2 keepalived pair: move the pair's Elastic IP here when this node becomes MASTER.
+
+Installed as an executable in keepalived's hook directory (/etc/keepalived/notify.d/), it is called by
+hakit's vrrp_notify.sh with `TYPE NAME STATE PRIORITY` on every state change, including
+`MASTER_RX_LOWER_PRI` (a master hearing a lower-priority master: re-assert the EIP after a split brain).
+
+- Only MASTER and MASTER_RX_LOWER_PRI act; other states exit 0 at once.
+- Instance id and region come from IMDSv2 (token PUT, then GETs with the token).
+- Idempotent: if the EIP is already on this instance nothing is changed.
+- Retries every AWS/IMDS step with capped exponential backoff inside a deadline, then verifies the move.
+- A lock file serialises concurrent invocations (notify_master and rx_lower_pri can fire together).
+
+Settings: a JSON file (default /etc/hakit/eip_notify.json: {"allocation_id": ..., "region": ...}), then
+environment (HAKIT_EIP_ALLOCATION_ID, HAKIT_EIP_REGION, HAKIT_IMDS_URL, HAKIT_EC2_ENDPOINT_URL), then flags.
+Needs only the Python standard library and boto3. Exit codes: 0 done/nothing to do, 1 failed, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import logging
+import logging.handlers
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+DEFAULT_CONFIG = "/etc/hakit/eip_notify.json"
+DEFAULT_IMDS = "http://169.254.169.254"
+DEFAULT_LOCK = "/run/hakit-eip-notify.lock"
+ACTING_STATES = frozenset({"MASTER", "MASTER_RX_LOWER_PRI"})
+TOKEN_TTL_SECONDS = 60
+
+log = logging.getLogger("hakit-eip")
+T = TypeVar("T")
+
+
+class NotifyError(Exception):
+    """A step failed for good (after its retries)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the hook needs to know besides the VRRP event."""
+
+    allocation_id: str
+    region: str | None
+    imds_url: str
+    endpoint_url: str | None
+    deadline_seconds: float
+    lock_file: str
+
+
+def retry(step: str, action: Callable[[], T], deadline: float, *, first_delay: float = 0.2) -> T:
+    """Run `action` until it succeeds or the monotonic `deadline` passes (capped exponential backoff)."""
+    delay = first_delay
+    attempt = 1
+    while True:
+        try:
+            return action()
+        except Exception as err:  # boto3, urllib and socket errors all deserve another try
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise NotifyError(f"{step}: giving up after {attempt} attempts: {err}") from err
+            log.warning("%s: attempt %d failed (%s); retrying", step, attempt, err)
+            time.sleep(min(delay, max(remaining, 0)))
+            delay = min(delay * 2, 5.0)
+            attempt += 1
+
+
+class Imds:
+    """A minimal IMDSv2 client (session token first, then metadata reads with the token)."""
+
+    def __init__(self, base_url: str, timeout: float = 2.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _token(self) -> str:
+        request = urllib.request.Request(
+            f"{self.base_url}/latest/api/token",
+            method="PUT",
+            headers={"X-aws-ec2-metadata-token-ttl-seconds": str(TOKEN_TTL_SECONDS)},
+        )
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            return str(response.read().decode().strip())
+
+    def get(self, path: str) -> str:
+        """Read one metadata path (e.g. `meta-data/instance-id`)."""
+        request = urllib.request.Request(
+            f"{self.base_url}/latest/{path}", headers={"X-aws-ec2-metadata-token": self._token()}
+        )
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            value = response.read().decode().strip()
+        if not value:
+            raise NotifyError(f"IMDS returned an empty {path}")
+        return str(value)
+
+
+def current_instance(ec2: object, allocation_id: str) -> str | None:
+    """The instance the EIP is associated with now (None: unassociated)."""
+    answer = ec2.describe_addresses(AllocationIds=[allocation_id])  # type: ignore[attr-defined]
+    addresses = answer.get("Addresses", [])
+    if not addresses:
+        raise NotifyError(f"Elastic IP {allocation_id} not found")
+    instance = addresses[0].get("InstanceId")
+    return str(instance) if instance else None
+
+
+def move_eip(settings: Settings, instance_id: str, region: str) -> str:
+    """Associate the EIP with `instance_id` unless it already is; verify. Returns what happened."""
+    import boto3
+    from botocore.config import Config
+
+    deadline = time.monotonic() + settings.deadline_seconds
+    ec2 = boto3.client(
+        "ec2",
+        region_name=region,
+        endpoint_url=settings.endpoint_url,
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5),
+    )
+    holder = retry("describe-addresses", lambda: current_instance(ec2, settings.allocation_id), deadline)
+    if holder == instance_id:
+        log.info("%s is already associated with %s: nothing to do", settings.allocation_id, instance_id)
+        return "unchanged"
+    log.info("moving %s from %s to %s", settings.allocation_id, holder or "nothing", instance_id)
+    retry(
+        "associate-address",
+        lambda: ec2.associate_address(
+            AllocationId=settings.allocation_id, InstanceId=instance_id, AllowReassociation=True
+        ),
+        deadline,
+    )
+
+    def verify() -> None:
+        now = current_instance(ec2, settings.allocation_id)
+        if now != instance_id:
+            raise NotifyError(f"{settings.allocation_id} is on {now}, not {instance_id}")
+
+    retry("verify", verify, deadline)
+    log.info("%s now points at %s", settings.allocation_id, instance_id)
+    return "moved"
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    """Merge the JSON file, the environment and the flags (later wins)."""
+    values: dict[str, object] = {}
+    path = args.config or os.environ.get("HAKIT_EIP_CONFIG", DEFAULT_CONFIG)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            values.update(json.load(handle))
+    elif args.config:
+        raise NotifyError(f"{path}: no such settings file")
+    for key, env in (
+        ("allocation_id", "HAKIT_EIP_ALLOCATION_ID"),
+        ("region", "HAKIT_EIP_REGION"),
+        ("imds_url", "HAKIT_IMDS_URL"),
+        ("endpoint_url", "HAKIT_EC2_ENDPOINT_URL"),
+    ):
+        if os.environ.get(env):
+            values[key] = os.environ[env]
+    for key in ("allocation_id", "region", "imds_url", "endpoint_url", "deadline_seconds", "lock_file"):
+        flag = getattr(args, key)
+        if flag is not None:
+            values[key] = flag
+    allocation = str(values.get("allocation_id") or "")
+    if not allocation.startswith("eipalloc-"):
+        raise NotifyError("allocation_id is missing or not an eipalloc-... id")
+    return Settings(
+        allocation_id=allocation,
+        region=str(values["region"]) if values.get("region") else None,
+        imds_url=str(values.get("imds_url") or DEFAULT_IMDS),
+        endpoint_url=str(values["endpoint_url"]) if values.get("endpoint_url") else None,
+        deadline_seconds=float(values.get("deadline_seconds") or 30.0),  # type: ignore[arg-type]
+        lock_file=str(values.get("lock_file") or DEFAULT_LOCK),
+    )
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """keepalived's positional `TYPE NAME STATE [PRIORITY]` plus optional flags."""
+    parser = argparse.ArgumentParser(description="Move the pair's Elastic IP to this instance on MASTER.")
+    parser.add_argument("kind", nargs="?", default="INSTANCE", help="INSTANCE or GROUP")
+    parser.add_argument("name", nargs="?", default="unknown", help="VRRP instance or group name")
+    parser.add_argument("state", nargs="?", default="MASTER", help="MASTER, BACKUP, FAULT, STOP, ...")
+    parser.add_argument("priority", nargs="?", default="0")
+    parser.add_argument("--config", help=f"JSON settings file (default {DEFAULT_CONFIG})")
+    parser.add_argument("--allocation-id", dest="allocation_id")
+    parser.add_argument("--region")
+    parser.add_argument("--imds-url", dest="imds_url", help=f"IMDS base URL (default {DEFAULT_IMDS})")
+    parser.add_argument("--endpoint-url", dest="endpoint_url", help="EC2 API endpoint (tests, VPC endpoints)")
+    parser.add_argument("--deadline", dest="deadline_seconds", type=float, help="seconds for all retries")
+    parser.add_argument("--lock-file", dest="lock_file")
+    return parser.parse_args(argv)
+
+
+def _setup_logging() -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if os.path.exists("/dev/log"):
+        syslog = logging.handlers.SysLogHandler(address="/dev/log")
+        syslog.setFormatter(logging.Formatter("hakit-eip: %(message)s"))
+        handlers.append(syslog)
+    logging.basicConfig(level=logging.INFO, format="hakit-eip: %(levelname)s %(message)s", handlers=handlers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Handle one keepalived event; see the module docstring."""
+    _setup_logging()
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    state = args.state.upper()
+    if state not in ACTING_STATES:
+        log.info("%s %s -> %s: only MASTER moves the Elastic IP", args.kind, args.name, state)
+        return 0
+    try:
+        settings = load_settings(args)
+    except (NotifyError, ValueError, OSError) as err:
+        log.error("bad settings: %s", err)
+        return 2
+    try:
+        os.makedirs(os.path.dirname(settings.lock_file) or ".", exist_ok=True)
+        with open(settings.lock_file, "a", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            deadline = time.monotonic() + settings.deadline_seconds
+            imds = Imds(settings.imds_url)
+            instance_id = retry("imds instance-id", lambda: imds.get("meta-data/instance-id"), deadline)
+            region = settings.region or retry(
+                "imds region", lambda: imds.get("meta-data/placement/region"), deadline
+            )
+            outcome = move_eip(settings, instance_id, region)
+    except NotifyError as err:
+        log.error("%s %s -> %s: %s", args.kind, args.name, state, err)
+        return 1
+    log.info("%s %s -> %s: Elastic IP %s", args.kind, args.name, state, outcome)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

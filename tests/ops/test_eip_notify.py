@@ -1,0 +1,258 @@
+"""scripts/eip_notify.py against a moto EC2 server and a loopback IMDSv2 stub: the EIP really moves."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "eip_notify.py"
+REGION = "eu-west-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ImdsState:
+    """What the stub serves and what it saw."""
+
+    instance_id: str = ""
+    region: str = REGION
+    token: str = "tok-" + os.urandom(6).hex()
+    fail_next: int = 0
+    requests: list[str] = field(default_factory=list)
+    rejected_without_token: int = 0
+
+
+def _handler(state: ImdsState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+        def _send(self, status: int, body: str) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_PUT(self) -> None:
+            state.requests.append(f"PUT {self.path}")
+            if state.fail_next > 0:
+                state.fail_next -= 1
+                self._send(503, "busy")
+            elif self.path == "/latest/api/token" and self.headers.get(
+                "X-aws-ec2-metadata-token-ttl-seconds"
+            ):
+                self._send(200, state.token)
+            else:
+                self._send(400, "bad token request")
+
+        def do_GET(self) -> None:
+            state.requests.append(f"GET {self.path}")
+            # IMDSv2 only (http_tokens=required): no token, no metadata.
+            if self.headers.get("X-aws-ec2-metadata-token") != state.token:
+                state.rejected_without_token += 1
+                self._send(401, "")
+                return
+            answers = {
+                "/latest/meta-data/instance-id": state.instance_id,
+                "/latest/meta-data/placement/region": state.region,
+            }
+            if self.path in answers:
+                self._send(200, answers[self.path])
+            else:
+                self._send(404, "")
+
+    return Handler
+
+
+@pytest.fixture(scope="module")
+def imds() -> Iterator[tuple[str, ImdsState]]:
+    """An IMDSv2 stub on a free loopback port."""
+    state = ImdsState()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def ec2_pair() -> Iterator[dict[str, str]]:
+    """A moto server with two instances in two AZs and one Elastic IP (unassociated)."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        ec2 = boto3.client(
+            "ec2",
+            region_name=REGION,
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        instances = []
+        for index, zone in enumerate(("a", "b")):
+            subnet = ec2.create_subnet(
+                VpcId=vpc, CidrBlock=f"10.0.{index + 1}.0/24", AvailabilityZone=f"{REGION}{zone}"
+            )["Subnet"]["SubnetId"]
+            run = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet)
+            instances.append(run["Instances"][0]["InstanceId"])
+        allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        yield {"endpoint": endpoint, "a": instances[0], "b": instances[1], "allocation": allocation}
+    finally:
+        server.stop()
+
+
+def _holder(pair: dict[str, str]) -> str | None:
+    ec2 = boto3.client(
+        "ec2",
+        region_name=REGION,
+        endpoint_url=pair["endpoint"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return ec2.describe_addresses(AllocationIds=[pair["allocation"]])["Addresses"][0].get("InstanceId")
+
+
+def _run(
+    tmp_path: Path, imds_url: str, pair: dict[str, str], *event: str, deadline: float = 10, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    settings = tmp_path / "eip_notify.json"
+    settings.write_text(json.dumps({"allocation_id": pair["allocation"], "deadline_seconds": deadline}))
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_EC2_METADATA_DISABLED": "true",  # boto3 itself must not look for IMDS credentials
+        "HAKIT_EIP_CONFIG": str(settings),
+        "HAKIT_IMDS_URL": imds_url,
+        "HAKIT_EC2_ENDPOINT_URL": pair["endpoint"],
+        **extra,
+    }
+    args = [sys.executable, str(SCRIPT), *event, "--lock-file", str(tmp_path / "eip.lock")]
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_eip_follows_the_master_and_is_idempotent(
+    tmp_path: Path, imds: tuple[str, ImdsState], ec2_pair: dict[str, str]
+) -> None:
+    url, state = imds
+    state.instance_id = ec2_pair["a"]
+    first = _run(tmp_path, url, ec2_pair, "INSTANCE", "VI_EIP", "MASTER", "150")
+    assert first.returncode == 0, first.stderr
+    assert _holder(ec2_pair) == ec2_pair["a"]
+    assert "moved" in first.stderr
+
+    # The other node takes over (keepalived on b calls the hook): the EIP really moves.
+    state.instance_id = ec2_pair["b"]
+    second = _run(tmp_path, url, ec2_pair, "INSTANCE", "VI_EIP", "MASTER", "100")
+    assert second.returncode == 0, second.stderr
+    assert _holder(ec2_pair) == ec2_pair["b"]
+
+    # Called again (e.g. notify and notify_master both fire): nothing changes, still success.
+    again = _run(tmp_path, url, ec2_pair, "INSTANCE", "VI_EIP", "MASTER", "100")
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do" in again.stderr
+    assert _holder(ec2_pair) == ec2_pair["b"]
+    # Every metadata read carried the IMDSv2 token.
+    assert state.rejected_without_token == 0
+    assert any(r.startswith("PUT /latest/api/token") for r in state.requests)
+
+
+def test_master_rx_lower_pri_reasserts_the_eip(
+    tmp_path: Path, imds: tuple[str, ImdsState], ec2_pair: dict[str, str]
+) -> None:
+    url, state = imds
+    state.instance_id = ec2_pair["b"]
+    assert _run(tmp_path, url, ec2_pair, "INSTANCE", "VI_EIP", "MASTER", "100").returncode == 0
+    # Split brain: a also thinks it is master and hears b's lower-priority adverts -> a re-asserts.
+    state.instance_id = ec2_pair["a"]
+    result = _run(tmp_path, url, ec2_pair, "INSTANCE", "VI_EIP", "MASTER_RX_LOWER_PRI", "150")
+    assert result.returncode == 0, result.stderr
+    assert _holder(ec2_pair) == ec2_pair["a"]
+
+
+@pytest.mark.parametrize("event_state", ["BACKUP", "FAULT", "STOP"])
+def test_non_master_states_leave_the_eip_alone(
+    tmp_path: Path, imds: tuple[str, ImdsState], ec2_pair: dict[str, str], event_state: str
+) -> None:
+    url, state = imds
+    state.instance_id = ec2_pair["a"]
+    assert _run(tmp_path, url, ec2_pair, "INSTANCE", "VI_EIP", "MASTER", "150").returncode == 0
+    state.instance_id = ec2_pair["b"]
+    before = len(state.requests)
+    result = _run(tmp_path, url, ec2_pair, "INSTANCE", "VI_EIP", event_state, "100")
+    assert result.returncode == 0, result.stderr
+    assert _holder(ec2_pair) == ec2_pair["a"]
+    assert len(state.requests) == before  # not even IMDS was asked
+
+
+def test_transient_imds_failures_are_retried(
+    tmp_path: Path, imds: tuple[str, ImdsState], ec2_pair: dict[str, str]
+) -> None:
+    url, state = imds
+    state.instance_id = ec2_pair["a"]
+    assert _run(tmp_path, url, ec2_pair, "INSTANCE", "VI_EIP", "MASTER", "150").returncode == 0
+    state.instance_id = ec2_pair["b"]
+    state.fail_next = 2
+    result = _run(tmp_path, url, ec2_pair, "INSTANCE", "VI_EIP", "MASTER", "100")
+    assert result.returncode == 0, result.stderr
+    assert "retrying" in result.stderr
+    assert state.fail_next == 0
+    assert _holder(ec2_pair) == ec2_pair["b"]
+
+
+def test_unreachable_ec2_api_fails_within_the_deadline(
+    tmp_path: Path, imds: tuple[str, ImdsState], ec2_pair: dict[str, str]
+) -> None:
+    url, state = imds
+    state.instance_id = ec2_pair["a"]
+    dead = dict(ec2_pair, endpoint=f"http://127.0.0.1:{_free_port()}")
+    started = time.monotonic()
+    result = _run(tmp_path, url, dead, "INSTANCE", "VI_EIP", "MASTER", "150", deadline=2)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert "giving up" in result.stderr
+    assert elapsed < 20
+
+
+def test_missing_allocation_is_a_usage_error(tmp_path: Path, imds: tuple[str, ImdsState]) -> None:
+    url, _ = imds
+    env = {"PATH": os.environ.get("PATH", ""), "HAKIT_EIP_CONFIG": str(tmp_path / "absent.json")}
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "INSTANCE", "VI", "MASTER", "1", "--imds-url", url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "allocation_id" in result.stderr

@@ -1,0 +1,194 @@
+"""Every Pulumi.<env>.yaml run through infra/__main__.py under mocks, as `pulumi up` would load it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pulumi
+import pytest
+from hakit.errors import SpecError
+from hakit.stacks.program import run, synth_stack
+from hakit.testing import ResourceGraph, synth
+
+ROOT = Path(__file__).resolve().parents[2]
+LB = "aws:lb/loadBalancer:LoadBalancer"
+RECORD = "aws:route53/record:Record"
+HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
+CLUSTER = "aws:rds/cluster:Cluster"
+
+_GRAPHS: dict[str, ResourceGraph] = {}
+
+
+def graph_of(env: str) -> ResourceGraph:
+    """Synthesize each environment once per test session (each costs seconds)."""
+    if env not in _GRAPHS:
+        _GRAPHS[env] = synth_stack(env, root=ROOT)
+    return _GRAPHS[env]
+
+
+def _lb_by_region(graph: ResourceGraph) -> dict[str, str]:
+    return {node.region or "": node.output("dns_name") for node in graph.by_type(LB)}
+
+
+def test_prod_spans_both_regions_with_every_component() -> None:
+    graph = graph_of("prod")
+    assert graph.regions() == ["us-east-1", "us-west-2"]
+    components = {node.type for node in graph.components}
+    assert {
+        "hakit:stacks:ServiceStack",
+        "hakit:stacks:ServiceRegion",
+        "hakit:loadbalancer:LoadBalancer",
+        "hakit:dns:FailoverDns",
+        "hakit:cdn:FailoverCdn",
+        "hakit:database:GlobalDatabase",
+        "hakit:backup:AwsBackup",
+    } <= components
+    for region in ("us-east-1", "us-west-2"):
+        assert sum(1 for n in graph.resources if n.region == region) >= 10
+
+
+def test_prod_dns_failover_is_wired_to_both_load_balancers() -> None:
+    graph = graph_of("prod")
+    balancers = _lb_by_region(graph)
+    assert set(balancers) == {"us-east-1", "us-west-2"}
+    records = {
+        record.input("failover_routing_policies.0.type"): record
+        for record in graph.by_type(RECORD)
+        if record.input("failover_routing_policies", None)
+    }
+    assert set(records) == {"PRIMARY", "SECONDARY"}
+    assert records["PRIMARY"].input("aliases.0.name") == balancers["us-east-1"]
+    assert records["SECONDARY"].input("aliases.0.name") == balancers["us-west-2"]
+    checks = {check.id: check for check in graph.by_type(HEALTH_CHECK)}
+    for role, region in (("PRIMARY", "us-east-1"), ("SECONDARY", "us-west-2")):
+        check = checks[records[role].input("health_check_id")]
+        assert check.input("fqdn") == balancers[region]
+        assert check.input("resource_path") == "/healthz"
+    # The CDN's primary origin is the failover name, its secondary the second region's own name.
+    distribution = graph.one("aws:cloudfront/distribution:Distribution")
+    origins = {o["originId"]: o["domainName"] for o in distribution.input("origins")}
+    assert origins == {"primary": "origin.www.example.com", "secondary": "us-west-2.www.example.com"}
+    assert distribution.input("aliases") == ["www.example.com"]
+    entry = [r for r in graph.by_type(RECORD) if r.input("name") == "www.example.com"]
+    assert {r.input("type") for r in entry} == {"A", "AAAA"}
+
+
+def test_prod_database_secondary_in_the_second_region() -> None:
+    graph = graph_of("prod")
+    clusters = {node.region: node for node in graph.by_type(CLUSTER)}
+    assert set(clusters) == {"us-east-1", "us-west-2"}
+    global_cluster = graph.one("aws:rds/globalCluster:GlobalCluster")
+    for cluster in clusters.values():
+        assert cluster.input("global_cluster_identifier") == global_cluster.output(
+            "global_cluster_identifier", "shop"
+        )
+        assert cluster.options.protect  # hakit:protect: true reaches the stateful resources
+    assert clusters["us-west-2"].depends_on(clusters["us-east-1"]) or clusters["us-west-2"].dependencies
+    # The clusters only admit the application targets.
+    for group in graph.by_type("aws:ec2/securityGroup:SecurityGroup"):
+        if group.name.endswith("-db-sg"):
+            assert all(c.endswith("/32") for rule in group.input("ingress") for c in rule["cidrBlocks"])
+
+
+def test_prod_backups_are_copied_cross_region() -> None:
+    graph = graph_of("prod")
+    plans = graph.by_type("aws:backup/plan:Plan")
+    assert [plan.region for plan in plans] == ["us-east-1"]
+    copies = [copy for rule in plans[0].input("rules") for copy in rule.get("copyActions", [])]
+    assert copies and all(":us-west-2:" in copy["destinationVaultArn"] for copy in copies)
+    vault_regions = sorted(vault.region or "" for vault in graph.by_type("aws:backup/vault:Vault"))
+    assert vault_regions == ["us-east-1", "us-west-2"]
+
+
+def test_prod_exports_the_useful_outputs() -> None:
+    outputs = graph_of("prod").stack_outputs
+    assert outputs["entry_url"] == "https://www.example.com/"
+    assert outputs["writer_endpoint"].endswith(".global.rds.amazonaws.com")
+    assert set(outputs["reader_endpoints"]) == {"us-east-1", "us-west-2"}
+    assert outputs["cdn_domain"].endswith(".cloudfront.net")
+    assert set(outputs["frontends"]) == {"us-east-1", "us-west-2"}
+    assert outputs["slo"] == {"rto_seconds": 300, "rpo_seconds": 60}
+    assert set(outputs["backup_vaults"]) == {"us-east-1", "us-west-2"}
+
+
+def test_staging_uses_latency_routing_and_a_keepalived_pair() -> None:
+    graph = graph_of("staging")
+    pair = graph.one("hakit:keepalived:KeepalivedPair")
+    eip = graph.one("aws:ec2/eip:Eip")
+    assert eip.region == "us-west-2"
+    assert {n.region for n in graph.descendants(pair) if n.custom and n.type.startswith("aws:ec2/")} == {
+        "us-west-2"
+    }
+    latency = {r.input("latency_routing_policies.0.region"): r for r in graph.by_type(RECORD)}
+    assert set(latency) == {"us-east-1", "us-west-2"}
+    assert latency["us-west-2"].input("records") == [eip.output("public_ip")]
+    assert latency["us-east-1"].input("aliases.0.name") == _lb_by_region(graph)["us-east-1"]
+    assert graph.stack_outputs["frontends"]["us-west-2"] == {
+        "kind": "keepalived",
+        "eip": eip.output("public_ip"),
+    }
+
+
+def test_dev_is_one_small_region() -> None:
+    graph = graph_of("dev")
+    assert graph.regions() == ["us-east-1"]
+    (record,) = graph.by_type(RECORD)
+    assert record.input("weighted_routing_policies.0.weight") == 100
+    assert record.input("health_check_id")
+    assert not graph.by_type(CLUSTER)
+    assert len(graph.resources) < 20
+
+
+def test_local_is_only_docker() -> None:
+    graph = graph_of("local")
+    assert graph.resources
+    assert {node.type.split(":")[0] for node in graph.resources} == {"docker"}
+    assert graph.stack_outputs["vip"] == "172.30.57.100"
+
+
+@pytest.mark.parametrize(
+    ("patch", "expected"),
+    [
+        (
+            ("rto_seconds: 300", "rto_seconds: -5"),
+            "hakit:slo.rto_seconds: Input should be greater than 0",
+        ),
+        (("policy: failover", "policy: anycast"), "hakit:routing.policy: Input should be 'failover'"),
+        (
+            ("    copy_region: us-west-2", "    copy_region: us-east-1"),
+            "hakit:backup.copy_region: copies must leave the primary region",
+        ),
+    ],
+)
+def test_invalid_stack_files_fail_before_any_resource(
+    tmp_path: Path, patch: tuple[str, str], expected: str
+) -> None:
+    text = (ROOT / "Pulumi.prod.yaml").read_text()
+    assert patch[0] in text
+    bad = text.replace(patch[0], patch[1])
+    (tmp_path / "Pulumi.bad.yaml").write_text(bad)
+    line_number = next(i for i, line in enumerate(bad.splitlines(), 1) if patch[1] in line)
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    with pytest.raises(SpecError) as caught:
+        synth_stack("bad", root=tmp_path)
+    (line,) = caught.value.lines
+    assert line.startswith(f"{tmp_path / 'Pulumi.bad.yaml'}:{line_number}: {expected}"), line
+    assert caught.value.exit_code == 2
+
+
+def test_missing_stack_file_lists_the_stacks() -> None:
+    with pytest.raises(SpecError) as caught:
+        synth_stack("qa", root=ROOT)
+    assert "no such stack file (stacks here: dev, local, prod, staging)" in caught.value.lines[0]
+
+
+def test_program_rejects_bad_runtime_config_before_registering() -> None:
+    """Under `pulumi up` the config comes from the engine: the program stops with a RunError, no traceback."""
+    with pytest.raises(pulumi.RunError) as caught:
+        synth(
+            run, config={"hakit:service": {"name": "shop"}, "hakit:slo": {"rto_seconds": 1}}, project="hakit"
+        )
+    message = str(caught.value)
+    assert "hakit:service.domain: required field is missing" in message
+    assert "hakit:slo.rpo_seconds: required field is missing" in message
