@@ -106,7 +106,11 @@ def test_aurora_resource_types_and_regions(pg: ResourceGraph) -> None:
     assert counts[INSTANCE] == 4
     assert counts[SUBNETS] == 2 and counts[PARAMS] == 2 and counts[KEY] == 2
     assert counts[SECRET] == 1 and counts[SECRET_VERSION] == 1
-    assert pg.regions() == [EAST, WEST]  # nothing leaked into the stack's default region
+    # Nothing regional leaked into the stack's default region (IAM is global).
+    assert {n.region for n in pg.resources if n.type.startswith("aws:") and ":iam/" not in n.type} == {
+        EAST,
+        WEST,
+    }
     component = pg.one("hakit:database:GlobalDatabase")
     assert all(pg.parent_of(n) is component for n in pg.resources)
 
@@ -346,6 +350,10 @@ def test_dsql_clusters_peered_with_witness() -> None:
     assert peerings[OHIO].input("clusters") == [clusters[EAST].output("arn")]
     assert peerings[EAST].input("identifier") == clusters[EAST].output("identifier")
     assert all(p.input("witness_region") == WEST for p in peerings.values())
+    for key in graph.by_type(KEY):
+        statements = json.loads(key.input("policy"))["Statement"]
+        assert {"Service": "dsql.amazonaws.com"} in [st["Principal"] for st in statements]
+        assert {"AWS": "arn:aws:iam::123456789012:root"} in [st["Principal"] for st in statements]
     conn = graph.stack_outputs["connections"][OHIO]
     assert conn["host"].endswith(f".dsql.{OHIO}.on.aws") and conn["auth"] == "iam-token"
 
@@ -570,3 +578,19 @@ def test_version_table_data_points(engine: str, version: str, write_forwarding: 
     else:
         with pytest.raises(ValueError, match=r"^v: "):
             resolve_aurora_engine(engine, version, write_forwarding=write_forwarding, field="v")
+
+
+def test_enhanced_monitoring_role_on_every_instance(pg: ResourceGraph) -> None:
+    role = pg.one("aws:iam/role:Role")
+    trust = json.loads(role.input("assume_role_policy"))
+    assert trust["Statement"][0]["Principal"] == {"Service": "monitoring.rds.amazonaws.com"}
+    attachment = pg.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attachment.input("policy_arn") == (
+        "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+    )
+    for instance in pg.by_type(INSTANCE):
+        assert instance.input("monitoring_interval") == 60
+        assert instance.input("monitoring_role_arn") == role.output("arn")
+    off = build(aurora_args(monitoring_interval=0))
+    assert off.by_type("aws:iam/role:Role") == []
+    assert all(i.input("monitoring_interval") == 0 for i in off.by_type(INSTANCE))

@@ -45,6 +45,8 @@ class GlobalDatabaseAuroraArgs(TypedDict, total=False):
     """Aurora PostgreSQL only: rds.global_db_rpo, block commits when secondaries lag more (>= 20 s)."""
     performance_insights_retention_days: int
     """Performance Insights retention: 7, 31*n (n 1..23) or 731. Default 7."""
+    monitoring_interval: int
+    """Enhanced Monitoring interval in seconds: 0 (off), 1, 5, 10, 15, 30 or 60. Default 60."""
     cluster_parameters: dict[str, str]
     """Extra cluster parameters (applied 'pending-reboot') in every region's parameter group."""
     skip_final_snapshot: bool

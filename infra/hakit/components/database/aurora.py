@@ -1,9 +1,11 @@
 """Aurora Global Database: global cluster, a primary and secondaries, one KMS key per region."""
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import pulumi
+import pulumi_aws.iam as iam
 import pulumi_aws.rds as rds
 import pulumi_aws.secretsmanager as secretsmanager
 import pulumi_random as random
@@ -16,6 +18,20 @@ from hakit.components.database.plan import AuroraPlan, DatabasePlan
 # (RemoveFromGlobalCluster) and replication_source_identifier by promoting it. Engine upgrades of a
 # global database go through the GlobalCluster's engine_version, which upgrades every member.
 MEMBER_IGNORE_CHANGES = ["global_cluster_identifier", "replication_source_identifier", "engine_version"]
+
+MONITORING_TRUST_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    },
+    sort_keys=True,
+)
 
 # RDS refuses '/', '@', '"' and spaces in master passwords.
 PASSWORD_SPECIALS = "!#$%^&*()-_=+[]{}<>:?"
@@ -38,6 +54,28 @@ def _parameters(plan: AuroraPlan) -> list[rds.ClusterParameterGroupParameterArgs
             rds.ClusterParameterGroupParameterArgs(name=key, value=value, apply_method="pending-reboot")
         )
     return params
+
+
+def _monitoring_role(name: str, tags: Mapping[str, Any], parent: pulumi.Resource) -> iam.Role:
+    """The (global) IAM role RDS Enhanced Monitoring uses to publish OS metrics in every region."""
+    opts = pulumi.ResourceOptions(parent=parent)
+    role = iam.Role(
+        f"{name}-rds-monitoring",
+        assume_role_policy=MONITORING_TRUST_POLICY,
+        description=f"RDS Enhanced Monitoring for the hakit global database {name}",
+        tags=dict(tags),
+        opts=opts,
+    )
+    partition = role.arn.apply(lambda arn: arn.split(":")[1])
+    iam.RolePolicyAttachment(
+        f"{name}-rds-monitoring",
+        role=role.name,
+        policy_arn=pulumi.Output.concat(
+            "arn:", partition, ":iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+        ),
+        opts=opts,
+    )
+    return role
 
 
 def build_aurora(
@@ -64,6 +102,7 @@ def build_aurora(
         min_numeric=2,
         opts=child,
     )
+    monitoring = _monitoring_role(name, tags, parent) if aurora.monitoring_interval else None
     subnet_groups: dict[str, rds.SubnetGroup] = {}
     parameter_groups: dict[str, rds.ClusterParameterGroup] = {}
     for region in plan.regions:
@@ -174,6 +213,8 @@ def build_aurora(
                 performance_insights_enabled=True,
                 performance_insights_kms_key_id=keys[region],
                 performance_insights_retention_period=aurora.performance_insights_retention_days,
+                monitoring_interval=aurora.monitoring_interval,
+                monitoring_role_arn=monitoring.arn if monitoring is not None else None,
                 copy_tags_to_snapshot=True,
                 region=region,
                 tags=dict(tags),

@@ -7,7 +7,7 @@ import pulumi
 from hakit.components._util import merge_tags
 from hakit.components.database.args import GlobalDatabaseArgs
 from hakit.components.database.aurora import build_aurora
-from hakit.components.database.dsql import build_dsql
+from hakit.components.database.dsql import build_dsql, key_policy_for
 from hakit.components.database.dynamodb import build_dynamodb
 from hakit.components.database.kms import regional_keys
 from hakit.components.database.parts import EngineParts
@@ -47,8 +47,16 @@ class GlobalDatabase(pulumi.ComponentResource):
         plan = build_plan(name, dict(args))
         super().__init__(TYPE_TOKEN, name, {}, opts)
         tags: dict[str, Any] = merge_tags(TYPE_TOKEN, plan.name, plan.tags)
+        # RDS and DynamoDB use the key through grants (the default key policy); DSQL needs its principal.
+        policy = key_policy_for(self) if plan.engine == DSQL else None
         keys = regional_keys(
-            plan.name, plan.regions, plan.kms_key_arns, purpose="database", tags=tags, parent=self
+            plan.name,
+            plan.regions,
+            plan.kms_key_arns,
+            purpose="database",
+            tags=tags,
+            parent=self,
+            policy=policy,
         )
         parts: EngineParts
         if plan.engine == DYNAMODB:

@@ -1,10 +1,12 @@
 """Aurora DSQL multi-region: one cluster per region, peered, with a witness region."""
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import pulumi
 import pulumi_aws.dsql as dsql
+from pulumi_aws.get_caller_identity import get_caller_identity_output
 
 from hakit.components.database.parts import EngineParts
 from hakit.components.database.plan import DatabasePlan
@@ -17,6 +19,48 @@ DSQL_ADMIN = "admin"
 def cluster_endpoint(identifier: str, region: str) -> str:
     """The public endpoint of a DSQL cluster."""
     return f"{identifier}.dsql.{region}.on.aws"
+
+
+def dsql_key_policy(partition: str, account: str) -> str:
+    """KMS key policy for DSQL clusters: the account administers the key; Aurora DSQL may use it for
+    clusters of this account (DSQL reaches a customer managed key through its service principal)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministers",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "AuroraDsqlUsesTheKey",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "dsql.amazonaws.com"},
+                    "Action": [
+                        "kms:Encrypt",
+                        "kms:Decrypt",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:DescribeKey",
+                    ],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                },
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def key_policy_for(parent: pulumi.Resource) -> pulumi.Output[str]:
+    """The DSQL key policy for the deploying account (one caller-identity lookup)."""
+    identity = get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=parent))
+    return pulumi.Output.all(identity.arn, identity.account_id).apply(
+        lambda values: dsql_key_policy(values[0].split(":")[1], values[1])
+    )
 
 
 def _endpoint(cluster: dsql.Cluster, region: str) -> pulumi.Output[str]:

@@ -44,6 +44,7 @@ _MAINTENANCE = re.compile(
 )
 _KEY_TYPES = ("S", "N", "B")
 _STREAM_VIEWS = ("NEW_AND_OLD_IMAGES", "NEW_IMAGE", "OLD_IMAGE", "KEYS_ONLY")
+_MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 _PI_RETENTION = frozenset({7, 731} | {31 * n for n in range(1, 24)})
 
 PREFIX = "GlobalDatabaseArgs"
@@ -74,6 +75,7 @@ class AuroraPlan:
     maintenance_window: str
     rpo_seconds: int | None
     performance_insights_retention_days: int
+    monitoring_interval: int
     cluster_parameters: Mapping[str, str]
     skip_final_snapshot: bool
 
@@ -285,6 +287,9 @@ def _aurora_plan(engine_name: str, base: DatabasePlan, args: Mapping[str, Any]) 
         raise _fail(
             "aurora.performance_insights_retention_days", f"must be 7, 31*n (n=1..23) or 731, got {pi_days}"
         )
+    monitoring = _get(args, "monitoring_interval", "aurora.monitoring_interval", int, 60)
+    if monitoring not in _MONITORING_INTERVALS:
+        raise _fail("aurora.monitoring_interval", f"must be one of 0, 1, 5, 10, 15, 30, 60, got {monitoring}")
     parameters = dict(_get(args, "cluster_parameters", "aurora.cluster_parameters", dict) or {})
     if "rds.global_db_rpo" in parameters:
         raise _fail("aurora.cluster_parameters", "set rds.global_db_rpo with aurora.rpo_seconds")
@@ -301,6 +306,7 @@ def _aurora_plan(engine_name: str, base: DatabasePlan, args: Mapping[str, Any]) 
         maintenance_window=maintenance,
         rpo_seconds=rpo,
         performance_insights_retention_days=pi_days,
+        monitoring_interval=monitoring,
         cluster_parameters={str(k): str(v) for k, v in parameters.items()},
         skip_final_snapshot=bool(
             _get(args, "skip_final_snapshot", "aurora.skip_final_snapshot", bool, False)
