@@ -234,6 +234,12 @@ def _validate(args: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], str]]:
         check_range(arc.get("wait_period_ms", 5000), 0, 3_600_000, f"{where}.recovery_control.wait_period_ms")
 
     records: list[Mapping[str, Any]] = list(args["records"])
+    if policy == "failover":
+        roles = [str(r.get("role", "")).upper() for r in records]
+        if sorted(roles) != ["PRIMARY", "SECONDARY"]:
+            fail(
+                f"{where}.records", f"exactly one PRIMARY and one SECONDARY record are required, got {roles}"
+            )
     pairs: list[tuple[Mapping[str, Any], str]] = []
     for index, record in enumerate(records):
         at = f"{where}.records[{index}]"
@@ -242,12 +248,6 @@ def _validate(args: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], str]]:
     dupes = unique([set_id for _, set_id in pairs])
     if dupes:
         fail(f"{where}.records", f"duplicate set identifier {dupes[0]!r} (each record set needs its own)")
-    if policy == "failover":
-        roles = [str(r.get("role", "")).upper() for r in records]
-        if sorted(roles) != ["PRIMARY", "SECONDARY"]:
-            fail(
-                f"{where}.records", f"exactly one PRIMARY and one SECONDARY record are required, got {roles}"
-            )
     if policy == "weighted" and not any(r.get("weight", 0) for r in records):
         fail(f"{where}.records", "at least one weighted record needs a weight above 0")
     return pairs

@@ -176,7 +176,7 @@ class LoadBalancer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         """Validate `args` (nothing is registered when they are wrong), then build the load balancer."""
-        groups = _validate(args)
+        groups = _validate(args, opts)
         super().__init__(TOKEN, name, {}, opts)
         kind = args.get("type", "application")
         region = args.get("region")
@@ -252,7 +252,7 @@ def _default_groups(kind: str) -> list[dict[str, Any]]:
     return [{"name": "app", "port": 80, "protocol": "HTTP" if kind == "application" else "TCP"}]
 
 
-def _validate(args: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def _validate(args: Mapping[str, Any], opts: pulumi.ResourceOptions | None) -> list[Mapping[str, Any]]:
     """Check the arguments; return the target groups (defaulted)."""
     where = "LoadBalancerArgs"
     kind = args.get("type", "application")
@@ -270,7 +270,9 @@ def _validate(args: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     if region:
         check_region(region, f"{where}.region")
     check_choice(args.get("ip_address_type", "ipv4"), ("ipv4", "dualstack"), f"{where}.ip_address_type")
-    _validate_tls(args, kind, region)
+    # Without `region` the stack's aws:region applies, unless a provider (or a parent's) decides it.
+    inherits_region = opts is not None and bool(opts.provider or opts.providers or opts.parent)
+    _validate_tls(args, kind, region or (None if inherits_region else pulumi.Config("aws").get("region")))
     if kind == "application":
         check_range(args.get("idle_timeout", 60), 1, 4000, f"{where}.idle_timeout")
         if "listener_port" in args:
@@ -314,7 +316,7 @@ def _validate_tls(args: Mapping[str, Any], kind: str, region: str | None) -> Non
     if isinstance(cert, str):
         if not cert.startswith("arn:") or ":acm:" not in cert:
             fail(f"{where}.certificate_arn", f"{cert!r} is not an ACM certificate ARN")
-        lb_region = region or pulumi.Config("aws").get("region")
+        lb_region = region
         if lb_region and arn_region(cert) != lb_region:
             fail(
                 f"{where}.certificate_arn",
