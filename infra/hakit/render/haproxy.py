@@ -24,9 +24,10 @@ def bind_address(address: str, port: int) -> str:
         return f":{port}"
     if address == "::":
         return f":::{port} v6only"
-    if isinstance(ip_address(address), IPv6Address):
-        return f"[{address}]:{port}"
-    return f"{address}:{port}"
+    parsed = ip_address(address)
+    if isinstance(parsed, IPv6Address):
+        return f"[{parsed}]:{port}"
+    return f"{parsed}:{port}"
 
 
 def _frontend(name: str, frontend: Frontend, root: str) -> dict[str, object]:

@@ -51,9 +51,10 @@ def listen_address(address: str, port: int) -> str:
         return str(port)
     if address == "::":
         return f"[::]:{port}"
-    if isinstance(ip_address(address), IPv6Address):
-        return f"[{address}]:{port}"
-    return f"{address}:{port}"
+    parsed = ip_address(address)
+    if isinstance(parsed, IPv6Address):
+        return f"[{parsed}]:{port}"
+    return f"{parsed}:{port}"
 
 
 def next_upstream(backend: Backend) -> str:

@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -155,8 +156,13 @@ class _TestCert:
 
     def __init__(self, directory: Path) -> None:
         self._path = directory / "hakit-test-cert.pem"
+        self._lock = threading.Lock()  # checks run in threads: make the certificate once
 
     def path(self) -> Path:
+        with self._lock:
+            return self._make()
+
+    def _make(self) -> Path:
         if not self._path.exists():
             openssl = find_binary("openssl")
             if openssl is None:
@@ -165,8 +171,10 @@ class _TestCert:
             command = [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
             command += ["-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=hakit"]
             subprocess.run(command, check=True, capture_output=True, timeout=_TIMEOUT_S)
-            self._path.write_bytes(cert.read_bytes() + key.read_bytes())
-            os.chmod(self._path, 0o600)
+            partial = self._path.with_suffix(".tmp")
+            partial.write_bytes(cert.read_bytes() + key.read_bytes())
+            os.chmod(partial, 0o600)
+            os.rename(partial, self._path)
         return self._path
 
 

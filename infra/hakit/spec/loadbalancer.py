@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from ipaddress import ip_address
 from typing import Literal
 
 from pydantic import Field
@@ -68,7 +69,7 @@ class LoadBalancer(SpecModel):
         vips = self.vip_addresses()
         for name, frontend in self.proxy.frontends.items():
             for position, address in enumerate(frontend.addresses):
-                if address not in ("*", "::") and address not in vips:
+                if address not in ("*", "::") and _normalized(address) not in vips:
                     yield Problem(
                         ("proxy", "frontends", name, "addresses", position),
                         f"{address} is not a VIP of this cluster (VIPs: {', '.join(sorted(vips))})",
@@ -116,3 +117,11 @@ class LoadBalancer(SpecModel):
                         ("nodes", node, "state"),
                         f"{node!r} is not the highest priority in {name!r}: it cannot start as MASTER",
                     )
+
+
+def _normalized(address: str) -> str:
+    """The canonical text of an IP address ('fd00:0::1' -> 'fd00::1'); other text unchanged."""
+    try:
+        return str(ip_address(address))
+    except ValueError:
+        return address
