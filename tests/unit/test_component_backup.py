@@ -255,6 +255,15 @@ def test_backup_protects_what_the_database_created(engine: str) -> None:
     assert all(s.name.endswith("-protected") for s in selections.values())
 
 
+def test_output_protect_arns_without_a_region_fails_clearly() -> None:
+    def program() -> None:
+        arns = pulumi.Output.from_input({EAST: [CLUSTER_EAST]})
+        AwsBackup("orders", {"regions": [EAST, WEST], "rules": [dict(DAILY)], "protect_arns": arns})
+
+    with pytest.raises(ValueError, match=r"AwsBackupArgs.protect_arns: no ARNs for us-west-2"):
+        synth(program)
+
+
 def test_plain_protect_arns_checks_regions() -> None:
     with pytest.raises(ValueError, match=r"AwsBackupArgs.protect_arns.eu-west-1: is not one of regions"):
         build({"regions": [EAST, WEST], "rules": [dict(DAILY)], "protect_arns": {"eu-west-1": ["arn:x"]}})

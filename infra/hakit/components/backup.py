@@ -459,8 +459,21 @@ def _lock(raw: Mapping[str, Any] | None) -> LockPlan | None:
 
 
 def _arns_of(protect: Any, region: str) -> pulumi.Output[list[str]]:
-    """The ARN list of one region out of a (possibly Output) region -> ARNs map."""
-    return pulumi.Output.from_input(protect).apply(lambda arns: list(arns.get(region, [])))
+    """The ARN list of one region out of a (possibly Output) region -> ARNs map.
+
+    An Output map is only known at deployment: a region without ARNs fails there with this message
+    rather than as an AWS error about an empty selection.
+    """
+
+    def pick(arns: Mapping[str, Any]) -> list[str]:
+        chosen = [str(arn) for arn in arns.get(region) or []]
+        if not chosen:
+            raise ValueError(
+                f"{PREFIX}.protect_arns: no ARNs for {region}; every entry of regions needs some"
+            )
+        return chosen
+
+    return pulumi.Output.from_input(protect).apply(pick)
 
 
 def _selections(args: Mapping[str, Any], regions: Sequence[str]) -> tuple[SelectionPlan, ...]:
