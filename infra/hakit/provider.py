@@ -1,0 +1,49 @@
+"""The hakit component provider: every public component, consumable from TypeScript, Go, YAML, C# ...
+
+Other Pulumi programs add it with `pulumi package add <path to this repository>` (PulumiPlugin.yaml at
+the top level names this file as the entry point); Pulumi infers the schema from the components' typed
+Args and output annotations.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+
+PACKAGE = "hakit"
+VERSION = "0.1.0"
+
+
+def components() -> list[type[pulumi.ComponentResource]]:
+    """Every public hakit component (imported lazily: the provider pays for pulumi_aws only when it runs)."""
+    from hakit.components.backup import AwsBackup
+    from hakit.components.cdn import FailoverCdn
+    from hakit.components.database import GlobalDatabase
+    from hakit.components.dns import FailoverDns
+    from hakit.components.keepalived_pair import KeepalivedPair
+    from hakit.components.loadbalancer import LoadBalancer
+    from hakit.components.local import LocalLab
+
+    return [FailoverDns, LoadBalancer, FailoverCdn, GlobalDatabase, AwsBackup, KeepalivedPair, LocalLab]
+
+
+def schema() -> dict[str, Any]:
+    """The package schema Pulumi infers from the components, as a JSON document (in-process, no engine)."""
+    from pulumi.provider.experimental.component import ComponentProvider
+
+    provider = ComponentProvider(components(), PACKAGE, version=VERSION)
+    document: dict[str, Any] = json.loads(provider.schema)
+    return document
+
+
+def main() -> None:
+    """Serve the components to the Pulumi engine (called by the plugin host with the engine address)."""
+    from pulumi.provider.experimental import component_provider_host
+
+    component_provider_host(components(), PACKAGE, version=VERSION)
+
+
+if __name__ == "__main__":
+    main()
