@@ -9,7 +9,7 @@ from hakit.render.tree import HostFiles, RenderedFile, RenderedTree
 from hakit.spec.inventory import Inventory
 from hakit.spec.mariadb import DatabasePair, replication_address
 
-CHECK_SCRIPT = "usr/local/libexec/hakit/mariadb_check.sh"
+CHECK_SCRIPT = "etc/keepalived/scripts/mariadb_check.sh"
 
 
 def config_path(pair_name: str) -> str:
