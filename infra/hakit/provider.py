@@ -34,7 +34,7 @@ def schema() -> dict[str, Any]:
     from pulumi.provider.experimental.component import ComponentProvider
 
     provider = ComponentProvider(components(), PACKAGE, version=VERSION)
-    document: dict[str, Any] = json.loads(provider.schema)
+    document: dict[str, Any] = json.loads(provider.schema or "{}")
     return document
 
 

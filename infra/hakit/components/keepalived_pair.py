@@ -11,7 +11,6 @@ which AWS reserves in every VPC and never assigns or routes, as a /32 marker of 
 IP is the entry point.
 """
 
-
 import base64
 import gzip
 import io

@@ -5,7 +5,6 @@ metal, and a keepalived container per HAProxy (sharing its network namespace, NE
 VIP on the lab network with unicast VRRP. HTTP is published on 127.0.0.1.
 """
 
-
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypedDict
 
