@@ -34,6 +34,12 @@ def _register_commands() -> None:
     from hakit.commands import backup as backup_commands
 
     backup_commands.register(app)
+    from hakit.commands import lab as lab_commands
+
+    lab_commands.register(app)
+    from hakit.commands import report as report_commands
+
+    report_commands.register(app)
 
 
 _register_commands()

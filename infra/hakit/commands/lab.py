@@ -1,0 +1,128 @@
+"""`hakit lab up|drill|down|status`: a network-namespace failover lab built from one inventory cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from hakit.errors import HakitError
+
+# Wide enough for the drill table when the output is a pipe or a CI log.
+_out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+lab_app = typer.Typer(
+    help="Failover lab in network namespaces: keepalived + HAProxy/nginx, drills under load (Linux, root).",
+    no_args_is_help=True,
+)
+
+StateDir = Annotated[Path, typer.Option("--state-dir", help="where labs keep their files and state")]
+
+
+def _need_root() -> None:
+    if sys.platform != "linux" or os.geteuid() != 0:
+        raise HakitError("hakit lab needs Linux and root (it creates network namespaces)")
+
+
+@lab_app.command("up")
+def up_command(
+    inventory: Annotated[Path, typer.Argument(help="inventory YAML")],
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", "-c", help="load-balancer cluster to build")
+    ] = None,
+    state_dir: StateDir = Path("/run/hakit-lab"),
+) -> None:
+    """Build the lab and leave it running; `hakit lab down` removes it."""
+    _need_root()
+    from hakit.lab import session
+
+    inv, name = session.open_inventory(inventory, cluster)
+    lab = session.create_lab(inv, name, source=str(inventory), base=state_dir)
+    with session.terminate_as_interrupt():
+        lab.up()
+        try:
+            lab.save_state(session.state_path(lab.prefix, state_dir))
+        except BaseException:
+            lab.down()
+            raise
+    if lab.watcher is not None:
+        lab.watcher.close()  # the monitors belong to this command; the daemons stay
+    _out.print(f"lab {lab.prefix} up: cluster {name} ({lab.plan.proxy}), VIP {lab.plan.vip}:{lab.plan.port}")
+    for ns in lab.topology.namespaces():
+        _out.print(f"  netns {ns}")
+    _out.print(f"  client: ip netns exec {lab.client_ns} curl http://{lab.plan.vip}:{lab.plan.port}/")
+    _out.print(f"  files and logs: {lab.workdir}")
+
+
+@lab_app.command("drill")
+def drill_command(
+    inventory: Annotated[Path, typer.Argument(help="inventory YAML")],
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", "-c", help="load-balancer cluster to build")
+    ] = None,
+    drills: Annotated[str, typer.Option("--drills", "-d", help="'all', numbers (1,4-6) or names")] = "all",
+    advert_int: Annotated[float | None, typer.Option(help="override the cluster's VRRP advert_int")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON")] = False,
+    state_dir: StateDir = Path("/run/hakit-lab"),
+) -> None:
+    """Build a throwaway lab, run the drills under load, print a table (or JSON), and remove the lab."""
+    _need_root()
+    from hakit.lab import session
+    from hakit.lab.drills import parse_drills, run_drills
+
+    numbers = parse_drills(drills)
+    inv, name = session.open_inventory(inventory, cluster)
+    if advert_int is not None:
+        inv = session.tune(inv, name, advert_int=advert_int)
+    lab = session.create_lab(inv, name, source=str(inventory), base=state_dir)
+    with session.terminate_as_interrupt():
+        try:
+            lab.up()
+            results = run_drills(lab, numbers)
+        finally:
+            lab.down()
+            session.destroy_from_state({"prefix": lab.prefix, "workdir": str(lab.workdir)})
+    if as_json:
+        _out.print_json(json.dumps([r.to_dict() for r in results]))
+    else:
+        _out.print(session.results_table(results, title=f"hakit lab drills: {name} ({lab.plan.proxy})"))
+
+
+@lab_app.command("down")
+def down_command(
+    prefix: Annotated[str | None, typer.Argument(help="lab prefix (default: every recorded lab)")] = None,
+    state_dir: StateDir = Path("/run/hakit-lab"),
+) -> None:
+    """Stop the processes (by PID) and delete the namespaces of labs left by `hakit lab up`."""
+    _need_root()
+    from hakit.lab import session
+
+    removed = session.down_all(state_dir, prefix)
+    _out.print(f"removed: {', '.join(removed)}" if removed else "no lab recorded")
+
+
+@lab_app.command("status")
+def status_command(state_dir: StateDir = Path("/run/hakit-lab")) -> None:
+    """List the labs left running by `hakit lab up`."""
+    from hakit.lab import session
+    from hakit.lab.runtime import load_state
+
+    paths = session.saved_states(state_dir)
+    if not paths:
+        _out.print("no lab recorded")
+    for path in paths:
+        state = load_state(path)
+        _out.print(
+            f"{path.stem}: cluster {state.get('cluster')} ({state.get('proxy')}), VIP {state.get('vip')}"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `lab` command group to the root command."""
+    app.add_typer(lab_app, name="lab")

@@ -1,0 +1,107 @@
+"""A small, fast stdlib HTTP backend for the lab (run inside a backend namespace).
+
+`python -m hakit.lab.backend --bind ADDR --port N --name web1 [--mode ok|500] [--health-path /health]`
+
+Thousands of requests/s need two things from http.server: Nagle off (the response is written in pieces)
+and buffered writes (one send per response instead of one per header line).
+SIGUSR1 switches to answering 500 (except on the health path: the app is broken, its health check is not,
+which is what `observe layer7` exists for); SIGUSR2 switches back to 200. A hang is a SIGSTOP from outside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+
+
+class _State:
+    mode = "ok"
+    name = "backend"
+    health_path = "/health"
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Answers every GET/HEAD with the backend's name (or 500 in error mode)."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    wbufsize = -1  # buffered: headers and body leave in one write
+
+    def do_GET(self) -> None:
+        """Serve a request."""
+        self._answer(body=True)
+
+    def do_HEAD(self) -> None:
+        """Serve a HEAD request (health checks)."""
+        self._answer(body=False)
+
+    def do_OPTIONS(self) -> None:
+        """Serve OPTIONS (HAProxy's default check method)."""
+        self._answer(body=False)
+
+    def _answer(self, body: bool) -> None:
+        failing = _State.mode == "500" and not self.path.startswith(_State.health_path)
+        status = 500 if failing else 200
+        payload = f"{_State.name} {status}\n".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("X-Backend", _State.name)
+        self.end_headers()
+        if body:
+            self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silence per-request logging (it would cost more than the request)."""
+
+
+class Server(ThreadingHTTPServer):
+    """Threaded server with a deep accept queue and reusable address."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients (and proxies giving up) reset connections: that is normal in a drill, not worth a trace."""
+
+
+def _set_mode(mode: str) -> object:
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        _State.mode = mode
+
+    return handler
+
+
+def _terminate(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the backend until SIGTERM/SIGINT."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bind", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--name", default="backend")
+    parser.add_argument("--mode", choices=["ok", "500"], default="ok")
+    parser.add_argument("--health-path", default="/health")
+    args = parser.parse_args(argv)
+    _State.mode, _State.name, _State.health_path = args.mode, args.name, args.health_path
+    signal.signal(signal.SIGUSR1, _set_mode("500"))  # type: ignore[arg-type]
+    signal.signal(signal.SIGUSR2, _set_mode("ok"))  # type: ignore[arg-type]
+    signal.signal(signal.SIGTERM, _terminate)
+    server = Server((args.bind, args.port), Handler)
+    server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

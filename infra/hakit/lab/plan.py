@@ -1,0 +1,134 @@
+"""What a lab runs: the hosts, their addresses and the config files, independent of how they were produced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from hakit.lab.netns import LabHost, LabInterface
+
+ProxyKind = Literal["haproxy", "nginx"]
+
+
+@dataclass(frozen=True)
+class LabFile:
+    """A config file to write under a host's root (path relative to that root)."""
+
+    relpath: str
+    content: str
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """An LB node: VRRP priority, interfaces, and where its rendered configs live (relative to its root)."""
+
+    name: str
+    priority: int
+    interfaces: tuple[LabInterface, ...]
+    keepalived_conf: str
+    proxy_conf: str
+    files: tuple[LabFile, ...] = ()
+
+
+@dataclass(frozen=True)
+class BackendPlan:
+    """A backend server of the proxy layer, run by the lab's stdlib backend."""
+
+    name: str
+    address: str
+    port: int
+    segment: str
+    prefix_len: int = 24
+    backup: bool = False
+
+
+@dataclass(frozen=True)
+class LabPlan:
+    """One inventory cluster, flattened into what the lab needs to start and to drill it."""
+
+    cluster: str
+    proxy: ProxyKind
+    vip: str
+    port: int
+    advert_int: float
+    nopreempt: bool
+    proxy_backend: str
+    nodes: tuple[NodePlan, ...]
+    backends: tuple[BackendPlan, ...]
+    client_addresses: tuple[str, ...]
+    client_segment: str
+    health_path: str = "/health"
+    rate_limit_per_s: float | None = None
+    circuit_breaker: bool = False
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def segments(self) -> list[str]:
+        """Every L2 segment, in first-seen order."""
+        seen: list[str] = []
+        for node in self.nodes:
+            for iface in node.interfaces:
+                if iface.segment not in seen:
+                    seen.append(iface.segment)
+        for backend in self.backends:
+            if backend.segment not in seen:
+                seen.append(backend.segment)
+        if self.client_segment not in seen:
+            seen.append(self.client_segment)
+        return seen
+
+    @property
+    def master(self) -> NodePlan:
+        """The node with the highest priority (the one that should hold the VIP)."""
+        return max(self.nodes, key=lambda n: n.priority)
+
+    @property
+    def standby(self) -> NodePlan:
+        """The highest-priority node other than the master."""
+        return max((n for n in self.nodes if n is not self.master), key=lambda n: n.priority)
+
+    def node(self, name: str) -> NodePlan:
+        """Look a node up by name."""
+        return next(n for n in self.nodes if n.name == name)
+
+    def skew(self, node: NodePlan) -> float:
+        """VRRPv3 Skew_Time of a node: ((256 - priority) * advert_int) / 256 (RFC 5798)."""
+        return (256 - node.priority) * self.advert_int / 256
+
+    def crash_limit(self) -> float:
+        """Protocol bound for a master crash: Master_Down_Interval of the standby (3 x advert + skew)."""
+        return 3 * self.advert_int + self.skew(self.standby)
+
+    def clean_stop_limit(self) -> float:
+        """Protocol bound for a clean stop: the standby acts on the priority-0 advert within one advert."""
+        return self.advert_int
+
+    def hosts(self) -> dict[str, LabHost]:
+        """Namespaces to create: LB nodes, one per backend, one client."""
+        hosts: dict[str, LabHost] = {}
+        for node in self.nodes:
+            hosts[lb_host(node.name)] = LabHost(lb_host(node.name), "lb", node.interfaces)
+        for backend in self.backends:
+            iface = LabInterface("eth0", backend.segment, (f"{backend.address}/{backend.prefix_len}",))
+            hosts[backend_host(backend.name)] = LabHost(backend_host(backend.name), "backend", (iface,))
+        hosts["client"] = LabHost(
+            "client", "client", (LabInterface("eth0", self.client_segment, self.client_addresses),)
+        )
+        return hosts
+
+
+def root_of(workdir: Path, host: str) -> Path:
+    """The directory standing for `/` of a host: rendered absolute paths are prefixed with it."""
+    return workdir / "hosts" / host
+
+
+def lb_host(node: str) -> str:
+    """Host (namespace suffix) of an LB node."""
+    return f"lb-{node}"
+
+
+def backend_host(backend: str) -> str:
+    """Host (namespace suffix) of a backend server."""
+    return f"be-{backend}"
