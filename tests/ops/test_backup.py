@@ -344,3 +344,81 @@ def test_restore_into_named_database(postgres: PostgresServer, bucket: str, moto
     verify = _run_cli("backup", "restore", "--config", str(config), "--verify")
     assert verify.returncode == 0, verify.stderr
     assert "public.t" in verify.stdout
+
+
+def test_s3_lost_mid_stream_aborts_nothing_pruned_next_run_cleans_up(
+    postgres: PostgresServer, pg_shop: str, bucket: str, moto_s3: str
+):
+    """S3 dies after part 1: clear error, no object, nothing pruned; the next run aborts the leftover."""
+    from moto.server import ThreadedMotoServer
+
+    s3 = s3_client(moto_s3)
+    job = pg_job(postgres, pg_shop, bucket, moto_s3)
+    postgres.sql("DROP DATABASE IF EXISTS seed")
+    postgres.sql("CREATE DATABASE seed")
+    seeded = _seed_old_backups(pg_job(postgres, "seed", bucket, moto_s3), s3, [40, 30, 20])
+    before = _keys(s3, bucket)
+    # A second endpoint on the same in-process moto backend, which we can take away mid-upload.
+    port = free_port()
+    doomed = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    doomed.start()
+    flaky = json.loads(job.model_dump_json())
+    flaky["target"]["endpoint_url"] = f"http://127.0.0.1:{port}"
+    flaky_job = BackupJobConfig.model_validate(flaky)
+    try:
+
+        def cut_after_first_part(number: int, _sent: int) -> None:
+            if number == 1:
+                doomed.stop()
+
+        with pytest.raises(HakitError) as caught:
+            run_backup(flaky_job, on_part=cut_after_first_part)
+    finally:
+        doomed.stop()
+    lines = caught.value.lines
+    assert lines[0].startswith(f"s3://{bucket}: upload part 2 of db1/shop/"), lines
+    assert "Could not connect to the endpoint URL" in lines[0]
+    assert lines[1].startswith("could not abort upload"), lines  # said plainly, with what happens next
+    assert _keys(s3, bucket) == before  # no partial object, and nothing pruned
+    (left,) = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+
+    # The next run (after the job's timeout, so the upload is surely dead) aborts it and succeeds.
+    later = datetime.now(UTC) + timedelta(seconds=job.timeout_sec + 60)
+    logs: list[str] = []
+    result = run_backup(job, s3=s3, now=later, log=logs.append)
+    assert f"aborted an unfinished upload left by an earlier run: {left['Key']}" in logs
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert result.key in _keys(s3, bucket) and set(seeded) <= _keys(s3, bucket)
+
+
+def test_sigterm_aborts_the_upload(
+    postgres: PostgresServer, pg_shop: str, bucket: str, moto_s3: str, tmp_path: Path
+):
+    """systemd stops units with SIGTERM: `hakit backup run` aborts its multipart upload and exits non-zero."""
+    import signal
+    import time
+
+    s3 = s3_client(moto_s3)
+    config = tmp_path / "job.json"
+    config.write_text(pg_job(postgres, pg_shop, bucket, moto_s3).model_dump_json())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hakit.cli", "backup", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not s3.list_multipart_uploads(Bucket=bucket).get("Uploads") and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, stderr
+    assert stderr.strip().splitlines() == [f"stopped by signal {int(signal.SIGTERM)}: upload aborted"]
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
