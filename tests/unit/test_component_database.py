@@ -127,6 +127,8 @@ def test_primary_has_two_instances_in_distinct_azs(pg: ResourceGraph) -> None:
         for i in pg.by_type(INSTANCE)
     )
     assert all(i.input("publicly_accessible") is False for i in instances)
+    # Minor upgrades go through the global cluster, so the regions never run different minors.
+    assert all(i.input("auto_minor_version_upgrade") is False for i in pg.by_type(INSTANCE))
 
 
 def test_members_join_the_global_cluster_encrypted_and_protected(pg: ResourceGraph) -> None:
@@ -199,19 +201,24 @@ def test_secondary_forwards_writes_and_waits_for_primary(pg: ResourceGraph) -> N
         assert secondary.depends_on(instance)
 
 
-def test_parameter_groups_identical_with_rpo_guard_and_tls(pg: ResourceGraph) -> None:
-    groups = pg.by_type(PARAMS)
-    assert {g.region for g in groups} == {EAST, WEST}
-    for group in groups:
+def _parameters_of(group: Node) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in group.input("parameters")}
+
+
+def test_parameter_groups_tls_and_rpo_guard_on_the_primary_only(pg: ResourceGraph) -> None:
+    groups = {g.region: g for g in pg.by_type(PARAMS)}
+    assert set(groups) == {EAST, WEST}
+    for group in groups.values():
         assert group.input("family") == "aurora-postgresql16"
-        params = {p["name"]: p for p in group.input("parameters")}
-        assert params["rds.global_db_rpo"]["value"] == "30"
+        params = _parameters_of(group)
         assert params["rds.force_ssl"]["value"] == "1"
         assert params["log_min_duration_statement"]["applyMethod"] == "pending-reboot"
-    assert groups[0].input("parameters") == groups[1].input("parameters")
+    # Two regions: AWS advises the default in the secondary's group, or losing the primary region
+    # would leave the promoted cluster blocking every commit (no secondary left to catch up).
+    assert _parameters_of(groups[EAST])["rds.global_db_rpo"]["value"] == "30"
+    assert "rds.global_db_rpo" not in _parameters_of(groups[WEST])
     for cluster in pg.by_type(CLUSTER):
-        group = next(g for g in groups if g.region == cluster.region)
-        assert cluster.input("db_cluster_parameter_group_name") == group.output("name")
+        assert cluster.input("db_cluster_parameter_group_name") == groups[cluster.region].output("name")
 
 
 def test_outputs_endpoints_and_connections(pg: ResourceGraph) -> None:
@@ -233,6 +240,16 @@ def test_outputs_endpoints_and_connections(pg: ResourceGraph) -> None:
 
 
 # ------------------------------------------------------------------------- Aurora MySQL
+
+
+def test_rpo_guard_in_every_region_with_two_secondaries() -> None:
+    args = aurora_args(rpo_seconds=60) | {"secondary_regions": [WEST, OHIO]}
+    args["aurora"]["networks"][OHIO] = {"subnet_ids": ["subnet-o1"], "security_group_ids": ["sg-o"]}
+    graph = build(args)
+    groups = graph.by_type(PARAMS)
+    assert {g.region for g in groups} == {EAST, WEST, OHIO}
+    assert all(_parameters_of(g)["rds.global_db_rpo"]["value"] == "60" for g in groups)
+    assert len(graph.by_type(CLUSTER)) == 3
 
 
 def test_mysql_family_tls_and_logs(mysql: ResourceGraph) -> None:
@@ -559,8 +576,13 @@ def test_schema_inference_for_other_languages() -> None:
         ("aurora-postgresql", "14.8", True, False),
         ("aurora-postgresql", "14.9", True, True),
         ("aurora-postgresql", "13.4", False, True),
-        ("aurora-postgresql", "12.3", False, False),
+        ("aurora-postgresql", "12.7", False, False),
+        ("aurora-postgresql", "12.8", False, True),
+        ("aurora-postgresql", "13.3", False, False),
+        ("aurora-postgresql", "18.3", True, True),
         ("aurora-postgresql", "11.9", False, True),
+        ("aurora-postgresql", "11.10", False, False),
+        ("aurora-postgresql", "11.13", False, True),
         ("aurora-mysql", "8.0.mysql_aurora.3.01.0", True, True),
         ("aurora-mysql", "8.0.mysql_aurora.3.10.1", True, True),
         ("aurora-mysql", "5.7.mysql_aurora.2.07.0", False, True),

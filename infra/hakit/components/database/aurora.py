@@ -37,13 +37,26 @@ MONITORING_TRUST_POLICY = json.dumps(
 PASSWORD_SPECIALS = "!#$%^&*()-_=+[]{}<>:?"
 
 
-def _parameters(plan: AuroraPlan) -> list[rds.ClusterParameterGroupParameterArgs]:
-    """Cluster parameters for every region (identical, so a switchover changes nothing)."""
+def rpo_guard_regions(plan: DatabasePlan) -> tuple[str, ...]:
+    """Regions whose parameter group carries rds.global_db_rpo.
+
+    The primary blocks commits when *every* secondary lags more than the RPO. With a single secondary,
+    AWS recommends keeping the default in the secondary's group: after losing the primary region the
+    promoted cluster has no healthy secondary left, and the guard would stop all writes. With two or
+    more secondaries every group carries it, so the guard survives a switchover.
+    """
+    if plan.aurora is None or plan.aurora.rpo_seconds is None:
+        return ()
+    return (plan.primary_region,) if len(plan.secondary_regions) == 1 else plan.regions
+
+
+def _parameters(plan: AuroraPlan, rpo_guard: bool) -> list[rds.ClusterParameterGroupParameterArgs]:
+    """Cluster parameters of one region's group (TLS enforced, the RPO guard where it belongs, extras)."""
     tls_name, tls_value = plan.engine.tls_parameter
     params = [
         rds.ClusterParameterGroupParameterArgs(name=tls_name, value=tls_value, apply_method="immediate")
     ]
-    if plan.rpo_seconds is not None:
+    if rpo_guard and plan.rpo_seconds is not None:
         params.append(
             rds.ClusterParameterGroupParameterArgs(
                 name="rds.global_db_rpo", value=str(plan.rpo_seconds), apply_method="immediate"
@@ -103,6 +116,7 @@ def build_aurora(
         opts=child,
     )
     monitoring = _monitoring_role(name, tags, parent) if aurora.monitoring_interval else None
+    guarded = rpo_guard_regions(plan)
     subnet_groups: dict[str, rds.SubnetGroup] = {}
     parameter_groups: dict[str, rds.ClusterParameterGroup] = {}
     for region in plan.regions:
@@ -119,7 +133,7 @@ def build_aurora(
             f"{name}-{region}",
             family=engine.family,
             description=f"hakit global database {name} ({region})",
-            parameters=_parameters(aurora),
+            parameters=_parameters(aurora, rpo_guard=region in guarded),
             region=region,
             tags=dict(tags),
             opts=child,
@@ -209,7 +223,9 @@ def build_aurora(
                 db_subnet_group_name=subnet_groups[region].name,
                 promotion_tier=min(index, 15),
                 publicly_accessible=False,
-                auto_minor_version_upgrade=True,
+                # Minor upgrades of a global database go through the global cluster: a member upgraded
+                # alone leaves the regions on different minors, and switchover/failover refuse that.
+                auto_minor_version_upgrade=False,
                 performance_insights_enabled=True,
                 performance_insights_kms_key_id=keys[region],
                 performance_insights_retention_period=aurora.performance_insights_retention_days,

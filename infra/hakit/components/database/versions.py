@@ -4,7 +4,9 @@ Sources (AWS Aurora User Guide, checked 2026-11):
 - "Supported Regions and DB engines for Aurora global databases"
   (Concepts.Aurora_Fea_Regions_DB-eng.Feature.GlobalDatabase): Aurora MySQL 3.01.0+ and 2.07.0+ in the
   main commercial Regions (a few newer Regions need later minors: Hyderabad 3.02.0, Melbourne 3.03.0,
-  Malaysia 3.04.0); Aurora PostgreSQL per major: 17.4+, 16.1+, 15.2+, 14.3+, 13.4+, 12.4+, 11.9+.
+  Malaysia 3.04.0); Aurora PostgreSQL per major: 18.3+, 17.4+, 16.1+, 15.2+, 14.3+, 13.4+, 12.8+,
+  11.9 and 11.13+. (Older revisions of that page listed 13.3+ and 12.7+: AWS raises the floors as it
+  retires minors, so the current, stricter floors are kept.)
 - "Using write forwarding in an Aurora MySQL global database": Aurora MySQL 2.08.1 and higher.
 - "Using write forwarding in an Aurora PostgreSQL global database": all minors of 16 and later,
   15.4+ and 14.9+; earlier majors have no global write forwarding.
@@ -22,16 +24,25 @@ Version = tuple[int, ...]
 
 # Minimum version per major that can join an Aurora global database.
 POSTGRESQL_GLOBAL_MIN: dict[int, Version] = {
+    18: (18, 3),
     17: (17, 4),
     16: (16, 1),
     15: (15, 2),
     14: (14, 3),
     13: (13, 4),
-    12: (12, 4),
-    11: (11, 9),
+    12: (12, 8),
+    11: (11, 13),
 }
+# Single versions below a major's floor that the table also lists ("11.9 and 11.13 and higher").
+POSTGRESQL_GLOBAL_EXTRA: frozenset[Version] = frozenset({(11, 9)})
 # Minimum version per major whose secondary clusters support global write forwarding.
-POSTGRESQL_WRITE_FORWARDING_MIN: dict[int, Version] = {17: (17, 0), 16: (16, 0), 15: (15, 4), 14: (14, 9)}
+POSTGRESQL_WRITE_FORWARDING_MIN: dict[int, Version] = {
+    18: (18, 0),
+    17: (17, 0),
+    16: (16, 0),
+    15: (15, 4),
+    14: (14, 9),
+}
 
 # Aurora MySQL majors are the Aurora versions (2 = MySQL 5.7 compatible, 3 = MySQL 8.0 compatible).
 MYSQL_GLOBAL_MIN: dict[int, Version] = {3: (3, 1, 0), 2: (2, 7, 0)}
@@ -95,7 +106,7 @@ def _resolve_postgresql(version: str, write_forwarding: bool, field: str) -> Aur
         raise ValueError(
             f"{field}: Aurora PostgreSQL {major} cannot be a global database (supported majors: {majors})"
         )
-    if parsed < minimum:
+    if parsed < minimum and parsed[:2] not in POSTGRESQL_GLOBAL_EXTRA:
         raise ValueError(
             f"{field}: Aurora PostgreSQL {version} cannot be a global database; "
             f"{major}.x needs {_pg_dotted(minimum)} or later"
