@@ -223,8 +223,8 @@ def build_aurora(
                 db_subnet_group_name=subnet_groups[region].name,
                 promotion_tier=min(index, 15),
                 publicly_accessible=False,
-                # Minor upgrades of a global database go through the global cluster: a member upgraded
-                # alone leaves the regions on different minors, and switchover/failover refuse that.
+                # AWS ignores automatic minor upgrades on global-database members; false says what
+                # happens: upgrades go through the global cluster, so the regions never diverge.
                 auto_minor_version_upgrade=False,
                 performance_insights_enabled=True,
                 performance_insights_kms_key_id=keys[region],
