@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -17,9 +19,19 @@ import pulumi_aws.lb as lb
 import pulumi_aws.rds as rds
 import pulumi_aws.route53 as route53
 import pulumi_aws.s3 as s3
+from hakit.testing import ResourceGraph
 
 Program = Callable[[], None]
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@cache
+def stack_graph(env: str) -> ResourceGraph:
+    """The project's own program (hakit components) synthesized with `Pulumi.<env>.yaml`, once per run."""
+    from hakit.stacks.program import synth_stack
+
+    return synth_stack(env, root=REPO)
 
 
 # ------------------------------------------------------------------ building blocks

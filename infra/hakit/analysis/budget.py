@@ -249,14 +249,14 @@ def target_group_stage(group: Resource) -> Stage:
 def keepalived_stage(name: str, advert: float, backup_priority: int, version: int) -> Stage:
     """VRRP takeover: Master_Down_Interval = 3 x advert_int + skew of the best backup."""
     seconds = master_down_seconds(advert, backup_priority, version)
-    skew = "(256 - priority) / 256" + (" x advert_int" if version == 3 else " s")
+    skew = "(256 - priority) / 256" + (" x advert_int" if version == 3 else "")
     return Stage(
         "keepalived",
         name,
         "zone",
         "rto",
         round(seconds, 3),
-        f"3 x advert_int + skew, skew = {skew}",
+        f"3 x advert_int + {skew}",
         {"advert_int": advert, "backup_priority": backup_priority, "vrrp_version": version},
     )
 
@@ -278,7 +278,7 @@ def data_stages(view: StackView) -> list[Stage]:
                 "region",
                 "rto",
                 AURORA_GLOBAL_FAILOVER_RTO,
-                "documented managed failover time (switchover: same, with RPO 0)",
+                "documented managed failover (< 1 min)",
                 {"documented_rto": AURORA_GLOBAL_FAILOVER_RTO, "members": len(members)},
             )
         )
@@ -289,7 +289,7 @@ def data_stages(view: StackView) -> list[Stage]:
                 "data",
                 "rpo",
                 AURORA_GLOBAL_LAG_RPO,
-                "storage replication lag (unplanned failover; planned switchover loses nothing)",
+                "documented replication lag (< 1 s; switchover: 0)",
                 {"typical_lag": AURORA_GLOBAL_LAG_RPO},
             )
         )
@@ -309,7 +309,7 @@ def data_stages(view: StackView) -> list[Stage]:
                 "data",
                 "rpo",
                 0.0 if strong else DYNAMODB_GLOBAL_LAG_RPO,
-                "multi-region strong consistency (MRSC): 0" if strong else "asynchronous replication lag",
+                "MRSC: synchronous" if strong else "async replication lag (~1 s)",
                 {"regions": len(regions), "consistency": "STRONG" if strong else "EVENTUAL"},
             )
         )
@@ -338,7 +338,7 @@ def data_stages(view: StackView) -> list[Stage]:
                     "data",
                     "rpo",
                     seconds,
-                    "schedule interval (no cross-region replica)",
+                    "backup schedule interval",
                     {"schedule": schedule},
                 )
             )
@@ -365,7 +365,7 @@ def backup_interval(view: StackView) -> tuple[float, str, str] | None:
     return best
 
 
-def _lb_target_groups(view: StackView, lbs: Iterable[Resource]) -> list[Resource]:
+def lb_target_groups(view: StackView, lbs: Iterable[Resource]) -> list[Resource]:
     groups: list[Resource] = []
     for lb in lbs:
         for listener in view.referencing(lb, *tokens.LISTENERS):
@@ -385,7 +385,7 @@ def stack_budget(view: StackView, slo: Slo | None = None) -> Budget:
         fronted |= {t.urn for t in targets}
         lbs = [t for t in targets if t.type in tokens.LOAD_BALANCERS]
         stages = [dns_stage(view, records)]
-        stages += [target_group_stage(g) for g in _lb_target_groups(view, lbs)]
+        stages += [target_group_stage(g) for g in lb_target_groups(view, lbs)]
         paths.append(EntryPath(f"{name} ({type_})", "dns-failover", tuple(stages + data)))
     for dist in view.of_type(tokens.DISTRIBUTION):
         if dist.urn in fronted:
@@ -393,12 +393,12 @@ def stack_budget(view: StackView, slo: Slo | None = None) -> Budget:
         fronted.add(dist.urn)
         origin_lbs = view.referenced(dist, "origins", *tokens.LOAD_BALANCERS)
         fronted |= {lb.urn for lb in origin_lbs}
-        stages = [cdn_stage(dist)] + [target_group_stage(g) for g in _lb_target_groups(view, origin_lbs)]
+        stages = [cdn_stage(dist)] + [target_group_stage(g) for g in lb_target_groups(view, origin_lbs)]
         paths.append(EntryPath(f"distribution {dist.name}", "cdn", tuple(stages + data)))
     for lb in view.of_type(*tokens.LOAD_BALANCERS):
         if lb.urn in fronted:
             continue
-        stages = [target_group_stage(g) for g in _lb_target_groups(view, [lb])]
+        stages = [target_group_stage(g) for g in lb_target_groups(view, [lb])]
         paths.append(EntryPath(f"load balancer {lb.name}", "load-balancer", tuple(stages + data)))
     for vrid, nodes in vrrp_groups(view).items():
         ranked = sorted(nodes, key=lambda n: -n.priority)
@@ -455,7 +455,7 @@ def inventory_budget(inventory: Inventory, slo: Slo | None = None) -> Budget:
                             "zone",
                             "rto",
                             breaker.fail_timeout / 1000,
-                            "passive: server out of rotation within fail_timeout (retries hide the errors)",
+                            "passive: fail_timeout (retries hide errors)",
                             {"error_limit": breaker.error_limit, "fail_timeout_ms": breaker.fail_timeout},
                         )
                     )

@@ -18,6 +18,7 @@ _SETTING_RE = {
     "priority": re.compile(r"^\s*priority\s+(\d+)", re.MULTILINE),
     "advert_int": re.compile(r"^\s*advert_int\s+([\d.]+)", re.MULTILINE),
     "version": re.compile(r"^\s*vrrp_version\s+(\d)", re.MULTILINE),
+    "instance_version": re.compile(r"^\s*version\s+(\d)", re.MULTILINE),
 }
 
 
@@ -34,19 +35,36 @@ class VrrpNode:
 
 
 def user_data_text(instance: Resource) -> str:
-    """The instance's user data as text, expanding base64 and cloud-init `encoding: b64|gz+b64` files."""
+    """The instance's user data as text; cloud-config `write_files` contents are appended decoded."""
     text = _decode(instance.get("userData")) or _decode_b64(instance.get("userDataBase64"))
-    expanded = [text]
-    # cloud-init write_files entries may carry the config base64-encoded (optionally gzipped).
-    for match in re.finditer(
-        r"encoding:\s*(?:b64|base64|gz\+b64|gzip\+base64)\s*\n(?:.*\n)*?\s*content:\s*(\S+)", text
-    ):
-        expanded.append(_decode_b64(match.group(1)))
-    for match in re.finditer(
-        r"content:\s*(\S{40,})\s*\n(?:.*\n)*?\s*encoding:\s*(?:b64|base64|gz\+b64)", text
-    ):
-        expanded.append(_decode_b64(match.group(1)))
-    return "\n".join(expanded)
+    files = _cloud_config_files(text)
+    # The decoded files replace the document: keepalived.conf must be seen once, not twice.
+    return "\n".join(files) if files else text
+
+
+def _cloud_config_files(text: str) -> list[str]:
+    """Contents of a `#cloud-config` document's write_files (plain, b64 or gz+b64), in order."""
+    if not text.lstrip().startswith("#cloud-config"):
+        return []
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        document = YAML(typ="safe", pure=True).load(text)
+    except YAMLError:
+        return []
+    files = document.get("write_files") if isinstance(document, dict) else None
+    contents: list[str] = []
+    for entry in files if isinstance(files, list) else []:
+        content = entry.get("content") if isinstance(entry, dict) else None
+        if not isinstance(content, str):
+            continue
+        encoding = str(entry.get("encoding", "")).lower()
+        contents.append(_decode_b64(content) if encoding in _B64_ENCODINGS else content)
+    return contents
+
+
+_B64_ENCODINGS = frozenset({"b64", "base64", "gz+b64", "gzip+base64", "gz+base64", "gzip+b64"})
 
 
 def _decode(value: Any) -> str:
@@ -78,10 +96,11 @@ def parse_vrrp(text: str) -> list[tuple[str, dict[str, float]]]:
         end = starts[position + 1].start() if position + 1 < len(starts) else len(text)
         body = text[start.end() : end]
         settings: dict[str, float] = {"version": version, "advert_int": 1.0}
-        for key in ("vrid", "priority", "advert_int"):
+        for key in ("vrid", "priority", "advert_int", "instance_version"):
             match = _SETTING_RE[key].search(body)
             if match:
                 settings[key] = float(match.group(1))
+        settings["version"] = settings.pop("instance_version", version)
         if "vrid" in settings and "priority" in settings:
             found.append((start.group(1), settings))
     return found
@@ -91,7 +110,7 @@ def vrrp_groups(view: StackView) -> dict[int, list[VrrpNode]]:
     """EC2 instances running keepalived, grouped by virtual router id."""
     groups: dict[int, list[VrrpNode]] = {}
     for instance in view.of_type(tokens.EC2_INSTANCE):
-        for name, settings in parse_vrrp(user_data_text(instance)):
+        for name, settings in dict(parse_vrrp(user_data_text(instance))).items():
             node = VrrpNode(
                 instance,
                 name,

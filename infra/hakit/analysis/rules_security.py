@@ -242,7 +242,7 @@ _SECRET_KEY = re.compile(
     r"(password|passwd|secret|token|privatekey|apikey|authkey|credential)", re.IGNORECASE
 )
 _NOT_SECRET_KEY = re.compile(
-    r"(id|ids|arn|arns|name|names|length|version|type|enabled|manage\w*|kms\w*|rotation\w*|policy|ttl|"
+    r"(id|ids|arn|arns|name|names|length|version|type|enabled|manage\w*|kms\w*|rotation\w*|policy|ttl|tokens|"
     r"reset|required|count|path|prefix|expiration|duration|source|location|wo|kind)$",
     re.IGNORECASE,
 )

@@ -108,10 +108,13 @@ class Resource:
         """True/False when the source tracks secrets, None when it cannot tell."""
         if self.secret_paths is None:
             return None
-        camel = ".".join(_camel(p) for p in path.split("."))
+        # Paths built from prop keys are already wire names (`DB_PASSWORD` must stay as it is).
+        candidates = {path, ".".join(_camel(p) for p in path.split("."))}
         # A secret ancestor (a whole object made secret by one secret field) covers the path too.
         return any(
-            s == camel or s.startswith(camel + ".") or camel.startswith(s + ".") for s in self.secret_paths
+            s == c or s.startswith(c + ".") or c.startswith(s + ".")
+            for s in self.secret_paths
+            for c in candidates
         )
 
 
@@ -304,7 +307,8 @@ def from_policy_resource(
     track_secrets: bool = False,
 ) -> Resource:
     """A view resource from pulumi-policy fields (ResourceValidationArgs or a stack's PolicyResource)."""
-    secrets = frozenset(_secret_paths(props)) if track_secrets else None
+    # pulumi-policy keeps `Secret` wrappers only on some paths (remediation): none means "cannot tell".
+    secrets = (frozenset(_secret_paths(props)) or None) if track_secrets else None
     clean = plain(props)
     refs = {
         key: tuple(getattr(dep, "urn", dep) for dep in deps)

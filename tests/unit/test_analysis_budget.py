@@ -1,0 +1,143 @@
+"""RTO/RPO budget: figures come from the graph's settings, with formula and inputs, compared with the SLO."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+from analysis_programs import (
+    aurora_cluster,
+    backup_plan,
+    distribution,
+    dns_pair,
+    global_aurora,
+    keepalived_pair,
+    listener_program,
+    table,
+)
+from hakit.analysis.budget import Budget, EntryPath, Slo, Stage, inventory_budget, stack_budget
+from hakit.analysis.schedule import schedule_interval_seconds
+from hakit.analysis.view import StackView, from_graph
+from hakit.spec.inventory import load_inventory
+from hakit.testing import synth
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "inventory.yaml"
+
+
+@cache
+def view_of(*programs: object) -> StackView:
+    def program() -> None:
+        for build in programs:
+            build()  # type: ignore[operator]
+
+    return from_graph(synth(program, config={"aws:region": "us-east-1"}))
+
+
+def path_named(budget: Budget, prefix: str) -> EntryPath:
+    return next(p for p in budget.paths if p.name.startswith(prefix))
+
+
+def stage(path: EntryPath, layer: str) -> Stage:
+    return next(s for s in path.stages if s.layer == layer)
+
+
+def test_dns_failover_is_interval_times_threshold_plus_ttl() -> None:
+    budget = stack_budget(view_of(dns_pair))
+    path = path_named(budget, "app.example.com (A)")
+    dns = stage(path, "dns")
+    assert dns.seconds == 10 * 3 + 60
+    assert dns.formula == "request_interval x failure_threshold + TTL"
+    assert dns.inputs["request_interval"] == 10 and dns.inputs["failure_threshold"] == 3
+    assert "alias" in str(dns.inputs["ttl"])
+    assert path.rto_seconds == 90 and path.rpo_seconds == 0
+
+
+def test_dns_without_health_check_is_unbounded() -> None:
+    budget = stack_budget(view_of(lambda: dns_pair(primary_check=False)), Slo(rto_seconds=300))
+    path = path_named(budget, "app.example.com")
+    assert path.rto_seconds is None
+    assert budget.violations() == ["app.example.com (A): RTO unbounded exceeds the SLO of 300s"]
+
+
+def test_cdn_origin_failover_is_attempts_times_timeout() -> None:
+    path = path_named(stack_budget(view_of(distribution)), "distribution cdn")
+    cdn = stage(path, "cdn")
+    assert cdn.seconds == 2 * 5
+    assert cdn.inputs == {"connection_attempts": 2, "connection_timeout": 5}
+
+
+def test_alb_target_failover_is_interval_times_unhealthy_threshold() -> None:
+    path = path_named(stack_budget(view_of(listener_program)), "load balancer web")
+    alb = stage(path, "alb")
+    assert (alb.seconds, alb.scenario) == (10 * 3, "zone")
+
+
+def test_keepalived_takeover_is_three_adverts_plus_skew() -> None:
+    path = path_named(stack_budget(view_of(keepalived_pair)), "keepalived VRID 51")
+    vrrp = stage(path, "keepalived")
+    assert vrrp.seconds == pytest.approx(3 * 1 + (256 - 100) / 256, abs=1e-3)
+    assert vrrp.inputs == {"advert_int": 1.0, "backup_priority": 100, "vrrp_version": 3}
+
+
+def test_regional_stages_add_up_and_zone_stages_compete() -> None:
+    budget = stack_budget(view_of(dns_pair, global_aurora), Slo(rto_seconds=120, rpo_seconds=5))
+    path = path_named(budget, "app.example.com")
+    assert stage(path, "aurora-global").seconds == 60
+    assert path.rto_seconds == 90 + 60
+    assert path.rto_formula() == "dns + aurora-global"
+    assert path.rpo_seconds == 1
+    assert budget.violations() == ["app.example.com (A): RTO 150s exceeds the SLO of 120s"]
+
+
+def test_unreplicated_database_risks_its_backup_interval() -> None:
+    budget = stack_budget(view_of(lambda: aurora_cluster("solo", "us-east-1"), backup_plan))
+    (path,) = budget.paths
+    assert path.rpo_seconds == 4 * 3600
+    assert stage(path, "backup").inputs == {"schedule": "cron(0 */4 * * ? *)"}
+    no_backup = stack_budget(view_of(lambda: aurora_cluster("solo", "us-east-1")), Slo(rpo_seconds=60))
+    assert no_backup.paths[0].rpo_seconds is None
+    assert no_backup.violations() == ["data stores: RPO unbounded exceeds the SLO of 60s"]
+
+
+def test_dynamodb_global_table_rpo() -> None:
+    (path,) = stack_budget(view_of(table)).paths
+    assert stage(path, "dynamodb-global").seconds == 1
+    (single,) = stack_budget(view_of(lambda: table(replica=False))).paths
+    assert stage(single, "backup").seconds is None
+
+
+def test_budget_as_dict_is_json_ready() -> None:
+    data = stack_budget(view_of(dns_pair), Slo(rto_seconds=60)).as_dict()
+    assert data["slo"] == {"rto_seconds": 60, "rpo_seconds": None}
+    assert data["paths"][0]["stages"][0]["formula"] == "request_interval x failure_threshold + TTL"
+    assert data["violations"] == ["app.example.com (A): RTO 90s exceeds the SLO of 60s"]
+
+
+def test_inventory_budget_from_vrrp_and_health_checks() -> None:
+    budget = inventory_budget(load_inventory(EXAMPLE), Slo(rto_seconds=9))
+    edge = path_named(budget, "edge/VI_EDGE4")
+    assert stage(edge, "keepalived").seconds == pytest.approx(3 * 0.1 + (256 - 100) / 256 * 0.1, abs=1e-3)
+    haproxy = stage(edge, "haproxy")
+    assert haproxy.seconds == (3 * 2000 + 2000) / 1000
+    assert edge.rto_seconds == 8
+    api = path_named(budget, "api/VI_API")
+    assert stage(api, "nginx").seconds == 10
+    assert budget.violations() == ["api/VI_API: RTO 10s exceeds the SLO of 9s"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [
+        ("cron(0 5 ? * * *)", 86400),
+        ("cron(0 */4 * * ? *)", 4 * 3600),
+        ("cron(0 5 ? * SUN *)", 7 * 86400),
+        ("cron(0 5,17 ? * MON-FRI *)", 60 * 3600),
+        ("cron(0 5 1 * ? *)", 31 * 86400),
+        ("rate(12 hours)", 12 * 3600),
+        ("cron(0 5 L * ? *)", None),
+        ("every day", None),
+    ],
+)
+def test_schedule_interval(expression: str, seconds: float | None) -> None:
+    assert schedule_interval_seconds(expression) == seconds

@@ -1,0 +1,115 @@
+"""The HA diagram: model (regions/AZs, labelled failover edges), Graphviz source, rendered files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from analysis_programs import REPO, keepalived_pair, stack_graph
+from hakit.analysis.budget import inventory_budget, stack_budget
+from hakit.analysis.diagram import (
+    Diagram,
+    DiagramEdge,
+    inventory_diagram,
+    render_file,
+    stack_diagram,
+    to_graphviz,
+)
+from hakit.analysis.view import from_graph
+from hakit.spec.inventory import load_inventory
+from hakit.testing import synth
+from support import require_binaries
+
+
+@pytest.fixture(scope="module")
+def prod() -> Diagram:
+    view = from_graph(stack_graph("prod"))
+    return stack_diagram(view, stack_budget(view), "stack prod")
+
+
+def edge(diagram: Diagram, source: str, target: str, kind: str | None = None) -> DiagramEdge:
+    matches = [
+        e for e in diagram.edges if e.source == source and e.target == target and kind in (None, e.kind)
+    ]
+    assert len(matches) == 1, f"{source} -> {target} not in {diagram.edges}"
+    return matches[0]
+
+
+def test_prod_entry_points_regions_and_failover_edges(prod: Diagram) -> None:
+    nodes = prod.nodes
+    east, west = "LoadBalancer_shop_us_east_1_alb_lb", "LoadBalancer_shop_us_west_2_alb_lb"
+    assert nodes["dns_www_example_com"].kind == "entry"
+    assert nodes["Distribution_shop_cdn_cdn"].kind == "cdn"
+    assert (nodes[east].region, nodes[west].region) == ("us-east-1", "us-west-2")
+    assert "targets out in 20 s" in nodes[east].label
+    assert {n.kind for n in nodes.values()} >= {"entry", "cdn", "lb", "database", "vault"}
+    assert edge(prod, "dns_www_example_com", "Distribution_shop_cdn_cdn").kind == "traffic"
+    assert edge(prod, "dns_origin_www_example_com", east).label == "PRIMARY"
+    assert edge(prod, east, west, "failover").label == "DNS failover 90 s"
+    assert edge(prod, "dns_origin_www_example_com", west, "traffic").label == "SECONDARY"
+    # CloudFront's primary origin is the DNS failover name, its secondary the us-west-2 ALB's own name.
+    assert edge(prod, "Distribution_shop_cdn_cdn", "dns_origin_www_example_com").label == "primary"
+    assert edge(prod, "Distribution_shop_cdn_cdn", west).label == "secondary"
+    assert edge(prod, "dns_origin_www_example_com", west, "failover").label == "origin failover 6 s"
+    assert edge(prod, "Cluster_shop_us_east_1", "Cluster_shop_us_west_2").label == "failover 1 min, RPO 1 s"
+    assert edge(prod, "Vault_shop_us_east_1", "Vault_shop_us_west_2").label == "copy, RPO 1 d"
+
+
+def test_graphviz_source_clusters_regions(prod: Diagram) -> None:
+    source = to_graphviz(prod).source
+    east_cluster = source[
+        source.index("subgraph cluster_us_east_1") : source.index("subgraph cluster_us_west_2")
+    ]
+    assert "LoadBalancer_shop_us_east_1_alb_lb" in east_cluster
+    assert "Cluster_shop_us_east_1" in east_cluster
+    assert "LoadBalancer_shop_us_west_2_alb_lb" not in east_cluster
+    assert (
+        'LoadBalancer_shop_us_east_1_alb_lb -> LoadBalancer_shop_us_west_2_alb_lb [label="DNS failover 90 s"'
+        in source
+    )
+
+
+def test_instances_sit_in_their_availability_zones() -> None:
+    view = from_graph(synth(keepalived_pair, config={"aws:region": "us-east-1"}))
+    diagram = stack_diagram(view, stack_budget(view))
+    assert (diagram.nodes["Instance_lb_0"].zone, diagram.nodes["Instance_lb_1"].zone) == (
+        "us-east-1a",
+        "us-east-1b",
+    )
+    assert edge(diagram, "Instance_lb_0", "Instance_lb_1").label == "VRRP 3.609 s"
+    assert edge(diagram, "vrid_51", "Instance_lb_0").label == "MASTER"
+    source = to_graphviz(diagram).source
+    assert "subgraph cluster_us_east_1_us_east_1a" in source
+
+
+def test_inventory_diagram() -> None:
+    inventory = load_inventory(REPO / "examples" / "inventory.yaml")
+    diagram = inventory_diagram(inventory, inventory_budget(inventory))
+    assert diagram.nodes["host_lb1"].zone == "198.18.1.0/24"
+    assert diagram.nodes["host_lb1"].region == "edge"
+    assert edge(diagram, "host_lb1", "host_lb2").label == "VRRP 0.361 s"
+    assert edge(diagram, "vip_edge_VI_EDGE4", "host_lb1").label == "MASTER"
+    assert edge(diagram, "host_lb1", "server_edge_web_web1").label == "check 8 s"
+    assert edge(diagram, "host_lb1", "server_edge_web_sorry").label == "backup"
+    assert edge(diagram, "host_api1", "host_api2").label == "VRRP 1.785 s"
+
+
+@pytest.mark.parametrize("suffix", ["svg", "png", "dot"])
+def test_render_file_writes_atomically(prod: Diagram, tmp_path: Path, suffix: str) -> None:
+    if suffix != "dot":
+        require_binaries("dot")
+    target = render_file(prod, tmp_path / f"prod.{suffix}")
+    data = target.read_bytes()
+    if suffix == "png":
+        assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    elif suffix == "svg":
+        assert b"<svg" in data and b"DNS failover 90 s" in data
+    else:
+        assert data.decode().startswith("// stack prod\ndigraph hakit {")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"prod.{suffix}"]
+
+
+def test_render_file_refuses_unknown_formats(prod: Diagram, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"\.svg, \.png or \.dot"):
+        render_file(prod, tmp_path / "prod.txt")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,132 @@
+"""`hakit report` / `hakit diagram` end to end through the console entry point (exit codes, outputs)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from analysis_programs import REPO
+from hakit import cli
+
+INVENTORY = str(REPO / "examples" / "inventory.yaml")
+
+
+def run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    """Run `hakit ARGS` like the console script does; return (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["hakit", *args])
+    monkeypatch.chdir(REPO)
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as done:
+        code = int(done.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_program_report_as_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(monkeypatch, capsys, "report", "--program", "analysis_programs:dns_pair", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["source"] == "program analysis_programs:dns_pair"
+    (path,) = data["budget"]["paths"]
+    assert (path["name"], path["rto_seconds"], path["rto_formula"]) == ("app.example.com (A)", 90.0, "dns")
+    assert path["stages"][0]["inputs"]["request_interval"] == 10
+
+
+def test_strict_exits_1_when_over_the_slo(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("report", "--program", "analysis_programs:dns_pair", "--rto", "60")
+    code, out, err = run(monkeypatch, capsys, *args)
+    assert code == 0 and "over budget: app.example.com (A): RTO 90s exceeds the SLO of 60s" in out
+    code, out, err = run(monkeypatch, capsys, *args, "--strict")
+    assert code == 1
+    assert err.strip() == "strict: 1 objective(s) over the SLO budget"
+    code, _, _ = run(
+        monkeypatch, capsys, "report", "--program", "analysis_programs:dns_pair", "--rto", "90", "--strict"
+    )
+    assert code == 0
+
+
+def test_fail_on_severity(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(monkeypatch, capsys, "report", "--inventory", INVENTORY, "--fail-on", "high")
+    assert code == 1
+    assert "SEC003" in out and "RTO/RPO budget" in out and "Findings" in out
+    assert err.strip() == "1 finding(s) of severity high or worse"
+
+
+def test_stack_report_markdown_with_declared_slo(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(monkeypatch, capsys, "report", "--stack", "prod", "--markdown", "--strict")
+    assert code == 0
+    assert out.startswith("### hakit report: stack prod\n")
+    assert "SLO: RTO 5 min, RPO 1 min." in out
+    assert "| origin.www.example.com (A) | 150 s = max(dns + aurora-global, alb, alb) | 1 s |" in out
+    assert "No findings." in out
+
+
+def test_inventory_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(monkeypatch, capsys, "report", "--inventory", INVENTORY, "--json", "--rto", "9")
+    assert code == 0
+    data = json.loads(out)
+    assert data["counts"] == {"high": 1, "medium": 1, "low": 0}
+    assert data["budget"]["violations"] == ["api/VI_API: RTO 10s exceeds the SLO of 9s"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "nothing to analyse: give --stack ENV, --program module:function or --inventory FILE"),
+        (
+            ("--inventory", INVENTORY, "--stack", "prod"),
+            "give --inventory alone, or --stack and/or --program",
+        ),
+        (("--program", "nope"), "--program nope: expected module:function"),
+        (
+            ("--program", "analysis_programs:missing"),
+            "--program analysis_programs:missing: analysis_programs has no function missing",
+        ),
+        (
+            ("--stack", "nope"),
+            "Pulumi.nope.yaml: no such stack file (stacks here: dev, local, prod, staging)",
+        ),
+        (("--inventory", INVENTORY, "--json", "--markdown"), "choose one of --json and --markdown"),
+    ],
+)
+def test_usage_errors_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    code, out, err = run(monkeypatch, capsys, "report", *args)
+    assert (code, out) == (2, "")
+    assert err.strip().endswith(message)
+
+
+def test_failing_program_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(monkeypatch, capsys, "report", "--program", "analysis_programs:alb")
+    assert code == 2
+    assert err.strip() == (
+        "analysis_programs:alb: the program failed: TypeError: "
+        "alb() missing 2 required positional arguments: 'name' and 'region'"
+    )
+
+
+def test_diagram_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "inventory.dot"
+    code, _, err = run(monkeypatch, capsys, "diagram", "--inventory", INVENTORY, "-o", str(target))
+    assert code == 0
+    assert err.strip() == f"wrote {target} (14 nodes, 19 edges)"
+    assert 'host_lb1 -> host_lb2 [label="VRRP 0.361 s"' in target.read_text()
+    code, _, err = run(
+        monkeypatch, capsys, "diagram", "--inventory", INVENTORY, "-o", str(tmp_path / "x.txt")
+    )
+    assert code == 2 and err.strip().endswith("use a .svg, .png or .dot file name")
