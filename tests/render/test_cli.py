@@ -114,7 +114,7 @@ def test_render_validate_and_validate_command(
     out = tmp_path / "out"
     code, stdout, stderr = run(monkeypatch, capsys, "render", EXAMPLE_SOURCE, "-o", str(out), "--validate")
     assert code == 0, stderr
-    assert "FAILED" not in stdout and "daemon runs checked 8 configs" in stdout
+    assert "FAILED" not in stdout and "daemon runs checked 10 configs" in stdout
     code, stdout, _ = run(monkeypatch, capsys, "validate", str(out))
     assert code == 0 and "(same as lb1)" in stdout
     cfg = out / "api1/etc/nginx/nginx.conf"
