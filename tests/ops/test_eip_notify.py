@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -199,17 +200,34 @@ def test_master_rx_lower_pri_reasserts_the_eip(
     assert _holder(ec2_pair) == ec2_pair["a"]
 
 
-@pytest.mark.parametrize("event_state", ["BACKUP", "FAULT", "STOP"])
+def _load_script():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("eip_notify", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module through sys.modules
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(spec.name, None)
+    return module
+
+
 def test_non_master_states_leave_the_eip_alone(
-    tmp_path: Path, imds: tuple[str, ImdsState], ec2_pair: dict[str, str], event_state: str
+    tmp_path: Path, imds: tuple[str, ImdsState], ec2_pair: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, state = imds
     state.instance_id = ec2_pair["a"]
     assert _run(tmp_path, url, ec2_pair, "INSTANCE", "VI_EIP", "MASTER", "150").returncode == 0
     state.instance_id = ec2_pair["b"]
     before = len(state.requests)
-    result = _run(tmp_path, url, ec2_pair, "INSTANCE", "VI_EIP", event_state, "100")
-    assert result.returncode == 0, result.stderr
+    script = _load_script()
+    monkeypatch.setenv("HAKIT_IMDS_URL", url)
+    monkeypatch.setenv("HAKIT_EC2_ENDPOINT_URL", ec2_pair["endpoint"])
+    for event_state in ("BACKUP", "FAULT", "STOP", "DELETED"):
+        assert (
+            script.main(["INSTANCE", "VI_EIP", event_state, "100", "--allocation-id", ec2_pair["allocation"]])
+            == 0
+        )
     assert _holder(ec2_pair) == ec2_pair["a"]
     assert len(state.requests) == before  # not even IMDS was asked
 

@@ -4,22 +4,45 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
+from hakit.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _hakit(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    code = "from hakit.cli import main; main()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
+@dataclass
+class Result:
+    """What the console script did: exit code and both streams."""
+
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def test_plan_text_tree_and_counts() -> None:
-    result = _hakit("plan", "--stack", "dev")
+@pytest.fixture
+def hakit(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run the `hakit` console entry point in-process (the Pulumi SDK import is paid once per session)."""
+
+    def run(*args: str) -> Result:
+        monkeypatch.chdir(ROOT)
+        monkeypatch.setattr(sys, "argv", ["hakit", *args])
+        code = 0
+        try:
+            main()
+        except SystemExit as done:
+            code = int(done.code or 0)
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
+
+
+def test_plan_text_tree_and_counts(hakit) -> None:  # type: ignore[no-untyped-def]
+    result = hakit("plan", "--stack", "dev")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("stack hakit/dev: 14 resources")
@@ -33,8 +56,8 @@ def test_plan_text_tree_and_counts() -> None:
     assert total.split()[-1] == "14"
 
 
-def test_plan_json_local_is_docker_only() -> None:
-    result = _hakit("plan", "--stack", "local", "--json")
+def test_plan_json_local_is_docker_only(hakit) -> None:  # type: ignore[no-untyped-def]
+    result = hakit("plan", "--stack", "local", "--json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert plan["stack"] == "local" and plan["placements"] == {"local": 10}
@@ -44,14 +67,14 @@ def test_plan_json_local_is_docker_only() -> None:
     assert plan["outputs"]["vip"] == "172.30.57.100"
 
 
-def test_plan_bad_config_is_one_line_per_problem_exit_2(tmp_path: Path) -> None:
+def test_plan_bad_config_is_one_line_per_problem_exit_2(hakit, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     text = (ROOT / "Pulumi.dev.yaml").read_text()
     text = text.replace("interval_seconds: 30", "interval_seconds: 15").replace(
         "rpo_seconds: 86400", "rpo: 1"
     )
     (tmp_path / "Pulumi.dev.yaml").write_text(text)
-    result = _hakit("plan", "--stack", "dev", "--root", str(tmp_path))
+    result = hakit("plan", "--stack", "dev", "--root", str(tmp_path))
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -64,7 +87,7 @@ def test_plan_bad_config_is_one_line_per_problem_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_plan_unknown_stack_exit_2() -> None:
-    result = _hakit("plan", "--stack", "qa")
+def test_plan_unknown_stack_exit_2(hakit) -> None:  # type: ignore[no-untyped-def]
+    result = hakit("plan", "--stack", "qa")
     assert result.returncode == 2
     assert "no such stack file" in result.stderr

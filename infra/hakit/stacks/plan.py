@@ -9,20 +9,26 @@ from hakit.testing.graph import Node, ResourceGraph
 GLOBAL_SERVICES = frozenset({"route53", "cloudfront", "iam", "globalaccelerator", "route53recoverycontrol"})
 """AWS services whose resources are global, whatever region their API call goes to."""
 
+GLOBAL_TYPES = frozenset({"aws:rds/globalCluster:GlobalCluster"})
+"""Resource types that span regions although their API call goes to one."""
+
 LOCAL = "local"
 GLOBAL = "global"
+STATE = "state"
 
 
 def placement(node: Node) -> str:
-    """Where a resource lives: its AWS region, `global` for global services, `local` for Docker and others."""
+    """Where a resource lives: an AWS region, `global`, `local` (Docker engine) or `state` (e.g. random)."""
     if node.type.startswith("aws:"):
         service = node.type.split(":")[1].split("/")[0]
-        if service in GLOBAL_SERVICES:
+        if service in GLOBAL_SERVICES or node.type in GLOBAL_TYPES:
             return GLOBAL
         if service == "wafv2" and str(node.inputs.get("scope", "")).upper() == "CLOUDFRONT":
             return GLOBAL
         return node.region or GLOBAL
-    return LOCAL
+    if node.type.startswith("docker:"):
+        return LOCAL
+    return STATE  # pulumi_random and friends: values kept in the Pulumi state, nothing deployed
 
 
 def _placements(graph: ResourceGraph, node: Node) -> list[str]:
