@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 
 import pytest
@@ -54,3 +55,60 @@ def test_findings_sorted_most_severe_first() -> None:
     ranks = [f.severity.rank for f in findings_of(CASES["HA010"][0])]  # HA004 (high) and HA010 (medium)
     assert len(set(ranks)) == 2
     assert ranks == sorted(ranks)
+
+
+def _latency_pair(with_checks: bool) -> None:
+    import pulumi_aws.route53 as route53
+    from analysis_programs import alb, health_check
+
+    for region in ("us-east-1", "us-west-2"):
+        balancer = alb(f"lb-{region}", region)
+        check = health_check(f"hc-{region}", balancer) if with_checks else None
+        route53.Record(
+            f"app-{region}",
+            zone_id="Z123",
+            name="app.example.com",
+            type="A",
+            set_identifier=region,
+            latency_routing_policies=[{"region": region}],
+            health_check_id=check.id if check is not None else None,
+            aliases=[
+                {"name": balancer.dns_name, "zone_id": balancer.zone_id, "evaluate_target_health": False}
+            ],
+        )
+
+
+def test_latency_answers_need_health_checks_too() -> None:
+    hits = [f for f in findings_of(lambda: _latency_pair(False)) if f.rule_id == "HA001"]
+    assert sorted(f.label for f in hits) == ["Record app-us-east-1", "Record app-us-west-2"]
+    assert hits[0].message.startswith("latency record app.example.com (us-")
+    assert not [f for f in findings_of(lambda: _latency_pair(True)) if f.rule_id in ("HA001", "HA002")]
+
+
+def test_alias_evaluating_target_health_counts_as_a_check() -> None:
+    from analysis_programs import alb, failover_record
+
+    def program() -> None:
+        east, west = alb("east", "us-east-1"), alb("west", "us-west-2")
+        failover_record("primary", "PRIMARY", east, None, ev=True)
+        failover_record("secondary", "SECONDARY", west, None)
+
+    assert not [f for f in findings_of(program) if f.rule_id in ("HA001", "HA002")]
+
+
+def test_backup_copy_to_a_vault_arn_outside_the_stack() -> None:
+    import pulumi_aws.backup as backup
+
+    def program(region: str) -> Callable[[], None]:
+        def build() -> None:
+            vault = backup.Vault("vault", region="us-east-1")
+            arn = f"arn:aws:backup:{region}:123456789012:backup-vault:dr"
+            rule = {"rule_name": "r", "target_vault_name": vault.name, "schedule": "cron(0 3 * * ? *)"}
+            backup.Plan(
+                "plan", rules=[{**rule, "copy_actions": [{"destination_vault_arn": arn}]}], region="us-east-1"
+            )
+
+        return build
+
+    assert not [f for f in findings_of(program("eu-west-1")) if f.rule_id == "HA005"]
+    assert [f for f in findings_of(program("us-east-1")) if f.rule_id == "HA005"]

@@ -170,3 +170,10 @@ def test_resource_policy_stays_silent_when_secretness_is_unknown() -> None:
         None,
     )
     assert violations(response.diagnostics, "SEC006") == set()
+
+
+def test_pack_accepts_the_projects_prod_stack() -> None:
+    from analysis_programs import stack_graph
+
+    response = servicer().AnalyzeStack(stack_request(stack_graph("prod")), None)
+    assert [(d.policyName, d.message) for d in response.diagnostics] == []

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hakit.analysis import tokens
 from hakit.analysis.keepalived import master_down_seconds, vrrp_groups
-from hakit.analysis.rules_ha import failover_groups, failover_type, global_members, table_regions
+from hakit.analysis.rules_ha import (
+    failover_type,
+    global_members,
+    routed_groups,
+    routing_policy,
+    table_regions,
+)
 from hakit.analysis.schedule import schedule_interval_seconds
 from hakit.analysis.view import Resource, StackView
 
@@ -177,12 +183,23 @@ def _inputs(**values: tuple[float, bool] | float) -> dict[str, Any]:
 
 
 def dns_stage(view: StackView, records: list[Resource]) -> Stage:
-    """Route 53 failover: health check interval x failure threshold + TTL of the PRIMARY record."""
-    primary = next((r for r in records if failover_type(r) == "PRIMARY"), records[0])
+    """Route 53 failover: health check interval x failure threshold + TTL of the answer that must go away.
+
+    Failover sets: the PRIMARY. Latency/weighted/... sets: the slowest answer to leave (worst case).
+    """
+    if any(failover_type(r) for r in records):
+        primary = next((r for r in records if failover_type(r) == "PRIMARY"), records[0])
+        return _answer_stage(view, primary)
+    stages = [_answer_stage(view, record) for record in records]
+    unbounded = [s for s in stages if s.seconds is None]
+    return unbounded[0] if unbounded else max(stages, key=lambda s: s.seconds or 0.0)
+
+
+def _answer_stage(view: StackView, primary: Resource) -> Stage:
     checks = view.referenced(primary, "healthCheckId", tokens.HEALTH_CHECK)
     alias = bool(primary.items("aliases"))
     ttl = (ALIAS_TTL_SECONDS, True) if alias else _num(primary, "ttl", {"ttl": 300.0})
-    name = f"{primary.get('type')} {primary.get('name')}"
+    name = f"{primary.get('type')} {primary.get('name')} ({primary.get('setIdentifier')})"
     if not checks:
         return Stage(
             "dns", name, "region", "rto", None, "no health check: Route 53 never fails over", {"ttl": ttl[0]}
@@ -380,13 +397,14 @@ def stack_budget(view: StackView, slo: Slo | None = None) -> Budget:
     data = data_stages(view)
     paths: list[EntryPath] = []
     fronted: set[str] = set()
-    for (_, name, type_), records in failover_groups(view).items():
+    for (_, name, type_), records in routed_groups(view).items():
         targets = [t for r in records for t in view.referenced(r, "aliases")]
         fronted |= {t.urn for t in targets}
         lbs = [t for t in targets if t.type in tokens.LOAD_BALANCERS]
         stages = [dns_stage(view, records)]
         stages += [target_group_stage(g) for g in lb_target_groups(view, lbs)]
-        paths.append(EntryPath(f"{name} ({type_})", "dns-failover", tuple(stages + data)))
+        kind = f"dns-{routing_policy(records[0])}"
+        paths.append(EntryPath(f"{name} ({type_})", kind, tuple(stages + data)))
     for dist in view.of_type(tokens.DISTRIBUTION):
         if dist.urn in fronted:
             continue

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -16,7 +17,13 @@ from hakit.analysis import tokens
 from hakit.analysis.budget import Budget, EntryPath, Stage, lb_target_groups, target_group_stage
 from hakit.analysis.keepalived import failure_domain, vrrp_groups
 from hakit.analysis.report import seconds_text
-from hakit.analysis.rules_ha import failover_groups, failover_type, global_members, table_regions
+from hakit.analysis.rules_ha import (
+    failover_type,
+    global_members,
+    routed_groups,
+    routing_policy,
+    table_regions,
+)
 from hakit.analysis.schedule import schedule_interval_seconds
 from hakit.analysis.view import Resource, StackView, region_from_arn
 
@@ -131,19 +138,20 @@ def _record_name(record: Resource) -> str:
 
 
 def _dns(view: StackView, budget: Budget, diagram: Diagram) -> None:
-    for (_, name, type_), records in failover_groups(view).items():
-        entry = diagram.add(DiagramNode(_slug(f"dns {name}"), f"{name}\nDNS failover", "entry"))
-        by_kind: dict[str, str] = {}
-        for record in records:
-            for target in view.referenced(record, "aliases"):
+    for (_, name, type_), records in routed_groups(view).items():
+        policy = routing_policy(records[0]) or ""
+        entry = diagram.add(DiagramNode(_slug(f"dns {name}"), f"{name}\nDNS {policy}", "entry"))
+        answers: list[str] = []
+        for record in sorted(records, key=lambda r: failover_type(r) != "PRIMARY"):
+            label = failover_type(record) or str(record.get("setIdentifier") or policy)
+            for target in view.referenced(record, "aliases", *tokens.LOAD_BALANCERS, tokens.DISTRIBUTION):
                 if _id(target) in diagram.nodes:
-                    kind = failover_type(record) or ""
-                    diagram.link(entry, _id(target), "traffic", kind)
-                    by_kind[kind] = _id(target)
+                    diagram.link(entry, _id(target), "traffic", label)
+                    answers.append(_id(target))
         path = next((p for p in budget.paths if p.name == f"{name} ({type_})"), None)
         stage = _stage((path,), "dns") if path else None
-        if "PRIMARY" in by_kind and "SECONDARY" in by_kind:
-            diagram.link(by_kind["PRIMARY"], by_kind["SECONDARY"], "failover", _time(stage, "DNS failover"))
+        for first, second in itertools.pairwise(answers):
+            diagram.link(first, second, "failover", _time(stage, "DNS failover"))
 
 
 def _domain_targets(view: StackView, diagram: Diagram, domain: str) -> list[str]:
@@ -193,7 +201,7 @@ def _cdn(view: StackView, budget: Budget, diagram: Diagram) -> None:
 def _plain_records(view: StackView, diagram: Diagram) -> None:
     """Non-failover alias records (the public name in front of a CDN or a load balancer) as entry points."""
     for record in view.of_type(tokens.RECORD):
-        if failover_type(record) is not None:
+        if routing_policy(record) is not None:
             continue
         targets = [_id(t) for t in view.referenced(record, "aliases") if _id(t) in diagram.nodes]
         if not targets:

@@ -38,6 +38,36 @@ def failover_groups(view: StackView) -> dict[tuple[str, str, str], list[Resource
     return groups
 
 
+ROUTING_POLICIES = {
+    "failoverRoutingPolicies": "failover",
+    "latencyRoutingPolicies": "latency",
+    "weightedRoutingPolicies": "weighted",
+    "geolocationRoutingPolicies": "geolocation",
+    "geoproximityRoutingPolicy": "geoproximity",
+    "cidrRoutingPolicy": "cidr",
+    "multivalueAnswerRoutingPolicy": "multivalue",
+}
+"""Record props that make a record one answer of a routed set, and the policy's short name."""
+
+
+def routing_policy(record: Resource) -> str | None:
+    """failover/latency/weighted/... for a record of a routed set, else None (a simple record)."""
+    for key, policy in ROUTING_POLICIES.items():
+        value = record.get(key)
+        if value not in (None, [], {}, False):
+            return policy
+    return None
+
+
+def routed_groups(view: StackView) -> dict[tuple[str, str, str], list[Resource]]:
+    """Records of routed sets (any routing policy) grouped by record set: Route 53 drops unhealthy answers."""
+    groups: dict[tuple[str, str, str], list[Resource]] = {}
+    for record in view.of_type(tokens.RECORD):
+        if routing_policy(record) is not None:
+            groups.setdefault(record_key(view, record), []).append(record)
+    return groups
+
+
 def evaluates_target_health(record: Resource) -> bool:
     """True for an alias record with evaluate_target_health."""
     return any(isinstance(a, dict) and a.get("evaluateTargetHealth") is True for a in record.items("aliases"))
@@ -48,18 +78,21 @@ def evaluates_target_health(record: Resource) -> bool:
     "failover-record-without-health-check",
     Severity.HIGH,
     "ha",
-    "A PRIMARY failover record needs a health check (or an alias evaluating target health).",
+    "A PRIMARY failover record (and every answer of a latency/weighted/... set) has a health check "
+    "or an alias evaluating target health.",
 )
 def failover_record_without_health_check(view: StackView) -> Hit:
-    """Route 53 treats a PRIMARY without health check as always healthy: it never fails over."""
+    """Route 53 treats an answer without health check as always healthy: it never fails over from it."""
     for record in view.of_type(tokens.RECORD):
-        if failover_type(record) != "PRIMARY":
+        policy = routing_policy(record)
+        if policy is None or failover_type(record) == "SECONDARY":
             continue
         if not record.get("healthCheckId") and not evaluates_target_health(record):
+            what = "PRIMARY failover record" if policy == "failover" else f"{policy} record"
             yield (
                 record,
-                f"PRIMARY failover record {record.get('name')} has no health check and does not evaluate "
-                "target health: Route 53 always answers with it and never fails over",
+                f"{what} {record.get('name')} ({record.get('setIdentifier')}) has no health check and does "
+                "not evaluate target health: Route 53 keeps answering with it when it is down",
             )
 
 

@@ -1,0 +1,77 @@
+"""The rules and budget over graphs built from hakit's own components and the project's stacks."""
+
+from __future__ import annotations
+
+import pytest
+from analysis_programs import REPO, stack_graph
+from hakit.analysis import analyze, from_graph
+from hakit.analysis.budget import stack_budget
+from hakit.analysis.keepalived import master_down_seconds
+from hakit.analysis.report import slo_from_config, stack_report
+from hakit.testing import load_stack_config, synth
+
+HA_RULES_WITHOUT_FINDINGS = {"HA001", "HA002", "HA003", "HA004", "HA005", "HA006", "HA007", "HA008", "HA009"}
+
+
+def test_prod_stack_passes_every_rule_and_meets_its_slo() -> None:
+    graph = stack_graph("prod")
+    config = load_stack_config(str(REPO / "Pulumi.prod.yaml"))
+    report = stack_report("prod", from_graph(graph, config), slo_from_config(config))
+    assert [f.message for f in report.findings] == []
+    assert report.budget.slo.rto_seconds == 300
+    assert report.budget.violations() == []
+    check = graph.by_type("aws:route53/healthCheck:HealthCheck")[0]
+    dns = next(p for p in report.budget.paths if p.kind == "dns-failover")
+    expected = check.input("request_interval") * check.input("failure_threshold") + 60
+    assert dns.stages[0].seconds == expected
+
+
+def test_staging_latency_routing_and_keepalived_pair() -> None:
+    graph = stack_graph("staging")
+    view = from_graph(graph)
+    findings = analyze(view)
+    assert not {f.rule_id for f in findings} & HA_RULES_WITHOUT_FINDINGS
+    # staging asks for one instance in the secondary region: no in-region standby there.
+    assert any(f.rule_id == "HA010" and f.region == "us-west-2" for f in findings)
+    budget = stack_budget(view)
+    latency = next(p for p in budget.paths if p.kind == "dns-latency")
+    assert latency.stages[0].layer == "dns" and latency.stages[0].seconds is not None
+    vrrp = next(p for p in budget.paths if p.kind == "vip")
+    assert vrrp.stages[0].layer == "keepalived"
+
+
+@pytest.fixture(scope="module")
+def pair_programs() -> dict[str, object]:
+    from hakit.components.keepalived_pair import KeepalivedPair
+
+    def pair(subnets: list[str]) -> object:
+        def program() -> None:
+            KeepalivedPair(
+                "edge",
+                {
+                    "vpc_id": "vpc-1",
+                    "vpc_cidr": "10.0.0.0/16",
+                    "subnet_ids": subnets,
+                    "private_ips": ["10.0.1.10", "10.0.2.10"],
+                    "targets": ["10.0.1.20", "10.0.2.20"],
+                    "ami": "ami-1",
+                },
+            )
+
+        return program
+
+    return {"two": pair(["subnet-a", "subnet-b"]), "one": pair(["subnet-a", "subnet-a"])}
+
+
+def test_keepalived_pair_component_budget_and_az_rule(pair_programs: dict[str, object]) -> None:
+    from hakit.components.keepalived_pair import PRIORITIES
+
+    two = from_graph(synth(pair_programs["two"], config={"aws:region": "us-east-1"}))  # type: ignore[arg-type]
+    assert not [f for f in analyze(two) if f.rule_id in ("HA006", "HA007", "SEC006")]
+    (path,) = stack_budget(two).paths
+    stage = path.stages[0]
+    assert stage.seconds == pytest.approx(master_down_seconds(1.0, PRIORITIES["node-b"], 3), abs=1e-3)
+    assert stage.inputs["backup_priority"] == PRIORITIES["node-b"]
+    one = from_graph(synth(pair_programs["one"], config={"aws:region": "us-east-1"}))  # type: ignore[arg-type]
+    (finding,) = [f for f in analyze(one) if f.rule_id == "HA006"]
+    assert "subnet subnet-a" in finding.message
