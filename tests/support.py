@@ -48,7 +48,7 @@ def require_binaries(*names: str) -> dict[str, str]:
         path = which(name)
         if path is None:
             package = _PACKAGE_OF.get(name, name)
-            _unavailable(f"{name} not found: install it with 'sudo make system-deps' (Debian package {package})")
+            _unavailable(f"{name} not found: install it with 'sudo make system-deps' (Debian {package})")
         else:
             found[name] = path
     return found

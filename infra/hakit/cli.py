@@ -11,7 +11,7 @@ from hakit.errors import HakitError
 
 app = typer.Typer(
     name="hakit",
-    help="High-availability toolkit: render and validate bare-metal configs, plan, report and operate stacks.",
+    help="High-availability toolkit: render and check bare-metal configs, plan, report, operate stacks.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
