@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
   python3 python3-venv ca-certificates
-  haproxy keepalived nginx-light iproute2 procps wrk graphviz
+  haproxy keepalived nginx-light iproute2 procps wrk graphviz systemd
   mariadb-server mariadb-client postgresql postgresql-client
 )
 missing=()
