@@ -177,3 +177,27 @@ def test_pack_accepts_the_projects_prod_stack() -> None:
 
     response = servicer().AnalyzeStack(stack_request(stack_graph("prod")), None)
     assert [(d.policyName, d.message) for d in response.diagnostics] == []
+
+
+def test_pack_program_serves_an_analyzer_port() -> None:
+    # What the engine does with `--policy-pack infra/policy`: run __main__.py, read the gRPC port it prints.
+    import select
+    import subprocess
+    import sys
+
+    from analysis_programs import REPO
+
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "infra" / "policy" / "__main__.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 30)  # bounded: never hang the suite
+        assert ready, "the policy pack printed no port within 30 s"
+        line = process.stdout.readline().decode().strip()
+        assert line.isdigit() and 0 < int(line) < 65536, process.stderr.read() if process.stderr else line
+    finally:
+        process.kill()
+        process.wait(timeout=10)
