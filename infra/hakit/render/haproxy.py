@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv6Address, ip_address
 
 from hakit.render.environment import header, render, rooted
-from hakit.render.pages import error_page_bodies, http_error_file
+from hakit.render.pages import error_page_bodies, error_page_statuses, http_error_file
 from hakit.render.tree import HostFiles, RenderedFile
 from hakit.spec.base import format_duration
 from hakit.spec.inventory import Inventory
@@ -135,7 +135,7 @@ def haproxy_context(proxy: Proxy, cluster_name: str, *, source: str, root: str) 
         "stats": stats,
         "error_pages": [
             {"status": status, "path": rooted(root, f"/{ERRORS_DIR}/{status}.http")}
-            for status in sorted(error_page_bodies(proxy, source))
+            for status in error_page_statuses(proxy)
         ],
         "frontends": [_frontend(name, frontend, root) for name, frontend in proxy.frontends.items()],
         "backends": [_backend(name, backend) for name, backend in proxy.backends.items()],

@@ -78,7 +78,7 @@ def keepalived_context(
         "auth": (
             {"type": vrrp.auth.type, "password": vrrp.auth.password.get_secret_value()} if vrrp.auth else None
         ),
-        "garp": vrrp.garp,
+        "garp": vrrp.garp.model_dump(),
         "notify": notify_base if vrrp.notify else None,
         "notify_rx_lower": notify_base if vrrp.notify_master_rx_lower_pri else None,
         "sync_groups": [{"name": group, "members": members} for group, members in vrrp.sync_groups.items()],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv6Address, ip_address
 
 from hakit.render.environment import header, render, rooted
-from hakit.render.pages import error_page_bodies
+from hakit.render.pages import error_page_bodies, error_page_statuses
 from hakit.render.tree import HostFiles, RenderedFile
 from hakit.spec.base import format_duration
 from hakit.spec.inventory import Inventory
@@ -150,7 +150,7 @@ def nginx_context(proxy: Proxy, cluster_name: str, *, source: str, root: str) ->
             if proxy.stats.enabled
             else None
         ),
-        "error_pages": [{"status": status} for status in sorted(error_page_bodies(proxy, source))],
+        "error_pages": [{"status": status} for status in error_page_statuses(proxy)],
         "backends": list(backends.values()),
         "frontends": [_frontend(name, fe, backends, root) for name, fe in proxy.frontends.items()],
     }

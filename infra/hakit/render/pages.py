@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from http import HTTPStatus
 
 from hakit.render.environment import render
@@ -15,24 +16,33 @@ _DEFAULT_TEXT = {
 }
 
 
+def error_page_statuses(proxy: Proxy) -> list[int]:
+    """The statuses that get a page: the built-in ones plus those the inventory customizes."""
+    return sorted(set(DEFAULT_ERROR_PAGES) | set(proxy.error_pages))
+
+
+@lru_cache(maxsize=1024)
+def error_page(status: int, custom: str | None, source: str) -> str:
+    """The HTML page for `status` (`custom` body, else the built-in text); cached: fleets share pages."""
+    text = _DEFAULT_TEXT.get(status, HTTPStatus(status).phrase)
+    return render(
+        "nginx/error_page.html.j2",
+        status=status,
+        reason=HTTPStatus(status).phrase,
+        body=custom if custom is not None else f"<p>{text}</p>",
+        source=source,
+    )
+
+
 def error_page_bodies(proxy: Proxy, source: str) -> dict[int, str]:
     """Status -> HTML body: the inventory's pages, else the built-in ones for 429/502/503/504."""
-    statuses = sorted(set(DEFAULT_ERROR_PAGES) | set(proxy.error_pages))
-    bodies: dict[int, str] = {}
-    for status in statuses:
-        custom = proxy.error_pages.get(status)
-        bodies[status] = render(
-            "nginx/error_page.html.j2",
-            status=status,
-            reason=HTTPStatus(status).phrase,
-            body=custom
-            if custom is not None
-            else f"<p>{_DEFAULT_TEXT.get(status, HTTPStatus(status).phrase)}</p>",
-            source=source,
-        )
-    return bodies
+    return {
+        status: error_page(status, proxy.error_pages.get(status), source)
+        for status in error_page_statuses(proxy)
+    }
 
 
+@lru_cache(maxsize=1024)
 def http_error_file(status: int, html: str) -> str:
     """A raw HTTP/1.0 response for HAProxy's `errorfile` (CRLF headers, exact Content-Length)."""
     body = html.encode("utf-8")
