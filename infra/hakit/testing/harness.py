@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -78,6 +79,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.nodes: dict[str, Node] = {}
         self.duplicates: list[str] = []
         self.root_outputs: dict[str, Any] = {}
+        # The SDK registers from a thread pool: claim each URN atomically, or two same-URN
+        # registrations racing each other would both pass the duplicate check.
+        self._claimed: set[str] = set()
+        self._claim_lock = threading.Lock()
+
+    def claim(self, urn: str) -> bool:
+        """Atomically record `urn`; False when it was registered before (a duplicate)."""
+        with self._claim_lock:
+            if urn in self._claimed:
+                return False
+            self._claimed.add(urn)
+            return True
 
     def region_for(self, inputs: Mapping[str, Any], provider: Node | None) -> str:
         """Effective region: the resource's own `region`, its provider's, else the stack default."""
@@ -94,7 +107,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
-        if urn in self.nodes:
+        if not self.claim(urn):
             # The engine fails the deployment; synth raises once the program settles (no stray futures).
             self.duplicates.append(urn)
             return super().RegisterResource(request)
