@@ -147,3 +147,22 @@ def test_read_tree_round_trips(tmp_path: Path, example: Inventory) -> None:
         host: {path: replace(f, mode=f.effective_mode) for path, f in files.items()}
         for host, files in tree.items()
     }
+
+
+def test_certificates_outside_the_rendered_paths_are_never_touched(
+    example: Inventory, tmp_path: Path
+) -> None:
+    """A cert path such as /opt/... must not be created on the validating machine."""
+    outside = tmp_path / "opt" / "certs" / "www.pem"
+    tree = tampered(
+        load_balancer_tree(example),
+        "lb1",
+        "etc/haproxy/haproxy.cfg",
+        "/etc/haproxy/certs/www.pem",
+        str(outside),
+    )
+    report = validate_tree(tree, daemons=["haproxy"])
+    assert report.ok, report.failures
+    assert not outside.exists() and not outside.parent.exists()
+    notes = next(r.notes for r in report.results if r.host == "lb1")
+    assert any(str(outside) in note for note in notes)

@@ -193,11 +193,16 @@ def _materialize(job: _Job, root: str, sandbox: Path, cert: _TestCert) -> tuple[
         path = Path(token)
         (path if token.endswith("/") else path.parent).mkdir(parents=True, exist_ok=True)
     for token in sorted(set(_CERT_RE.findall(config_text))):
+        original = token.replace(str(sandbox), root.rstrip("/"))
         path = Path(token)
+        if not token.startswith(f"{sandbox}/"):
+            # A certificate outside the rendered paths: never touch the real one, use a sandbox copy.
+            path = sandbox / "_external" / token.lstrip("/")
+            config_text = re.sub(rf"(?<=\s){re.escape(token)}(?=[\s;]|$)", str(path), config_text)
+            config_path.write_text(config_text, encoding="utf-8", newline="")
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(cert.path(), path)
-            original = token.replace(str(sandbox), root.rstrip("/"))
             notes.append(f"{original} is not in the tree: checked with a throwaway self-signed certificate")
     (sandbox / "var/lib/haproxy").mkdir(parents=True, exist_ok=True)
     return config_path, notes
