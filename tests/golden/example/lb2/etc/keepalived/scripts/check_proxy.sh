@@ -11,7 +11,7 @@ port=${2:-8405}
 path=${3:-/healthz}
 timeout_s=${4:-1}
 
-exec 3<>"/dev/tcp/${host}/${port}" 2>/dev/null || exit 1
+{ exec 3<>"/dev/tcp/${host}/${port}"; } 2>/dev/null || exit 1
 printf 'GET %s HTTP/1.0\r\nHost: localhost\r\nUser-Agent: hakit-check\r\nConnection: close\r\n\r\n' "$path" >&3 || exit 1
 IFS= read -r -t "$timeout_s" status_line <&3 || exit 1
 exec 3>&-
