@@ -14,10 +14,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from hakit.spec.backup import AbsPath
 from hakit.spec.base import DurationMs, IfName, Name, Port, Problem, SpecModel
 from hakit.spec.hosts import Host
 
-AbsPath = Annotated[str, Field(pattern=r"^/[^\x00\n]*$")]
 ServerId = Annotated[int, Field(ge=1, le=4294967295)]
 # Server options passed through to [mariadbd]: names as mariadbd spells them, plain values.
 _OPTION_NAME = re.compile(r"^[a-z][a-z0-9_-]{1,63}$")
