@@ -3,6 +3,10 @@
 Other Pulumi programs add it with `pulumi package add <path to this repository>` (PulumiPlugin.yaml at
 the top level names this file as the entry point); Pulumi infers the schema from the components' typed
 Args and output annotations.
+
+The schema names every component `hakit:index:<Name>`, while the Python classes register themselves as
+`hakit:<module>:<Name>`. The provider therefore hosts thin subclasses that register with the schema token,
+so a component constructed for another language carries exactly the type its SDK asked for.
 """
 
 from __future__ import annotations
@@ -29,11 +33,32 @@ def components() -> list[type[pulumi.ComponentResource]]:
     return [FailoverDns, LoadBalancer, FailoverCdn, GlobalDatabase, AwsBackup, KeepalivedPair, LocalLab]
 
 
+class _SchemaToken(pulumi.ComponentResource):
+    """Sits after the component class in the MRO: replaces its module token with the schema token."""
+
+    def __init__(
+        self, t: str, name: str, props: Any = None, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(f"{PACKAGE}:index:{type(self).__name__}", name, props, opts)
+
+
+def hosted_components() -> list[type[pulumi.ComponentResource]]:
+    """The public components as the provider hosts them (same name, args, outputs; schema type token)."""
+    return [
+        type(
+            component.__name__,
+            (component, _SchemaToken),
+            {"__doc__": component.__doc__, "__module__": component.__module__},
+        )
+        for component in components()
+    ]
+
+
 def schema() -> dict[str, Any]:
     """The package schema Pulumi infers from the components, as a JSON document (in-process, no engine)."""
     from pulumi.provider.experimental.component import ComponentProvider
 
-    provider = ComponentProvider(components(), PACKAGE, version=VERSION)
+    provider = ComponentProvider(hosted_components(), PACKAGE, version=VERSION)
     document: dict[str, Any] = json.loads(provider.schema or "{}")
     return document
 
@@ -42,7 +67,7 @@ def main() -> None:
     """Serve the components to the Pulumi engine (called by the plugin host with the engine address)."""
     from pulumi.provider.experimental import component_provider_host
 
-    component_provider_host(components(), PACKAGE, version=VERSION)
+    component_provider_host(hosted_components(), PACKAGE, version=VERSION)
 
 
 if __name__ == "__main__":

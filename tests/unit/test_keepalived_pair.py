@@ -41,7 +41,8 @@ def _cloud_config(graph: ResourceGraph, node: str) -> dict:
 
 
 def test_two_instances_in_two_subnets_with_imdsv2(graph: ResourceGraph) -> None:
-    instances = graph.by_type("aws:ec2/instance:Instance")
+    # Registration order follows Output resolution (not deterministic): order by name.
+    instances = sorted(graph.by_type("aws:ec2/instance:Instance"), key=lambda node: node.name)
     assert [i.input("subnet_id") for i in instances] == ["subnet-a", "subnet-b"]
     assert [i.input("private_ip") for i in instances] == ["10.21.1.50", "10.21.2.50"]
     for instance in instances:
@@ -96,7 +97,9 @@ def test_role_may_only_move_this_eip(graph: ResourceGraph) -> None:
     statements = {s["Sid"]: s for s in policy["Statement"]}
     move = statements["MoveThePairEip"]
     assert move["Action"] == "ec2:AssociateAddress"
-    instance_ids = [i.id for i in graph.by_type("aws:ec2/instance:Instance")]
+    instance_ids = [
+        i.id for i in sorted(graph.by_type("aws:ec2/instance:Instance"), key=lambda node: node.name)
+    ]
     assert move["Resource"] == [f"arn:aws:ec2:us-west-2:*:elastic-ip/{eip.output('allocation_id')}"] + [
         f"arn:aws:ec2:us-west-2:*:instance/{i}" for i in instance_ids
     ]
@@ -127,7 +130,7 @@ def test_auto_recovery_alarms(graph: ResourceGraph) -> None:
         ({"private_ips": ["10.21.1.50", "10.99.2.50"]}, "10.99.2.50 is outside vpc_cidr 10.21.0.0/16"),
         ({"vpc_cidr": "not-a-cidr"}, "KeepalivedPairArgs.vpc_cidr:"),
         ({"subnet_ids": ["subnet-a"]}, "KeepalivedPairArgs.subnet_ids: two subnets"),
-        ({"targets": []}, "KeepalivedPairArgs.targets: at least one target"),
+        ({"targets": ["10.21.1.10"]}, "KeepalivedPairArgs.targets: at least two targets for redundancy"),
     ],
 )
 def test_bad_arguments_register_nothing(change: dict, message: str) -> None:

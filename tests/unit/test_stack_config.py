@@ -15,13 +15,13 @@ REGION_A = """    - name: us-east-1
       role: primary
       vpc_id: vpc-0a1b2c3d4e5f60718
       subnet_ids: [subnet-0a0a0a0a0a0a0a0a0, subnet-0b0b0b0b0b0b0b0b0]
-      targets: [10.0.1.10]
+      targets: [10.0.1.10, 10.0.2.10]
       certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/abc
 """
 REGION_B = """    - name: us-west-2
       vpc_id: vpc-0b1c2d3e4f5061728
       subnet_ids: [subnet-0d0d0d0d0d0d0d0d0, subnet-0e0e0e0e0e0e0e0e0]
-      targets: [10.1.1.10]
+      targets: [10.1.1.10, 10.1.2.10]
       certificate_arn: arn:aws:acm:us-west-2:123456789012:certificate/def
 """
 HEAD = """config:
@@ -67,7 +67,7 @@ def test_field_errors_name_file_line_and_key(tmp_path: Path) -> None:
     text = (
         HEAD.replace("name: shop", "name: Shop")
         + "  hakit:regoins: []\n  hakit:regions:\n"
-        + REGION_A.replace("targets: [10.0.1.10]", "targets: [10.0.1.300]")
+        + REGION_A.replace("targets: [10.0.1.10, 10.0.2.10]", "targets: [10.0.1.300, 10.0.2.10]")
     )
     lines = _errors(tmp_path, text)
     source = str(tmp_path / "Pulumi.test.yaml")
@@ -104,9 +104,9 @@ def test_cross_field_rules(tmp_path: Path) -> None:
 
 
 def test_keepalived_region_needs_its_addresses(tmp_path: Path) -> None:
-    pair = REGION_B.replace("targets: [10.1.1.10]", "targets: [10.1.1.10]\n      frontend: keepalived") + (
-        "      vpc_cidr: 10.1.0.0/16\n      keepalived:\n        private_ips: [10.1.1.50, 10.9.2.50]\n"
-    )
+    pair = REGION_B.replace(
+        "targets: [10.1.1.10, 10.1.2.10]", "targets: [10.1.1.10, 10.1.2.10]\n      frontend: keepalived"
+    ) + ("      vpc_cidr: 10.1.0.0/16\n      keepalived:\n        private_ips: [10.1.1.50, 10.9.2.50]\n")
     lines = _errors(tmp_path, HEAD + "  hakit:regions:\n" + REGION_A + pair)
     assert len(lines) == 1
     assert "hakit:regions[1].keepalived.private_ips[1]: 10.9.2.50 is outside 10.1.0.0/16" in lines[0]

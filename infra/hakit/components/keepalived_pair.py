@@ -54,6 +54,8 @@ class KeepalivedPairArgs(TypedDict, total=False):
     """Fixed private IPs of the instances, one per subnet (plain: written into both configs)."""
     targets: list[str]
     """Application targets (IPs) the proxy balances over."""
+    allow_single_target: bool
+    """Accept a single target (no redundancy behind the pair); default false."""
     target_port: int
     """Port of the application targets (default 80)."""
     listen_port: int
@@ -100,8 +102,11 @@ def pair_inventory(args: KeepalivedPairArgs) -> Inventory:
         if IPv4Address(ip) not in network:
             raise ValueError(f"KeepalivedPairArgs.private_ips: {ip} is outside vpc_cidr {network}")
     targets = [str(t) for t in _need(args, "targets")]
-    if not targets:
-        raise ValueError("KeepalivedPairArgs.targets: at least one target")
+    single = bool(args.get("allow_single_target", False))
+    if not targets or (len(targets) < 2 and not single):
+        raise ValueError(
+            "KeepalivedPairArgs.targets: at least two targets for redundancy (or set allow_single_target)"
+        )
     interface = str(args.get("interface", "ens5"))
     marker = network.network_address + 3  # AWS-reserved in every VPC: never assigned, never routed
     document = {
@@ -131,6 +136,7 @@ def pair_inventory(args: KeepalivedPairArgs) -> Inventory:
                         "app": {
                             "balance": "roundrobin",
                             "health_check": {"path": str(args.get("health_path", "/healthz"))},
+                            "allow_single_server": single,
                             "servers": {
                                 f"app-{i + 1}": {"address": t, "port": int(args.get("target_port", 80))}
                                 for i, t in enumerate(targets)

@@ -115,11 +115,17 @@ def lab_inventory(spec: LocalLabSpec, health_path: str = "/") -> Inventory:
                     "balance": "roundrobin",
                     "health_check": {"path": health_path, "interval": "1s", "fall": 2, "rise": 2},
                     "servers": servers,
+                    "allow_single_server": len(servers) == 1,  # a one-backend lab is a choice, not a mistake
                 }
             },
         },
     }
-    return Inventory.model_validate({"hosts": hosts, "load_balancers": {CLUSTER: cluster}})
+    try:
+        return Inventory.model_validate({"hosts": hosts, "load_balancers": {CLUSTER: cluster}})
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"LocalLabArgs: the lab's inventory is invalid at {where}: {first['msg']}") from None
 
 
 def lab_files(spec: LocalLabSpec, *, source: str, health_path: str = "/") -> dict[str, HostFiles]:

@@ -99,7 +99,9 @@ class RegionSpec(SpecModel):
     availability_zones: list[AwsZone] = Field(
         default_factory=list, description="AZ of each subnet, in order (default: <region>a, b, c, ...)"
     )
-    targets: list[IPv4Address] = Field(min_length=1, description="application targets (private IPs)")
+    targets: list[IPv4Address] = Field(
+        min_length=2, description="application targets (private IPs); two at least, for redundancy"
+    )
     frontend: Literal["alb", "keepalived"] = Field(default="alb", description="ALB or EC2 keepalived pair")
     certificate_arn: str | None = Field(
         default=None,

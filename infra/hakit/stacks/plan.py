@@ -41,9 +41,9 @@ def _tree(graph: ResourceGraph, node: Node) -> dict[str, Any]:
     if node.is_component:
         entry["component"] = True
         entry["where"] = _placements(graph, node)
-        entry["children"] = [
-            _tree(graph, child) for child in graph.children_of(node) if not child.is_provider
-        ]
+        # Registration order follows Output resolution and varies between runs: sort for stable output.
+        children = sorted(graph.children_of(node), key=lambda c: (not c.is_component, c.type, c.name))
+        entry["children"] = [_tree(graph, child) for child in children if not child.is_provider]
     else:
         entry["where"] = [placement(node)]
     return entry
@@ -76,7 +76,7 @@ def summarize(graph: ResourceGraph) -> dict[str, Any]:
         "resources": len(graph.resources),
         "components": len(graph.components),
         "placements": dict(sorted(totals.items())),
-        "tree": [_tree(graph, root) for root in graph.roots()],
+        "tree": [_tree(graph, root) for root in sorted(graph.roots(), key=lambda n: (n.type, n.name))],
         "counts": table,
         "outputs": outputs,
     }
