@@ -239,6 +239,12 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "an instance carries one address family",
     ),
     (
+        "VIP not an address",
+        set_path(*VI, "vips", value=["garbage"]),
+        "load_balancers.edge.vrrp.instances.VI_4.vips[0]",
+        "not an IP address with an optional /prefix: 'garbage'",
+    ),
+    (
         "VIP twice",
         set_path(*VI, "vips", value=["198.18.1.100/24", "198.18.1.100/24"]),
         "load_balancers.edge.vrrp.instances.VI_4.vips[1]",

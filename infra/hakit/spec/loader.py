@@ -99,30 +99,15 @@ def _data_path(loc: Sequence[str | int], data: Any) -> PathKey:
     path: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, Mapping):
-            if part in node:
-                path.append(part)
-                node = node[part]
-                continue
-            if isinstance(part, int) and str(part) in node:
-                path.append(str(part))
-                node = node[str(part)]
-                continue
-            if isinstance(part, str) and not _looks_like_tag(part):
-                path.append(part)  # a missing or rule-reported field: keep it, stop descending
-                node = None
-            continue
-        if (
-            isinstance(node, Sequence)
-            and not isinstance(node, str)
-            and isinstance(part, int)
-            and 0 <= part < len(node)
-        ):
-            path.append(part)
+        in_mapping = isinstance(node, Mapping) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_mapping or in_list:
             node = node[part]
+        elif isinstance(part, str) and _looks_like_tag(part):
             continue
-        if node is None and not (isinstance(part, str) and _looks_like_tag(part)):
-            path.append(part)
+        else:
+            node = None  # a missing field, or a rule about a field left at its default
+        path.append(part)
     return tuple(path)
 
 

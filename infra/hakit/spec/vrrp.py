@@ -4,17 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
-from ipaddress import IPv4Interface, IPv6Interface
-from typing import Annotated, Literal
+from ipaddress import IPv4Interface, IPv6Interface, ip_interface
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_core import PydanticCustomError
 
 from hakit.spec.base import DurationMs, IfName, Name, Problem, SpecModel
 
 Priority = Annotated[int, Field(ge=1, le=254)]
 """VRRP priority; 255 is reserved for the address owner and 0 means 'release the VIP'."""
 
-Vip = IPv4Interface | IPv6Interface
+
+def _parse_vip(value: Any) -> Any:
+    """One clear error for a bad VIP instead of one per address family."""
+    if isinstance(value, str):
+        try:
+            return ip_interface(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "vip", "not an IP address with an optional /prefix: {value}", {"value": repr(value)}
+            ) from None
+    return value
+
+
+Vip = Annotated[IPv4Interface | IPv6Interface, BeforeValidator(_parse_vip)]
+"""A virtual IP address, IPv4 or IPv6, with the prefix of its segment."""
 
 
 class VrrpAuth(SpecModel):
