@@ -47,7 +47,7 @@ def up_command(
     with session.terminate_as_interrupt():
         lab.up()
         try:
-            lab.save_state(session.state_path(lab.prefix, state_dir))
+            lab.save_state(session.state_path(lab.prefix, state_dir), inventory)
         except BaseException:
             lab.down()
             raise
@@ -62,36 +62,49 @@ def up_command(
 
 @lab_app.command("drill")
 def drill_command(
-    inventory: Annotated[Path, typer.Argument(help="inventory YAML")],
-    cluster: Annotated[
-        str | None, typer.Option("--cluster", "-c", help="load-balancer cluster to build")
+    inventory: Annotated[
+        Path | None, typer.Argument(help="inventory YAML (omit: drill the lab left running by `lab up`)")
     ] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="load-balancer cluster")] = None,
+    lab_prefix: Annotated[str | None, typer.Option("--lab", help="prefix of a running lab to drill")] = None,
     drills: Annotated[str, typer.Option("--drills", "-d", help="'all', numbers (1,4-6) or names")] = "all",
     advert_int: Annotated[float | None, typer.Option(help="override the cluster's VRRP advert_int")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON")] = False,
     state_dir: StateDir = Path("/run/hakit-lab"),
 ) -> None:
-    """Build a throwaway lab, run the drills under load, print a table (or JSON), and remove the lab."""
+    """Run drills under load and print a table (or JSON): on a throwaway lab, or on one left by `lab up`."""
     _need_root()
     from hakit.lab import session
     from hakit.lab.drills import parse_drills, run_drills
 
     numbers = parse_drills(drills)
-    inv, name = session.open_inventory(inventory, cluster)
-    if advert_int is not None:
-        inv = session.tune(inv, name, advert_int=advert_int)
-    lab = session.create_lab(inv, name, source=str(inventory), base=state_dir)
     with session.terminate_as_interrupt():
-        try:
-            lab.up()
-            results = run_drills(lab, numbers)
-        finally:
-            lab.down()
-            session.destroy_from_state({"prefix": lab.prefix, "workdir": str(lab.workdir)})
+        if inventory is None:
+            path = session.recorded_lab(state_dir, lab_prefix)
+            lab = session.attach_lab(path)
+            try:
+                results = run_drills(lab, numbers)
+            finally:
+                # Drills restart daemons: record the new PIDs so `lab down` still finds every process.
+                if lab.watcher is not None:
+                    lab.watcher.close()
+                lab.save_state(path, Path(str(session.load_state(path)["inventory"])))
+        else:
+            inv, name = session.open_inventory(inventory, cluster)
+            if advert_int is not None:
+                inv = session.tune(inv, name, advert_int=advert_int)
+            lab = session.create_lab(inv, name, source=str(inventory), base=state_dir)
+            try:
+                lab.up()
+                results = run_drills(lab, numbers)
+            finally:
+                lab.down()
+                session.destroy_from_state({"prefix": lab.prefix, "workdir": str(lab.workdir)})
     if as_json:
         _out.print_json(json.dumps([r.to_dict() for r in results]))
     else:
-        _out.print(session.results_table(results, title=f"hakit lab drills: {name} ({lab.plan.proxy})"))
+        title = f"hakit lab drills: {lab.plan.cluster} ({lab.plan.proxy}, lab {lab.prefix})"
+        _out.print(session.results_table(results, title=title))
 
 
 @lab_app.command("down")

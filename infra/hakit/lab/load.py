@@ -3,7 +3,9 @@
 Two kinds of traffic at once: a new connection every `--new-interval-ms` (each request has `--deadline-ms` in
 total; a connect attempt that gets no answer in `--connect-timeout-ms` or is refused is retried within that
 deadline, as a patient client would), and `--keepalive N` persistent connections sending requests back to back
-(a request lost on an established connection fails: it may have reached the server and is not replayed).
+(a request lost on an established connection fails: it may have reached the server and is not replayed,
+except when a reused connection is closed cleanly before any byte of the answer: that GET is resent once on a
+new connection, as browsers and HTTP libraries do; HAProxy closes that way so that clients retry).
 
 The run stops at `--max-requests`, at `--max-seconds`, or on SIGTERM/SIGINT, then writes every request as
 `[kind, start, end, status, reconnects, backend]` (times from CLOCK_MONOTONIC, shared with the parent;
@@ -72,6 +74,10 @@ class _Failed(Exception):
         self.retries = retries
 
 
+class _Closed(_Failed):
+    """The server closed the connection cleanly before sending a byte of the answer."""
+
+
 def _request_bytes(config: LoadConfig, close: bool) -> bytes:
     connection = "Connection: close\r\n" if close else ""
     head = f"GET {config.path} HTTP/1.1\r\nHost: {config.host}\r\nUser-Agent: hakit-lab\r\n"
@@ -82,8 +88,10 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, str, bool]:
     """Read one response: (status, X-Backend, server wants to close)."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as err:
-        raise _Failed("incomplete head") from err
+    except asyncio.IncompleteReadError as err:
+        raise (_Closed("closed before answering") if not err.partial else _Failed("incomplete head")) from err
+    except asyncio.LimitOverrunError as err:
+        raise _Failed("head too long") from err
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
     if len(parts) < 2 or not parts[1].isdigit():
@@ -179,10 +187,26 @@ async def _keepalive_connection(run: _Run) -> None:
         try:
             if writer is None or reader is None:
                 reader, writer, retries = await _connect(config, deadline)
+                reused = False
+            else:
+                reused = True
             writer.write(_request_bytes(config, close=False))
-            status, backend, close = await asyncio.wait_for(
-                _read_response(reader), deadline - time.monotonic()
-            )
+            try:
+                status, backend, close = await asyncio.wait_for(
+                    _read_response(reader), deadline - time.monotonic()
+                )
+            except _Closed:
+                if not reused:
+                    raise
+                # A reused connection closed cleanly with no answer: like browsers and HTTP libraries
+                # (RFC 9112 9.3.1), resend the idempotent GET once on a new connection.
+                _close(writer)
+                reader, writer, more = await _connect(config, deadline)
+                retries += 1 + more
+                writer.write(_request_bytes(config, close=False))
+                status, backend, close = await asyncio.wait_for(
+                    _read_response(reader), deadline - time.monotonic()
+                )
             run.record(("k", start, time.monotonic(), status, retries, backend))
             if close:
                 _close(writer)

@@ -78,6 +78,21 @@ class Lab:
         self.supervisor.stop_all()
         netns.destroy(self.topology.namespaces())
 
+    def attach(self, state: dict[str, object]) -> None:
+        """Adopt a lab left running by `lab up` (its state file): PIDs, bridge ports, a new VIP watcher."""
+        ports = state.get("ports")
+        if isinstance(ports, dict):
+            self.topology.ports = {
+                str(host): {str(k): str(v) for k, v in p.items()} for host, p in ports.items()
+            }
+        for data in state.get("processes", []):  # type: ignore[attr-defined]
+            record = ProcRecord.from_dict(data)
+            self.supervisor.records[record.name] = record
+        self.watcher = VipWatcher([self.node_ns(n.name) for n in self.plan.nodes])
+        self.watcher.start()
+        self.check_running()
+        self.wait_healthy()
+
     def __enter__(self) -> Lab:
         self.up()
         return self
@@ -99,8 +114,13 @@ class Lab:
             for match in rooted.finditer(lab_file.content):
                 (root / match.group(1).lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
         if self.plan.proxy == "haproxy":
-            # Lab-only extra: a stats socket under the node's root, to read server states and retry counters.
-            extra = f"global\n    stats socket {root / STATS_SOCKET} mode 600 level admin\n"
+            # Lab-only extra: a stats socket under the node's root (server states, retry counters), and logs.
+            extra = (
+                "global\n"
+                f"    stats socket {root / STATS_SOCKET} mode 600 level admin\n"
+                # Request logs (with termination states) into the proxy's lab log, not syslog.
+                "    log stderr format raw local0 info\n"
+            )
             (root / "run" / "hakit-lab.cfg").write_text(extra)
 
     # ------------------------------------------------------------------ names
@@ -146,7 +166,8 @@ class Lab:
         root = self.root(node)
         conf = root / plan.proxy_conf
         if self.plan.proxy == "haproxy":
-            argv = ["haproxy", "-W", "-db", "-f", str(conf), "-f", str(root / "run" / "hakit-lab.cfg")]
+            # The lab's file first: `log global` in the rendered defaults copies the loggers known so far.
+            argv = ["haproxy", "-W", "-db", "-f", str(root / "run" / "hakit-lab.cfg"), "-f", str(conf)]
         else:
             # The lab adds an error log of its own: nginx logs each failed upstream attempt there.
             extra = f"daemon off; error_log {root / NGINX_LAB_ERROR_LOG} warn;"
@@ -294,16 +315,20 @@ class Lab:
 
     # ------------------------------------------------------------------ state
 
-    def save_state(self, path: Path) -> None:
-        """Write what `lab down` needs (namespaces, PIDs, workdir) atomically, mode 0600."""
+    def save_state(self, path: Path, inventory: Path | None = None) -> None:
+        """Write what `lab down` (and `lab drill` on this lab) need, atomically, mode 0600."""
         state = {
             "prefix": self.prefix,
             "cluster": self.plan.cluster,
             "proxy": self.plan.proxy,
             "vip": self.plan.vip,
+            "inventory": str(inventory.resolve()) if inventory else None,
             "workdir": str(self.workdir),
             "namespaces": self.topology.namespaces(),
-            "processes": [r.to_dict() for r in self.supervisor.records.values()],
+            "ports": self.topology.ports,
+            "processes": [
+                r.to_dict() for r in self.supervisor.records.values() if not r.name.startswith("load-")
+            ],
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

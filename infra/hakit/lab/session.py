@@ -50,6 +50,30 @@ def create_lab(inv: Inventory, cluster: str, *, source: str, base: Path = DEFAUL
     return Lab(plan, workdir, prefix)
 
 
+def attach_lab(path: Path) -> Lab:
+    """The lab recorded in a state file, re-planned from its inventory (the configs on disk are kept)."""
+    state = load_state(path)
+    inventory = state.get("inventory")
+    if not isinstance(inventory, str):
+        raise HakitError(f"{path}: the lab records no inventory; drill it with an INVENTORY argument")
+    inv = load_inventory(inventory)
+    cluster = str(state["cluster"])
+    workdir = Path(str(state["workdir"]))
+    plan = build_plan(inv, choose_cluster(inv, cluster), source=inventory, workdir=workdir)
+    lab = Lab(plan, workdir, str(state["prefix"]))
+    lab.attach(state)
+    return lab
+
+
+def recorded_lab(base: Path = DEFAULT_BASE, prefix: str | None = None) -> Path:
+    """The state file of the lab to use: the one named, or the only one recorded."""
+    paths = [p for p in saved_states(base) if prefix is None or p.stem == prefix]
+    if len(paths) != 1:
+        found = ", ".join(p.stem for p in saved_states(base)) or "none"
+        raise HakitError(f"lab: name one lab with --lab (recorded in {base}: {found})")
+    return paths[0]
+
+
 def open_inventory(path: Path, cluster: str | None) -> tuple[Inventory, str]:
     """Load the inventory and pick the cluster."""
     inv = load_inventory(path)

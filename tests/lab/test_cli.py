@@ -1,0 +1,102 @@
+"""`hakit lab up | status | drill | down` as a user runs them, and clean-up after an interrupt."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hakit.lab.netns import existing_namespaces
+from hakit.lab.procs import ProcRecord, is_running
+from support import require_binaries, require_root
+
+pytestmark = pytest.mark.lab
+
+INVENTORY = Path(__file__).parent / "haproxy.yaml"
+LAB_NS = re.compile(r"^hk[0-9a-f]{6}-")
+
+
+def _hakit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hakit.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _lab_namespaces() -> set[str]:
+    return {ns for ns in existing_namespaces() if LAB_NS.match(ns)}
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    """A state directory; whatever a failing test left in it is torn down."""
+    require_root()
+    require_binaries("ip", "keepalived", "haproxy")
+    yield tmp_path  # type: ignore[misc]
+    _hakit("lab", "down", "--state-dir", str(tmp_path))
+
+
+def test_up_drill_down(state_dir: Path) -> None:
+    """`up` leaves a recorded lab; `drill` runs on it; `down` kills its PIDs and deletes its namespaces."""
+    up = _hakit("lab", "up", str(INVENTORY), "--state-dir", str(state_dir))
+    assert up.returncode == 0, up.stderr
+    [state_file] = list(state_dir.glob("*.json"))
+    assert state_file.stat().st_mode & 0o777 == 0o600
+    state = json.loads(state_file.read_text())
+    assert set(state["namespaces"]) <= existing_namespaces()
+    assert _hakit("lab", "status", "--state-dir", str(state_dir)).stdout.startswith(state["prefix"])
+
+    drill = _hakit("lab", "drill", "--drills", "4", "--json", "--state-dir", str(state_dir))
+    assert drill.returncode == 0, drill.stderr
+    [result] = json.loads(drill.stdout)
+    assert result["name"] == "lb-clean-stop" and result["detect_s"] <= 0.1 + 0.1, result
+
+    # The drill restarted keepalived on the master: the state file follows the new PIDs.
+    records = [ProcRecord.from_dict(r) for r in json.loads(state_file.read_text())["processes"]]
+    assert records and all(is_running(r) for r in records)
+    down = _hakit("lab", "down", "--state-dir", str(state_dir))
+    assert down.returncode == 0, down.stderr
+    assert not set(state["namespaces"]) & existing_namespaces()
+    assert not any(is_running(r) for r in records)
+    assert not list(state_dir.glob("*.json"))
+
+
+def test_interrupted_drill_cleans_up(state_dir: Path) -> None:
+    """SIGTERM in the middle of `lab drill` still stops the daemons and deletes the namespaces."""
+    before = _lab_namespaces()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hakit.cli",
+            "lab",
+            "drill",
+            str(INVENTORY),
+            "-d",
+            "1,2",
+            "--state-dir",
+            str(state_dir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not (_lab_namespaces() - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    created = _lab_namespaces() - before
+    assert created, "the drill never built its namespaces"
+    time.sleep(1.5)  # inside the lab start-up or the first drill
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert not created & existing_namespaces()
+    assert not [p for p in state_dir.iterdir() if p.is_dir()], "the work directory was left behind"
