@@ -49,3 +49,32 @@ def test_schema_matches_the_snapshot(document: dict[str, Any]) -> None:
     )
     assert not changed, f"schema changed for {changed}: review, then regenerate (see the module docstring)"
     assert document == expected
+
+
+def test_the_provider_constructs_components_for_other_languages() -> None:
+    """What `new hakit.LocalLab(...)` in TypeScript triggers: Construct, camelCase inputs, schema token."""
+    import pulumi
+    from hakit.provider import hosted_components
+    from hakit.testing import synth
+    from pulumi.provider.experimental.component import ComponentProvider
+
+    results: list[object] = []
+
+    def program() -> None:
+        provider = ComponentProvider(hosted_components(), PACKAGE)
+        inputs = {"backends": 3.0, "httpPort": 9000.0, "vip": "172.30.57.90"}  # the engine sends floats
+        results.append(
+            provider.construct("lab", f"{PACKAGE}:index:LocalLab", inputs, pulumi.ResourceOptions())
+        )
+
+    graph = synth(program)
+    lab = graph.one(f"{PACKAGE}:index:LocalLab", "lab")
+    assert len([n for n in graph.descendants(lab) if n.type == "docker:index/container:Container"]) == 3 + 4
+    proxy = graph.one("docker:index/container:Container", "lab-lb-a-haproxy")
+    assert proxy.input("ports.0.external") == 9000
+    conf = {
+        u["file"]: u["content"]
+        for u in graph.one("docker:index/container:Container", "lab-lb-a-keepalived").input("uploads")
+    }
+    assert "172.30.57.90/24 dev eth0" in conf["/etc/keepalived/keepalived.conf"]
+    assert set(results[0].state) == {"vip", "urls", "networkName"}  # type: ignore[attr-defined]
