@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from functools import cache
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from hakit.analysis.schedule import schedule_interval_seconds
 from hakit.analysis.view import StackView, from_graph
 from hakit.spec.inventory import load_inventory
 from hakit.testing import synth
+from hypothesis import given
+from hypothesis import strategies as st
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "inventory.yaml"
 
@@ -141,3 +144,16 @@ def test_inventory_budget_from_vrrp_and_health_checks() -> None:
 )
 def test_schedule_interval(expression: str, seconds: float | None) -> None:
     assert schedule_interval_seconds(expression) == seconds
+
+
+@given(step=st.sampled_from([1, 2, 3, 4, 6, 8, 12]), minute=st.integers(0, 59))
+def test_every_n_hours_has_an_n_hour_rpo(step: int, minute: int) -> None:
+    assert schedule_interval_seconds(f"cron({minute} */{step} * * ? *)") == step * 3600
+
+
+@given(days=st.sets(st.sampled_from(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]), min_size=1))
+def test_weekly_schedule_gap_is_the_longest_gap_between_chosen_days(days: set[str]) -> None:
+    order = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
+    chosen = sorted(order.index(d) for d in days)
+    gaps = [b - a for a, b in itertools.pairwise(chosen)] + [chosen[0] + 7 - chosen[-1]]
+    assert schedule_interval_seconds(f"cron(0 3 ? * {','.join(sorted(days))} *)") == max(gaps) * 86400

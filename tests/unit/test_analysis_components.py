@@ -33,11 +33,13 @@ def test_staging_latency_routing_and_keepalived_pair() -> None:
     assert not {f.rule_id for f in findings} & HA_RULES_WITHOUT_FINDINGS
     # staging asks for one instance in the secondary region: no in-region standby there.
     assert any(f.rule_id == "HA010" and f.region == "us-west-2" for f in findings)
-    budget = stack_budget(view)
-    latency = next(p for p in budget.paths if p.kind == "dns-latency")
+    (latency,) = stack_budget(view).paths
+    assert latency.kind == "dns-latency"
     assert latency.stages[0].layer == "dns" and latency.stages[0].seconds is not None
-    vrrp = next(p for p in budget.paths if p.kind == "vip")
-    assert vrrp.stages[0].layer == "keepalived"
+    # The us-west-2 answer is the pair's Elastic IP: the VRRP takeover joins the path as in-zone failover.
+    vrrp = next(s for s in latency.stages if s.layer == "keepalived")
+    assert vrrp.resource == "VRID 51 (shop-us-west-2-pair-node-a -> shop-us-west-2-pair-node-b)"
+    assert latency.rto_formula() == "max(dns + aurora-global, alb, keepalived)"
 
 
 @pytest.fixture(scope="module")

@@ -113,3 +113,31 @@ def test_render_file_refuses_unknown_formats(prod: Diagram, tmp_path: Path) -> N
     with pytest.raises(ValueError, match=r"\.svg, \.png or \.dot"):
         render_file(prod, tmp_path / "prod.txt")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_latency_answer_through_a_keepalived_elastic_ip() -> None:
+    view = from_graph(stack_graph("staging"))
+    diagram = stack_diagram(view, stack_budget(view))
+    eip = "Eip_shop_us_west_2_pair_eip"
+    assert diagram.nodes[eip].kind == "vip" and diagram.nodes[eip].region == "us-west-2"
+    assert edge(diagram, "dns_shop_staging_example_com", eip).label == "us-west-2"
+    assert edge(diagram, eip, "Instance_shop_us_west_2_pair_node_a").label == "MASTER"
+    assert edge(
+        diagram, "Instance_shop_us_west_2_pair_node_a", "Instance_shop_us_west_2_pair_node_b"
+    ).label == ("VRRP 3.609 s")
+
+
+def test_global_table_replicas_and_s3_origin() -> None:
+    from analysis_programs import s3_site, table
+
+    def program() -> None:
+        table()
+        s3_site()
+
+    view = from_graph(synth(program, config={"aws:region": "us-east-1"}))
+    diagram = stack_diagram(view, stack_budget(view))
+    replica = diagram.nodes["Table_orders_us_west_2"]
+    assert (replica.kind, replica.region) == ("database", "us-west-2")
+    assert edge(diagram, "Table_orders", "Table_orders_us_west_2").label == "RPO 1 s"
+    assert diagram.nodes["Bucket_site"].label == "site\nS3"
+    assert edge(diagram, "Distribution_site", "Bucket_site").label == "s3"

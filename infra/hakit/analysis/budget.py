@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from hakit.analysis import tokens
-from hakit.analysis.keepalived import master_down_seconds, vrrp_groups
+from hakit.analysis.keepalived import VrrpNode, eip_group, master_down_seconds, vrrp_groups
 from hakit.analysis.rules_ha import (
     failover_type,
     global_members,
@@ -392,17 +392,36 @@ def lb_target_groups(view: StackView, lbs: Iterable[Resource]) -> list[Resource]
     return groups
 
 
+def _vrrp_stage(nodes: list[VrrpNode]) -> Stage:
+    """The takeover of a VRRP group by its best backup."""
+    ranked = sorted(nodes, key=lambda n: -n.priority)
+    backup = ranked[1]
+    return keepalived_stage(
+        f"VRID {backup.vrid} ({ranked[0].instance.name} -> {backup.instance.name})",
+        backup.advert_int,
+        backup.priority,
+        backup.version,
+    )
+
+
 def stack_budget(view: StackView, slo: Slo | None = None) -> Budget:
     """Entry paths of a stack: DNS failover record sets, distributions, load balancers, keepalived pairs."""
     data = data_stages(view)
     paths: list[EntryPath] = []
     fronted: set[str] = set()
+    fronted_vrids: set[int] = set()
     for (_, name, type_), records in routed_groups(view).items():
         targets = [t for r in records for t in view.referenced(r, "aliases")]
         fronted |= {t.urn for t in targets}
         lbs = [t for t in targets if t.type in tokens.LOAD_BALANCERS]
         stages = [dns_stage(view, records)]
         stages += [target_group_stage(g) for g in lb_target_groups(view, lbs)]
+        # An answer that is an Elastic IP moved by a keepalived pair: the pair's takeover is in-zone failover.
+        for eip in [e for r in records for e in view.referenced(r, "records", tokens.EIP)]:
+            group = eip_group(view, eip)
+            if len(group) >= 2:
+                fronted_vrids.add(group[0].vrid)
+                stages.append(_vrrp_stage(group))
         kind = f"dns-{routing_policy(records[0])}"
         paths.append(EntryPath(f"{name} ({type_})", kind, tuple(stages + data)))
     for dist in view.of_type(tokens.DISTRIBUTION):
@@ -419,17 +438,8 @@ def stack_budget(view: StackView, slo: Slo | None = None) -> Budget:
         stages = [target_group_stage(g) for g in lb_target_groups(view, [lb])]
         paths.append(EntryPath(f"load balancer {lb.name}", "load-balancer", tuple(stages + data)))
     for vrid, nodes in vrrp_groups(view).items():
-        ranked = sorted(nodes, key=lambda n: -n.priority)
-        if len(ranked) < 2:
-            continue
-        backup = ranked[1]
-        stage = keepalived_stage(
-            f"VRID {vrid} ({ranked[0].instance.name} -> {backup.instance.name})",
-            backup.advert_int,
-            backup.priority,
-            backup.version,
-        )
-        paths.append(EntryPath(f"keepalived VRID {vrid}", "vip", (stage, *data)))
+        if len(nodes) >= 2 and vrid not in fronted_vrids:
+            paths.append(EntryPath(f"keepalived VRID {vrid}", "vip", (_vrrp_stage(nodes), *data)))
     if not paths and data:
         paths.append(EntryPath("data stores", "data", tuple(data)))
     return Budget(tuple(paths), slo or Slo())

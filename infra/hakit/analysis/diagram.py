@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from hakit.analysis import tokens
 from hakit.analysis.budget import Budget, EntryPath, Stage, lb_target_groups, target_group_stage
-from hakit.analysis.keepalived import failure_domain, vrrp_groups
+from hakit.analysis.keepalived import eip_group, failure_domain, vrrp_groups
 from hakit.analysis.report import seconds_text
 from hakit.analysis.rules_ha import (
     failover_type,
@@ -124,10 +124,10 @@ def stack_diagram(view: StackView, budget: Budget, title: str = "stack") -> Diag
         worst = max((s.seconds for s in stages if s.seconds is not None), default=None)
         detail = f"\ntargets out in {seconds_text(worst)}" if worst is not None else ""
         diagram.add(DiagramNode(_id(lb), f"{lb.name}\n{kind}{detail}", "lb", lb.region))
+    _keepalived(view, budget, diagram)
     _dns(view, budget, diagram)
     _cdn(view, budget, diagram)
     _plain_records(view, diagram)
-    _keepalived(view, budget, diagram)
     _databases(view, budget, diagram)
     _backups(view, diagram)
     return diagram
@@ -144,7 +144,9 @@ def _dns(view: StackView, budget: Budget, diagram: Diagram) -> None:
         answers: list[str] = []
         for record in sorted(records, key=lambda r: failover_type(r) != "PRIMARY"):
             label = failover_type(record) or str(record.get("setIdentifier") or policy)
-            for target in view.referenced(record, "aliases", *tokens.LOAD_BALANCERS, tokens.DISTRIBUTION):
+            targets = view.referenced(record, "aliases", *tokens.LOAD_BALANCERS, tokens.DISTRIBUTION)
+            targets += view.referenced(record, "records", tokens.EIP)
+            for target in targets:
                 if _id(target) in diagram.nodes:
                     diagram.link(entry, _id(target), "traffic", label)
                     answers.append(_id(target))
@@ -232,9 +234,23 @@ def _keepalived(view: StackView, budget: Budget, diagram: Diagram) -> None:
                 )
             )
         if len(ranked) >= 2:
-            path = next((p for p in budget.paths if p.name == f"keepalived VRID {vrid}"), None)
-            stage = _stage((path,), "keepalived") if path else None
-            vip = diagram.add(DiagramNode(f"vrid_{vrid}", f"VRID {vrid}\nVIP / EIP", "vip"))
+            stage = next(
+                (
+                    s
+                    for p in budget.paths
+                    for s in p.stages
+                    if s.layer == "keepalived" and f"VRID {vrid} " in s.resource
+                ),
+                None,
+            )
+            eips = [e for e in view.of_type(tokens.EIP) if eip_group(view, e) == nodes]
+            if eips:
+                eip = eips[0]
+                vip = diagram.add(
+                    DiagramNode(_id(eip), f"{eip.name}\nElastic IP (VRID {vrid})", "vip", eip.region)
+                )
+            else:
+                vip = diagram.add(DiagramNode(f"vrid_{vrid}", f"VRID {vrid}\nVIP", "vip"))
             diagram.link(vip, _id(ranked[0].instance), "traffic", "MASTER")
             diagram.link(_id(ranked[0].instance), _id(ranked[1].instance), "failover", _time(stage, "VRRP"))
 

@@ -142,3 +142,17 @@ def master_down_seconds(advert_int: float, backup_priority: int, version: int) -
     """RFC 3768/5798 Master_Down_Interval: 3 x advert + (256 - priority) / 256 (v3: x advert)."""
     skew = (256 - backup_priority) / 256 * (advert_int if version == 3 else 1.0)
     return 3 * advert_int + skew
+
+
+def eip_group(view: StackView, eip: Resource) -> list[VrrpNode]:
+    """The VRRP group that moves an Elastic IP: its allocation id appears in the nodes' user data
+    (the notify hook's settings), else the only group in the EIP's region when it has the only EIP."""
+    groups = list(vrrp_groups(view).values())
+    allocation = eip.get("allocationId")
+    if isinstance(allocation, str) and not is_unknown(allocation):
+        for nodes in groups:
+            if any(allocation in user_data_text(n.instance) for n in nodes):
+                return nodes
+    same_region = [nodes for nodes in groups if nodes[0].instance.region == eip.region]
+    eips_here = [e for e in view.of_type(tokens.EIP) if e.region == eip.region]
+    return same_region[0] if len(same_region) == 1 and len(eips_here) == 1 else []

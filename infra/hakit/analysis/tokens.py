@@ -25,6 +25,7 @@ BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 BUCKET_ACLS = ("aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2")
 SUBNET = "aws:ec2/subnet:Subnet"
 EC2_INSTANCE = "aws:ec2/instance:Instance"
+EIP = "aws:ec2/eip:Eip"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 EBS_VOLUME = "aws:ebs/volume:Volume"
 EFS_FILE_SYSTEM = "aws:efs/fileSystem:FileSystem"

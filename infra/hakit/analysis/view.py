@@ -210,6 +210,8 @@ IDENTITY_OUTPUTS = frozenset(
         "readerEndpoint",
         "clusterIdentifier",
         "globalClusterIdentifier",
+        "allocationId",
+        "publicIp",
     }
 )
 """Computed outputs a graph view keeps: what references resolve against, never settings."""
