@@ -461,14 +461,14 @@ def _lock(raw: Mapping[str, Any] | None) -> LockPlan | None:
 def _arns_of(protect: Any, region: str) -> pulumi.Output[list[str]]:
     """The ARN list of one region out of a (possibly Output) region -> ARNs map.
 
-    An Output map is only known at deployment: a region without ARNs fails there with this message
-    rather than as an AWS error about an empty selection.
+    An Output map is only known at deployment: a region without ARNs is reported there as an error
+    diagnostic (which fails the update) naming the argument, rather than as AWS's empty-selection error.
     """
 
     def pick(arns: Mapping[str, Any]) -> list[str]:
         chosen = [str(arn) for arn in arns.get(region) or []]
         if not chosen:
-            raise ValueError(
+            pulumi.log.error(
                 f"{PREFIX}.protect_arns: no ARNs for {region}; every entry of regions needs some"
             )
         return chosen

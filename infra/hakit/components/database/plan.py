@@ -2,7 +2,7 @@
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
@@ -108,7 +108,6 @@ class DatabasePlan:
     tags: Mapping[str, Any]
     aurora: AuroraPlan | None = None
     dynamodb: DynamoDbPlan | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -203,19 +202,12 @@ def build_plan(component_name: str, args: Mapping[str, Any]) -> DatabasePlan:
         if witness is not None:
             raise _fail("witness_region", "Aurora global databases have no witness region")
         aurora = _aurora_plan(engine, base, dict(_get(args, "aurora", "aurora", dict) or {}))
-        return _replace(base, aurora=aurora)
+        return replace(base, aurora=aurora)
     if engine == DYNAMODB:
-        return _replace(
-            base, dynamodb=_dynamodb_plan(base, dict(_get(args, "dynamodb", "dynamodb", dict) or {}))
-        )
+        dynamodb = _dynamodb_plan(base, dict(_get(args, "dynamodb", "dynamodb", dict) or {}))
+        return replace(base, dynamodb=dynamodb)
     _check_dsql(base)
     return base
-
-
-def _replace(plan: DatabasePlan, **changes: Any) -> DatabasePlan:
-    from dataclasses import replace
-
-    return replace(plan, **changes)
 
 
 def _aurora_plan(engine_name: str, base: DatabasePlan, args: Mapping[str, Any]) -> AuroraPlan:
