@@ -48,6 +48,7 @@ def test_two_instances_in_two_subnets_with_imdsv2(graph: ResourceGraph) -> None:
     for instance in instances:
         assert instance.region == "us-west-2"
         assert instance.input("metadata_options.http_tokens") == "required"
+        assert instance.input("root_block_device.encrypted") is True
         assert instance.options.delete_before_replace  # a fixed private IP cannot exist twice
 
 

@@ -343,6 +343,7 @@ class KeepalivedPair(pulumi.ComponentResource):
                 vpc_security_group_ids=[group.id],
                 iam_instance_profile=profile.name,
                 user_data_base64=user_data,
+                root_block_device=ec2.InstanceRootBlockDeviceArgs(encrypted=True, volume_type="gp3"),
                 metadata_options=ec2.InstanceMetadataOptionsArgs(
                     http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
                 ),

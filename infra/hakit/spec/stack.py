@@ -182,7 +182,9 @@ class DatabaseSpec(SpecModel):
     engine_version: str | None = Field(default=None, description="default: 16.4 / 8.0.mysql_aurora.3.08.0")
     instance_class: str = Field(default="db.r6g.large", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
     primary_instances: int = Field(default=2, ge=2, le=15, description="writer + readers in the primary")
-    secondary_instances: int = Field(default=1, ge=1, le=15, description="instances per secondary cluster")
+    secondary_instances: int = Field(
+        default=2, ge=1, le=15, description="instances per secondary cluster (2: Multi-AZ after a switchover)"
+    )
     deletion_protection: bool = True
 
     def version(self) -> str:
