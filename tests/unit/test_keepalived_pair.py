@@ -137,3 +137,18 @@ def test_auto_recovery_alarms(graph: ResourceGraph) -> None:
 def test_bad_arguments_register_nothing(change: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace(".", r"\.")):
         synth(lambda: KeepalivedPair("edge", {**ARGS, **change}), config={"aws:region": "us-east-1"})  # type: ignore[typeddict-item]
+
+
+@pytest.mark.daemons
+@pytest.mark.parametrize("proxy", ["haproxy", "nginx"])
+def test_embedded_configs_pass_the_real_daemons(proxy: str) -> None:
+    """What cloud-init writes is what keepalived and the proxy accept (checked like bare-metal renders)."""
+    from hakit.render.validate import validate_tree
+    from support import require_binaries, require_root
+
+    require_binaries("keepalived", proxy, "ip")
+    require_root()
+    report = validate_tree(pair_files({**ARGS, "proxy": proxy}, source="test"))
+    assert report.ok, [f"{r.host} {r.path}: {r.message}" for r in report.failures]
+    checked = {(r.host, r.daemon) for r in report.results if not r.skipped}
+    assert {daemon for _, daemon in checked} == {"keepalived", proxy}
