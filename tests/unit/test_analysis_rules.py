@@ -112,3 +112,17 @@ def test_backup_copy_to_a_vault_arn_outside_the_stack() -> None:
 
     assert not [f for f in findings_of(program("eu-west-1")) if f.rule_id == "HA005"]
     assert [f for f in findings_of(program("us-east-1")) if f.rule_id == "HA005"]
+
+
+def test_ebs_encryption_by_default_covers_volumes_and_instances() -> None:
+    import pulumi_aws.ebs as ebs
+    from analysis_programs import keepalived_pair, volume
+
+    def program() -> None:
+        ebs.EncryptionByDefault("default", enabled=True)
+        volume(False)
+        keepalived_pair()
+
+    assert not [f for f in findings_of(program) if f.rule_id == "SEC001"]
+    unencrypted = [f for f in findings_of(lambda: volume(False)) if f.rule_id == "SEC001"]
+    assert [f.label for f in unencrypted] == ["Volume data"]

@@ -24,11 +24,16 @@ Hit = Iterator[tuple[Resource, str]]
 )
 def storage_not_encrypted(view: StackView) -> Hit:
     """RDS/Aurora, EBS and EFS default to unencrypted storage; it cannot be turned on later in place."""
-    for db in view.of_type(
-        tokens.RDS_CLUSTER, tokens.RDS_INSTANCE, tokens.EFS_FILE_SYSTEM, tokens.EBS_VOLUME
-    ):
+    # EBS encryption by default (per region, in the same stack) covers volumes that do not ask for it.
+    ebs_default = {
+        r.region for r in view.of_type(tokens.EBS_DEFAULT_ENCRYPTION) if r.get("enabled", True) is not False
+    }
+    stores = (tokens.RDS_CLUSTER, tokens.RDS_INSTANCE, tokens.EFS_FILE_SYSTEM, tokens.EBS_VOLUME)
+    for db in view.of_type(*stores):
         key = "encrypted" if db.type in (tokens.EFS_FILE_SYSTEM, tokens.EBS_VOLUME) else "storageEncrypted"
-        if db.type == tokens.RDS_INSTANCE and db.get("clusterIdentifier"):
+        if (db.type == tokens.RDS_INSTANCE and db.get("clusterIdentifier")) or (
+            db.type == tokens.EBS_VOLUME and db.region in ebs_default
+        ):
             continue
         if db.get(key) is not True and not is_unknown(db.get(key)):
             yield db, f"{db.label()} does not set {key}: data at rest is not encrypted"
@@ -38,6 +43,8 @@ def storage_not_encrypted(view: StackView) -> Hit:
         if global_cluster.get("storageEncrypted") is not True:
             yield global_cluster, f"global database {global_cluster.name} does not set storageEncrypted"
     for instance in view.of_type(tokens.EC2_INSTANCE):
+        if instance.region in ebs_default:
+            continue
         devices = [instance.get("rootBlockDevice"), *instance.items("ebsBlockDevices")]
         for device in devices:
             if isinstance(device, dict) and device.get("encrypted") is not True:
