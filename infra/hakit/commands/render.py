@@ -94,17 +94,14 @@ def _print_summary(tree: RenderedTree, report: ValidationReport | None, not_vali
     table = Table(title=None, show_edge=False, header_style="bold")
     table.add_column("host")
     table.add_column("files", justify="right")
-    table.add_column("configs")
+    table.add_column("areas")
     table.add_column("validated")
     for host, files in tree.items():
-        configs = ", ".join(
-            sorted(
-                Path(path).name
-                for path in files
-                if path.endswith((".conf", ".cfg")) and "/sysctl.d/" not in path
-            )
+        areas = ", ".join(
+            sorted({path.split("/")[1] for path in files if path.startswith("etc/") and "/" in path[4:]})
         )
-        table.add_row(host, str(len(files)), configs, verdicts.get(host, f"no ({not_validated})"))
+        default = f"no ({not_validated})" if report is None else "- (no daemon config)"
+        table.add_row(host, str(len(files)), areas, verdicts.get(host, default))
     _out.print(table)
 
 
