@@ -19,16 +19,20 @@ from pathlib import Path
 
 import pytest
 from db_servers import MariaDBServer, free_port, wait_for
+from hakit.lab.netns import LabHost, LabInterface, Topology, addresses, build, destroy, new_prefix
 from hakit.render import render_inventory
 from hakit.render.mariadb import CHECK_SCRIPT, bootstrap_path, config_path
 from hakit.render.writer import write_tree
 from hakit.spec.inventory import Inventory
+from support import require_binaries, require_root
 
 pytestmark = pytest.mark.db
 
 PAIR = "main"
 NODES = ("db1", "db2")
 PASSWORD = "lab-Repl-9f3c2a7e"  # test-only; lives in a 0600 credentials file like on a real host
+VRRP = {"db1": "198.18.4.11/24", "db2": "198.18.4.12/24"}  # inside the test's namespaces only
+WRITE_VIP = "198.18.4.100/24"
 WRITE_LIMIT = 50_000  # rows per writer phase: bounds the load loop in count (time bounds are per phase)
 
 
@@ -37,8 +41,9 @@ def lab_inventory(ports: dict[str, int]) -> Inventory:
     return Inventory.model_validate(
         {
             "hosts": {
-                "db1": {"interfaces": {"lo": {"address": "127.0.0.1/8"}}},
-                "db2": {"interfaces": {"lo": {"address": "127.0.0.2/8"}}},
+                # lo carries MariaDB and replication; eth0 exists only inside the VIP test's namespaces.
+                "db1": {"interfaces": {"lo": {"address": "127.0.0.1/8"}, "eth0": {"address": VRRP["db1"]}}},
+                "db2": {"interfaces": {"lo": {"address": "127.0.0.2/8"}, "eth0": {"address": VRRP["db2"]}}},
             },
             "databases": {
                 PAIR: {
@@ -46,10 +51,11 @@ def lab_inventory(ports: dict[str, int]) -> Inventory:
                         "db1": {"server_id": 11, "gtid_domain_id": 1, "port": ports["db1"], "priority": 110},
                         "db2": {"server_id": 12, "gtid_domain_id": 2, "port": ports["db2"]},
                     },
+                    "interface": "lo",
                     # Both peers connect from 127.0.0.1 on loopback (MariaDB cannot bind the replica side).
                     "replication_from": "127.0.0.%",
                     "options": {"innodb_buffer_pool_size": "64M", "innodb_log_file_size": "16M"},
-                    "write_vip": {"interface": "lo", "address": "127.0.0.10/8", "vrid": 61},
+                    "write_vip": {"interface": "eth0", "address": WRITE_VIP, "vrid": 61, "advert_int": "0.2"},
                 }
             },
         }
@@ -316,3 +322,61 @@ def test_bootstrap_refuses_a_readable_credentials_file(pair: Pair, tmp_path: Pat
     short.chmod(0o600)
     proc = pair.bootstrap("db1", HAKIT_MARIADB_CREDENTIALS=str(short))
     assert proc.returncode == 1 and "the password must be" in proc.stderr
+
+
+def _vip_holders(topology: Topology) -> list[str]:
+    vip = WRITE_VIP.split("/")[0]
+    return [node for node in NODES if vip in addresses(topology.ns(node)).get("eth0", [])]
+
+
+def test_write_vip_sits_on_one_healthy_node(pair: Pair, tmp_path: Path):
+    """Rendered keepalived (a netns per node, checks over the real sockets): one holder, moves, stays."""
+    require_binaries("keepalived", "ip")
+    require_root()
+    topology = Topology(
+        prefix=new_prefix(),
+        hosts={node: LabHost(node, "db", (LabInterface("eth0", "seg0", (VRRP[node],)),)) for node in NODES},
+        segments=["seg0"],
+    )
+    keepaliveds: list[subprocess.Popen[bytes]] = []
+    build(topology)
+    try:
+        for node in NODES:
+            conf = pair.node_root(node) / "etc/keepalived/keepalived.conf"
+            run = tmp_path / node
+            run.mkdir()
+            argv = ["ip", "netns", "exec", topology.ns(node), "keepalived", "-n", "-l", "-D", "--vrrp"]
+            argv += ["-f", str(conf), "-p", str(run / "k.pid"), "-r", str(run / "v.pid")]
+            keepaliveds.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        # Both start as BACKUP with nopreempt: whichever wins the first election keeps the VIP.
+        wait_for(lambda: len(_vip_holders(topology)) == 1, 15, "the write VIP on exactly one node")
+        (first,) = _vip_holders(topology)
+        (other,) = [node for node in NODES if node != first]
+
+        pair.servers[first].kill()
+        killed = time.monotonic()
+        seen: set[tuple[str, ...]] = set()
+        while time.monotonic() - killed < 15:
+            holders = tuple(_vip_holders(topology))
+            seen.add(holders)
+            if holders == (other,):
+                break
+            time.sleep(0.02)
+        moved = time.monotonic() - killed
+        assert _vip_holders(topology) == [other], f"VIP holders after the crash: {seen}"
+        assert all(len(holders) <= 1 for holders in seen), "two nodes held the write VIP at once"
+
+        pair.servers[first].start()
+        wait_for(lambda: pair.check(first) == 0, 15, f"{first} healthy again")
+        time.sleep(2.5)  # more than rise x interval: a preempting setup would have moved it back by now
+        assert _vip_holders(topology) == [other], f"nopreempt: the VIP must stay on {other}"
+        print(f"\nwrite VIP moved {first} -> {other} {moved:.2f}s after the SIGKILL; stayed after recovery")
+    finally:
+        for proc in keepaliveds:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        destroy(topology.namespaces())
