@@ -70,6 +70,8 @@ def test_prod_dns_failover_is_wired_to_both_load_balancers() -> None:
     origins = {o["originId"]: o["domainName"] for o in distribution.input("origins")}
     assert origins == {"primary": "origin.www.example.com", "secondary": "us-west-2.www.example.com"}
     assert distribution.input("aliases") == ["www.example.com"]
+    zone_id = graph.one("aws:route53/zone:Zone").output("zone_id")
+    assert zone_id and all(record.input("zone_id") == zone_id for record in graph.by_type(RECORD))
     entry = [r for r in graph.by_type(RECORD) if r.input("name") == "www.example.com"]
     assert {r.input("type") for r in entry} == {"A", "AAAA"}
 
@@ -134,6 +136,10 @@ def test_dev_is_one_small_region() -> None:
     graph = graph_of("dev")
     assert graph.regions() == ["us-east-1"]
     (record,) = graph.by_type(RECORD)
+    zone = graph.one("aws:route53/zone:Zone")
+    assert zone.input("name") == "dev.example.com"
+    assert record.input("zone_id") == zone.output("zone_id")
+    assert graph.stack_outputs["name_servers"] == zone.output("name_servers")
     assert record.input("weighted_routing_policies.0.weight") == 100
     assert record.input("health_check_id")
     assert not graph.by_type(CLUSTER)

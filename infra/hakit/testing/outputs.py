@@ -215,6 +215,20 @@ def _route53_record(ctx: MockContext) -> dict[str, Any]:
     return {"fqdn": str(ctx.inputs.get("name", "")).rstrip(".")}
 
 
+def _hosted_zone(ctx: MockContext) -> dict[str, Any]:
+    zone_id = "Z" + ctx.digest(20).upper()
+    servers = [
+        f"ns-{int(ctx.digest(3), 16) % 2048 + i}.awsdns-{i:02d}.{tld}"
+        for i, tld in enumerate(("com", "net", "org", "co.uk"))
+    ]
+    return {
+        "zoneId": zone_id,
+        "nameServers": servers,
+        "arn": f"arn:aws:route53:::hostedzone/{zone_id}",
+        "_id": zone_id,
+    }
+
+
 def _random_password(ctx: MockContext) -> dict[str, Any]:
     length = int(ctx.inputs.get("length", 16))
     return {"result": ("mock-" + ctx.digest(64))[:length], "bcryptHash": "$2a$10$" + ctx.digest(53)}
@@ -245,6 +259,7 @@ COMPUTED: dict[str, Computed] = {
     "aws:acm/certificate:Certificate": _certificate,
     "aws:route53/record:Record": _route53_record,
     "random:index/randomPassword:RandomPassword": _random_password,
+    "aws:route53/zone:Zone": _hosted_zone,
 }
 
 
