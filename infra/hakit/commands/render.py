@@ -154,11 +154,11 @@ def render_command(
     from hakit.render.writer import write_tree
     from hakit.spec.inventory import load_inventory
 
-    inv = load_inventory(inventory)
     source = inventory.as_posix()
-    with (
-        _err.status(f"rendering {len(inv.hosts)} hosts", spinner="dots") if len(inv.hosts) > 200 else _null()
-    ):
+    # A spinner on terminals only (rich prints nothing otherwise): large inventories take seconds to parse.
+    with _err.status(f"loading {source}", spinner="dots") as status:
+        inv = load_inventory(inventory)
+        status.update(f"rendering {len(inv.hosts)} hosts")
         tree = render_inventory(inv, source=source, root=root)
     if check:
         changed = _print_changes(tree, out)
@@ -262,14 +262,6 @@ class _RenderCommand(TyperCommand):
             if arg == "--validate" and following not in {mode.value for mode in ValidateMode}:
                 fixed[position] = "--validate=yes"
         return super().parse_args(ctx, fixed)
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_: object) -> None:
-        return None
 
 
 def register(app: typer.Typer) -> None:
