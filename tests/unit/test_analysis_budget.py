@@ -157,3 +157,25 @@ def test_weekly_schedule_gap_is_the_longest_gap_between_chosen_days(days: set[st
     chosen = sorted(order.index(d) for d in days)
     gaps = [b - a for a, b in itertools.pairwise(chosen)] + [chosen[0] + 7 - chosen[-1]]
     assert schedule_interval_seconds(f"cron(0 3 ? * {','.join(sorted(days))} *)") == max(gaps) * 86400
+
+
+def test_aurora_global_rpo_bound_from_the_primary_parameter_group() -> None:
+    import pulumi_aws.rds as rds
+
+    def program() -> None:
+        group = rds.ClusterParameterGroup(
+            "primary",
+            family="aurora-postgresql16",
+            parameters=[{"name": "rds.global_db_rpo", "value": "20"}],
+            region="us-east-1",
+        )
+        global_cluster = rds.GlobalCluster(
+            "global", global_cluster_identifier="app", engine="aurora-postgresql", region="us-east-1"
+        )
+        aurora_cluster("east-db", "us-east-1", global_cluster, db_cluster_parameter_group_name=group.name)
+        aurora_cluster("west-db", "us-west-2", global_cluster)
+
+    (path,) = stack_budget(view_of(program), Slo(rpo_seconds=10)).paths
+    rpo = next(s for s in path.stages if s.layer == "aurora-global" and s.metric == "rpo")
+    assert (rpo.seconds, rpo.inputs["rds.global_db_rpo"]) == (20, 20)
+    assert path.rpo_seconds == 20

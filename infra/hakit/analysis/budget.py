@@ -299,17 +299,7 @@ def data_stages(view: StackView) -> list[Stage]:
                 {"documented_rto": AURORA_GLOBAL_FAILOVER_RTO, "members": len(members)},
             )
         )
-        stages.append(
-            Stage(
-                "aurora-global",
-                global_cluster.name,
-                "data",
-                "rpo",
-                AURORA_GLOBAL_LAG_RPO,
-                "documented replication lag (< 1 s; switchover: 0)",
-                {"typical_lag": AURORA_GLOBAL_LAG_RPO},
-            )
-        )
+        stages.append(aurora_rpo_stage(view, global_cluster, members))
     for table in view.of_type(tokens.DYNAMODB_TABLE):
         regions = table_regions(view, table)
         if len(regions) < 2:
@@ -362,6 +352,37 @@ def data_stages(view: StackView) -> list[Stage]:
     return stages
 
 
+def aurora_rpo_stage(view: StackView, global_cluster: Resource, members: list[Resource]) -> Stage:
+    """Aurora global RPO: the primary's `rds.global_db_rpo` when set (a bound the writer enforces), else
+    the documented typical replication lag."""
+    primary = next((m for m in members if m.region == global_cluster.region), members[0])
+    for group in view.referenced(primary, "dbClusterParameterGroupName", tokens.RDS_CLUSTER_PARAMETER_GROUP):
+        for parameter in group.items("parameters"):
+            if isinstance(parameter, dict) and parameter.get("name") == "rds.global_db_rpo":
+                try:
+                    bound = float(parameter.get("value"))  # type: ignore[arg-type]
+                except (TypeError, ValueError):
+                    continue
+                return Stage(
+                    "aurora-global",
+                    global_cluster.name,
+                    "data",
+                    "rpo",
+                    bound,
+                    "rds.global_db_rpo: commits wait while the lag exceeds it",
+                    {"rds.global_db_rpo": bound, "parameter_group": group.name},
+                )
+    return Stage(
+        "aurora-global",
+        global_cluster.name,
+        "data",
+        "rpo",
+        AURORA_GLOBAL_LAG_RPO,
+        "documented replication lag (< 1 s; switchover: 0)",
+        {"typical_lag": AURORA_GLOBAL_LAG_RPO},
+    )
+
+
 def backup_interval(view: StackView) -> tuple[float, str, str] | None:
     """(seconds, plan, schedule) of the most frequent backup rule in the stack (continuous: 300 s)."""
     best: tuple[float, str, str] | None = None
@@ -383,6 +404,7 @@ def backup_interval(view: StackView) -> tuple[float, str, str] | None:
 
 
 def lb_target_groups(view: StackView, lbs: Iterable[Resource]) -> list[Resource]:
+    """Target groups the listeners of these load balancers forward to."""
     groups: list[Resource] = []
     for lb in lbs:
         for listener in view.referencing(lb, *tokens.LISTENERS):
