@@ -20,6 +20,7 @@ from hakit.ops.backup_store import (
     MultipartUpload,
     PruneResult,
     StoredBackup,
+    UploadResult,
     abort_stale_uploads,
     job_prefix,
     list_backups,
@@ -92,6 +93,61 @@ def _exit_text(code: int) -> str:
     return f"killed by signal {-code}" if code < 0 else f"exit {code}"
 
 
+def _stream_dump(
+    upload: MultipartUpload, engine: Engine, on_start: Callable[[subprocess.Popen[bytes]], None] | None
+) -> UploadResult:
+    """Run the dump into the upload; on any failure (dump error, S3 error, signal) abort the upload."""
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        argv = engine.dump_argv()
+        try:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except FileNotFoundError as err:
+            raise HakitError(f"{argv[0]}: not installed ({err.strerror})") from err
+        assert proc.stderr is not None
+        stderr = _Stderr(proc.stderr)
+        if on_start is not None:
+            on_start(proc)
+        for chunk in _dump_chunks(proc, engine.compressed_by_us):
+            upload.write(chunk)
+        code = proc.wait()
+        if code != 0:
+            raise HakitError(f"{Path(argv[0]).name} failed ({_exit_text(code)}): {stderr.last_line()}")
+        return upload.complete()
+    except BaseException as err:
+        problem = upload.abort()
+        if problem is not None and isinstance(err, HakitError):
+            err.lines.append(problem)
+        raise
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _manifest(
+    job: BackupJobConfig, engine: Engine, result: UploadResult, started: datetime
+) -> dict[str, Any]:
+    """What the manifest object records about a completed upload."""
+    return {
+        "format": 1,
+        "key": result.key,
+        "host": job.host,
+        "database": job.source.database,
+        "engine": engine.name,
+        "compression": "gzip" if engine.compressed_by_us else "pg_dump custom",
+        "started": started.isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
+        "size": result.size,
+        "sha256": result.sha256,
+        "parts": result.parts,
+        "part_size": job.target.part_size,
+        "etag": result.etag,
+        "version_id": result.version_id,
+        "encryption": job.target.encryption.algorithm,
+    }
+
+
 def run_backup(
     job: BackupJobConfig,
     *,
@@ -129,50 +185,8 @@ def run_backup(
         on_part=on_part,
     )
     upload.begin()  # S3 unreachable: we fail here, before the database is touched
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        argv = engine.dump_argv()
-        try:
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        except FileNotFoundError as err:
-            raise HakitError(f"{argv[0]}: not installed ({err.strerror})") from err
-        assert proc.stderr is not None
-        stderr = _Stderr(proc.stderr)
-        if on_start is not None:
-            on_start(proc)
-        for chunk in _dump_chunks(proc, engine.compressed_by_us):
-            upload.write(chunk)
-        code = proc.wait()
-        if code != 0:
-            raise HakitError(f"{Path(argv[0]).name} failed ({_exit_text(code)}): {stderr.last_line()}")
-        result = upload.complete()
-    except BaseException as err:
-        problem = upload.abort()
-        if problem is not None and isinstance(err, HakitError):
-            err.lines.append(problem)
-        raise
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    finished = datetime.now(UTC)
-    manifest = {
-        "format": 1,
-        "key": result.key,
-        "host": job.host,
-        "database": job.source.database,
-        "engine": engine.name,
-        "compression": "gzip" if engine.compressed_by_us else "pg_dump custom",
-        "started": now.isoformat(),
-        "finished": finished.isoformat(),
-        "size": result.size,
-        "sha256": result.sha256,
-        "parts": result.parts,
-        "part_size": job.target.part_size,
-        "etag": result.etag,
-        "version_id": result.version_id,
-        "encryption": job.target.encryption.algorithm,
-    }
+    result = _stream_dump(upload, engine, on_start)
+    manifest = _manifest(job, engine, result, now)
     manifest_key = write_manifest(s3, job.target, manifest, now)
     log(f"uploaded s3://{job.target.bucket}/{key}: {result.size} bytes in {result.parts} parts")
     log(f"sha256 {result.sha256}, manifest {manifest_key}")
