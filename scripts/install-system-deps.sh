@@ -2,7 +2,7 @@
 # Repo tooling: install the Debian/Ubuntu packages hakit's tests and labs use. Idempotent; run as root.
 set -euo pipefail
 packages=(
-  python3 python3-venv ca-certificates
+  make python3 python3-venv ca-certificates
   haproxy keepalived nginx-light iproute2 procps wrk graphviz systemd
   mariadb-server mariadb-client postgresql postgresql-client
 )
