@@ -708,3 +708,26 @@ def test_json_schema_accepts_the_example_and_rejects_typos() -> None:
     broken["load_balancers"]["edge"]["proxy"]["backends"]["web"]["balancer"] = "x"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema)
+
+
+def test_extension_keys_hold_yaml_anchors(tmp_path: Path) -> None:
+    """Top-level `x-*` keys are ignored, so shared fragments can live there; merge keys work."""
+    path = tmp_path / "inventory.yaml"
+    text = dump(BASE, tmp_path / "base.yaml").read_text()
+    plain = "            a:\n              address: 198.18.2.21\n              port: 8080\n"
+    assert plain in text
+    merged = "            a:\n              <<: *srv\n              address: 198.18.2.21\n"
+    text = "x-server: &srv {port: 8080, weight: 7}\n" + text.replace(plain, merged)
+    path.write_text(text)
+    inv = load_inventory(path)
+    server = inv.load_balancers["edge"].proxy.backends["web"].servers["a"]
+    assert (server.port, server.weight) == (8080, 7)
+    schema = Inventory.model_json_schema()
+    jsonschema.validate({**copy.deepcopy(BASE), "x-anything": {"a": 1}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**copy.deepcopy(BASE), "y-anything": 1}, schema)
+
+
+def test_other_unknown_top_level_keys_are_errors(tmp_path: Path) -> None:
+    lines = problems(tmp_path, set_path("bogus", value=1))
+    assert len(lines) == 1 and lines[0].endswith(": bogus: unknown field")

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from ipaddress import IPv4Interface, IPv6Interface, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from hakit.spec.backup import Backups, backup_rules
 from hakit.spec.base import Name, Problem, SpecModel
@@ -22,7 +22,17 @@ from hakit.spec.mariadb import Databases, database_rules
 
 
 class Inventory(SpecModel):
-    """Top level of `inventory.yaml`."""
+    """Top level of `inventory.yaml`; top-level `x-*` keys are ignored (YAML anchors live there)."""
+
+    model_config = ConfigDict(json_schema_extra={"patternProperties": {"^x-": {}}})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_extension_keys(cls, data: Any) -> Any:
+        """`x-defaults: &anchor {...}` holds shared YAML fragments, as in docker-compose files."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if not str(key).startswith("x-")}
+        return data
 
     version: Literal[1] = 1
     hosts: dict[Name, Host] = Field(min_length=1)
