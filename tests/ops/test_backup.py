@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
-from db_servers import MariaDBServer, PostgresServer, free_port
+from db_servers import MariaDBServer, PostgresServer, free_port, wait_for
 from hakit.errors import HakitError
 from hakit.ops.backup import restore_backup, run_backup
 from hakit.ops.backup_store import job_prefix, list_backups
@@ -422,3 +422,58 @@ def test_sigterm_aborts_the_upload(
     assert stderr.strip().splitlines() == [f"stopped by signal {int(signal.SIGTERM)}: upload aborted"]
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_mariadb_dump_is_one_snapshot_under_writes(mariadb: MariaDBServer, bucket: str, moto_s3: str):
+    """Transfers run while mariadb-dump streams: the restored copy still balances (--single-transaction)."""
+    import threading
+
+    mariadb.sql("DROP DATABASE IF EXISTS bank; CREATE DATABASE bank")
+    mariadb.sql(
+        """
+        CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL) ENGINE=InnoDB;
+        CREATE TABLE ledger (id BIGINT AUTO_INCREMENT PRIMARY KEY, note TEXT) ENGINE=InnoDB;
+        INSERT INTO accounts SELECT seq, 1000 FROM seq_1_to_100;
+        INSERT INTO ledger (note) SELECT SHA2(seq, 512) FROM seq_1_to_50000;
+        """,
+        database="bank",
+    )
+    stop = threading.Event()
+    transfers: list[int] = []
+
+    def transfer() -> None:
+        argv = ["mariadb", f"--defaults-file={mariadb.cnf}", "-uroot", "-N", "-B", "--unbuffered", "bank"]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert proc.stdin is not None and proc.stdout is not None
+        for n in range(20_000):  # bounded in count; the dump's end stops it sooner
+            if stop.is_set():
+                break
+            src, dst = 1 + n % 100, 1 + (n * 7 + 3) % 100
+            proc.stdin.write(
+                f"START TRANSACTION; UPDATE accounts SET balance = balance - 5 WHERE id = {src};"
+                f" UPDATE accounts SET balance = balance + 5 WHERE id = {dst}; COMMIT; SELECT {n};\n".encode()
+            )
+            proc.stdin.flush()
+            proc.stdout.readline()
+            transfers.append(n)
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+    writer = threading.Thread(target=transfer, daemon=True)
+    job = maria_job(mariadb, "bank", bucket, moto_s3)
+    s3 = s3_client(moto_s3)
+    writer.start()
+    try:
+        wait_for(lambda: len(transfers) > 50, 20, "transfers under way")
+        before = len(transfers)
+        run_backup(job, s3=s3)
+        during = len(transfers) - before
+    finally:
+        stop.set()
+        writer.join(timeout=30)
+    assert during > 0, "no transfer ran while the dump streamed: the test proves nothing"
+    mariadb.sql("DROP DATABASE IF EXISTS bank_copy")
+    restore_backup(job, s3=s3, target_db="bank_copy")
+    assert mariadb.sql("SELECT SUM(balance), COUNT(*) FROM accounts", "bank_copy") == [["100000", "100"]]
+    assert mariadb.sql("SELECT COUNT(*) FROM ledger", "bank_copy") == [["50000"]]
+    print(f"\n{during} transfers committed while the dump streamed; the restored copy balances")
