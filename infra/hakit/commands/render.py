@@ -68,6 +68,7 @@ def run_validation(
         task = progress.add_task("validating", total=None, visible=False)
 
         def advance(done: int, total: int) -> None:
+            """Show the bar once the run is long enough to need one."""
             visible = total >= PROGRESS_MIN_CHECKS
             progress.update(task, completed=done, total=total, visible=visible)
 
@@ -254,6 +255,7 @@ class _RenderCommand(TyperCommand):
     """`hakit render`: lets `--validate` be given without a value (meaning `--validate=yes`)."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Rewrite a bare `--validate` (not followed by a mode) to `--validate=yes`."""
         fixed = list(args)
         for position, arg in enumerate(fixed):
             if arg == "--":

@@ -159,6 +159,7 @@ class _TestCert:
         self._lock = threading.Lock()  # checks run in threads: make the certificate once
 
     def path(self) -> Path:
+        """The PEM (certificate + key), created on first use."""
         with self._lock:
             return self._make()
 
