@@ -126,9 +126,11 @@ def test_staging_uses_latency_routing_and_a_keepalived_pair() -> None:
     assert set(latency) == {"us-east-1", "us-west-2"}
     assert latency["us-west-2"].input("records") == [eip.output("public_ip")]
     assert latency["us-east-1"].input("aliases.0.name") == _lb_by_region(graph)["us-east-1"]
+    pair_group = graph.one("aws:ec2/securityGroup:SecurityGroup", "shop-us-west-2-pair-sg")
     assert graph.stack_outputs["frontends"]["us-west-2"] == {
         "kind": "keepalived",
         "eip": eip.output("public_ip"),
+        "security_group_id": pair_group.id,
     }
 
 

@@ -49,6 +49,7 @@ class ServiceRegion(pulumi.ComponentResource):
         self.dns_name: pulumi.Output[str] | None = None
         self.zone_id: pulumi.Output[str] | None = None
         self.public_ip: pulumi.Output[str] | None = None
+        self.security_group_id: pulumi.Output[str]
         if region.frontend == "alb":
             assert region.certificate_arn is not None  # RegionSpec.rules
             balancer = LoadBalancer(
@@ -84,6 +85,7 @@ class ServiceRegion(pulumi.ComponentResource):
                     opts=child,
                 )
             self.dns_name = balancer.dns_name
+            self.security_group_id = balancer.security_group_id
             self.zone_id = balancer.zone_id
         else:
             assert region.keepalived is not None and region.vpc_cidr is not None  # RegionSpec.rules
@@ -107,6 +109,7 @@ class ServiceRegion(pulumi.ComponentResource):
                 opts=child,
             )
             self.public_ip = pair.public_ip
+            self.security_group_id = pair.security_group_id
         self.database_security_group: ec2.SecurityGroup | None = None
         if config.database is not None and config.database.enabled:
             port = DB_PORTS[config.database.engine]
@@ -343,9 +346,13 @@ def build_service(config: StackConfig, stack: str) -> dict[str, Any]:
         "health_check_ids": service.dns.health_check_ids,
         "frontends": {
             region: (
-                {"kind": "alb", "dns_name": part.dns_name}
+                {"kind": "alb", "dns_name": part.dns_name, "security_group_id": part.security_group_id}
                 if part.dns_name is not None
-                else {"kind": "keepalived", "eip": part.public_ip}
+                else {
+                    "kind": "keepalived",
+                    "eip": part.public_ip,
+                    "security_group_id": part.security_group_id,
+                }
             )
             for region, part in service.regions.items()
         },
