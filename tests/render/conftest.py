@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hakit.spec.inventory import Inventory, load_inventory
-
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "inventory.yaml"
-EXAMPLE_SOURCE = "examples/inventory.yaml"
+from render_support import EXAMPLE
 
 
 @pytest.fixture(scope="session")

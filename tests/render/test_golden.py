@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import EXAMPLE_SOURCE, REPO
 from hakit.render import render_inventory
 from hakit.render.writer import MARKER, write_tree
 from hakit.spec.inventory import Inventory
+from render_support import EXAMPLE_SOURCE, REPO
 
 GOLDEN = REPO / "tests" / "golden" / "example"
 

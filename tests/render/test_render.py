@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE_SOURCE
 from hakit.errors import HakitError
 from hakit.render import (
     RenderedFile,
@@ -20,6 +19,7 @@ from hakit.render import (
 )
 from hakit.render.writer import MARKER, diff_tree, write_tree
 from hakit.spec.inventory import Inventory
+from render_support import EXAMPLE_SOURCE
 
 LB_CONFIGS = ("etc/keepalived/keepalived.conf", "etc/haproxy/haproxy.cfg", "etc/nginx/nginx.conf")
 

@@ -7,12 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_SOURCE
 from hakit.render import RenderedFile, RenderedTree, render_inventory
 from hakit.render import validate as validate_module
 from hakit.render.validate import read_tree, validate_tree
 from hakit.render.writer import write_tree
 from hakit.spec.inventory import Inventory
+from render_support import EXAMPLE_SOURCE
 from support import require_binaries, require_root
 
 pytestmark = pytest.mark.daemons

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, EXAMPLE_SOURCE, REPO
 from hakit import cli
+from render_support import EXAMPLE, EXAMPLE_SOURCE, REPO
 from support import require_binaries, require_root
 
 
