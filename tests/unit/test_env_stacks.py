@@ -200,3 +200,54 @@ def test_program_rejects_bad_runtime_config_before_registering() -> None:
     message = str(caught.value)
     assert "hakit:service.domain: required field is missing" in message
     assert "hakit:slo.rpo_seconds: required field is missing" in message
+
+
+def test_three_regions_active_active(tmp_path: Path) -> None:
+    """Up to three regions: latency records for each, the global database with two secondaries."""
+    text = (ROOT / "Pulumi.prod.yaml").read_text()
+    third = """    - name: eu-west-1
+      vpc_id: vpc-0c1d2e3f4a5b6c7d8
+      subnet_ids: [subnet-0a1b1b1b1b1b1b1b1, subnet-0a2b2b2b2b2b2b2b2]
+      targets: [10.2.1.10, 10.2.2.10]
+      certificate_arn: arn:aws:acm:eu-west-1:123456789012:certificate/0b1d2c3e-prod-4000-8000-000000000009
+  hakit:routing:
+    policy: latency
+"""
+    text = text.replace("  hakit:routing:\n    policy: failover\n", third)
+    (tmp_path / "Pulumi.three.yaml").write_text(text)
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copytree(ROOT / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("hakit", "__pycache__"))
+    graph = synth_stack("three", root=tmp_path)
+    assert graph.regions() == ["eu-west-1", "us-east-1", "us-west-2"]
+    latency = {
+        r.input("latency_routing_policies.0.region")
+        for r in graph.by_type(RECORD)
+        if r.input("name") == "origin.www.example.com"
+    }
+    assert latency == {"eu-west-1", "us-east-1", "us-west-2"}
+    assert sorted(n.region or "" for n in graph.by_type(CLUSTER)) == ["eu-west-1", "us-east-1", "us-west-2"]
+    assert len(graph.by_type(HEALTH_CHECK)) == 3
+
+
+def test_pulumi_up_passes_config_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The language host hands the program its config as PULUMI_CONFIG (JSON); run() reads it from there."""
+    import json
+
+    from hakit.testing import load_stack_config, normalize_config
+
+    engine_config, _ = normalize_config(load_stack_config(str(ROOT / "Pulumi.local.yaml")), "hakit")
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(engine_config))
+    graph = synth(run, config={}, stack="local", project="hakit")
+    assert graph.one("hakit:local:LocalLab").name == "shop"
+
+
+def test_runtime_errors_name_the_stack_file_when_it_is_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "Pulumi.test.yaml").write_text("config:\n  hakit:service:\n    name: shop\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(pulumi.RunError) as caught:
+        synth(run, config={"hakit:service": {"name": "shop"}}, project="hakit", stack="test")
+    message = str(caught.value)
+    assert f"{tmp_path / 'Pulumi.test.yaml'}:2: hakit:service.domain: required field is missing" in message
+    assert f"{tmp_path / 'Pulumi.test.yaml'}:1: hakit:slo: required field is missing" in message
