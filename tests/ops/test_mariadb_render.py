@@ -105,6 +105,7 @@ def test_keepalived_keeps_one_writer(rendered: dict[str, dict[str, str]]):
     assert "priority 100" in rendered["db2"]["etc/keepalived/keepalived.conf"]
 
 
+@pytest.mark.daemons
 def test_keepalived_accepts_the_config(tmp_path: Path):
     """`keepalived -t` (in a namespace with the named interfaces) accepts both configs and finds the check."""
     require_binaries("keepalived", "ip")
