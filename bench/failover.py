@@ -49,15 +49,21 @@ def table(results: list[DrillResult]) -> Table:
             "-" if r.ratio is None else f"{r.ratio:.2f}",
             "-" if r.recover_s is None else f"{r.recover_s * 1000:.0f}",
             str(r.sent),
-            str(r.failed),
+            _lost(r),
         )
     return out
+
+
+def _lost(result: DrillResult) -> str:
+    """Failed requests, with what they were (no answer, or the 5xx status)."""
+    kinds = [f"{code}:{n}" for code, n in result.statuses.items() if code == "fail" or int(code) >= 500]
+    return f"{result.failed} ({', '.join(kinds)})" if kinds else str(result.failed)
 
 
 def main() -> None:
     """Run every combination and print the table and the verdict."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--drills", default="1-7")
+    parser.add_argument("--drills", default="all")
     parser.add_argument("--adverts", default="1,0.1")
     parser.add_argument("--proxies", default="haproxy,nginx")
     args = parser.parse_args()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -18,7 +17,6 @@ from support import require_binaries, require_root
 pytestmark = pytest.mark.lab
 
 INVENTORY = Path(__file__).parent / "haproxy.yaml"
-LAB_NS = re.compile(r"^hk[0-9a-f]{6}-")
 
 
 def _hakit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -29,10 +27,6 @@ def _hakit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]
         timeout=timeout,
         check=False,
     )
-
-
-def _lab_namespaces() -> set[str]:
-    return {ns for ns in existing_namespaces() if LAB_NS.match(ns)}
 
 
 @pytest.fixture
@@ -71,7 +65,6 @@ def test_up_drill_down(state_dir: Path) -> None:
 
 def test_interrupted_drill_cleans_up(state_dir: Path) -> None:
     """SIGTERM in the middle of `lab drill` still stops the daemons and deletes the namespaces."""
-    before = _lab_namespaces()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -89,10 +82,14 @@ def test_interrupted_drill_cleans_up(state_dir: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    # The run's work directory is STATE_DIR/<prefix>: its namespaces are <prefix>-* (other runs may be
+    # building labs at the same time on this machine).
     deadline = time.monotonic() + 30
-    while not (_lab_namespaces() - before) and time.monotonic() < deadline:
+    created: set[str] = set()
+    while not created and time.monotonic() < deadline:
+        prefixes = [p.name for p in state_dir.iterdir() if p.is_dir()]
+        created = {ns for ns in existing_namespaces() for prefix in prefixes if ns.startswith(prefix + "-")}
         time.sleep(0.05)
-    created = _lab_namespaces() - before
     assert created, "the drill never built its namespaces"
     time.sleep(1.5)  # inside the lab start-up or the first drill
     proc.send_signal(signal.SIGTERM)

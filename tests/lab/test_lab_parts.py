@@ -132,7 +132,7 @@ def test_plan_from_inventory_renders_rooted_configs(tmp_path: Path) -> None:
     assert plan.vip == "198.18.0.10" and plan.port == 80
     assert plan.crash_limit() == pytest.approx(3 * 0.1 + (256 - 100) * 0.1 / 256)
     assert plan.clean_stop_limit() == pytest.approx(0.1)
-    assert plan.rate_limit_per_s == 20 and plan.notes["rate_limit_port"] == "8080"
+    assert plan.rate_limit_per_s == 20 and plan.rate_limit_port == 8080
     assert [b.name for b in plan.backends if b.backup] == ["sorry"]
     config = next(f for f in plan.master.files if f.relpath == plan.master.proxy_conf)
     assert f"{tmp_path}/hosts/lb1/" in config.content

@@ -8,6 +8,7 @@ where one exists, and the requests sent / failed / retried. Drills leave the lab
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import statistics
 import time
@@ -117,14 +118,12 @@ def _load_config(lab: Lab, **overrides: object) -> LoadConfig:
         max_seconds=30.0,
         source=plan.client_addresses[0].split("/")[0],
     )
-    for key, value in overrides.items():
-        setattr(config, key, value)
-    return config
+    return dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
 
 
 def plan_deadline_ms(lab: Lab) -> float:
-    """A client's patience: long enough for the proxy's own retries (from the plan's notes), at least 1 s."""
-    return float(lab.plan.notes.get("client_deadline_ms", "1000"))
+    """A client's patience: long enough for the proxy's own retry sequence, at least 1 s."""
+    return lab.plan.client_deadline_ms
 
 
 def _account(result: DrillResult, records: list[Record], fault_at: float) -> None:
@@ -275,8 +274,7 @@ class DrillRunner:
         try:
             time.sleep(WARMUP_S)
             fault_at = time.monotonic()
-            for name in primaries:
-                self.lab.supervisor.crash(f"backend-{name}")
+            self.lab.supervisor.crash(*(f"backend-{name}" for name in primaries))
             time.sleep(self.settle_s + 0.5)
         finally:
             records = handle.stop()
@@ -320,7 +318,7 @@ class DrillRunner:
     def drill_9(self) -> DrillResult:
         """A client above the rate limit gets 429 while a polite client is served."""
         result = self._result(9)
-        port = self.plan.notes.get("rate_limit_port")
+        port = self.plan.rate_limit_port
         per_s = self.plan.rate_limit_per_s
         if port is None or per_s is None or len(self.plan.client_addresses) < 2:
             result.detail = "skipped: no frontend with a rate limit (or one client address only)"
@@ -329,7 +327,7 @@ class DrillRunner:
         polite = self.lab.start_load(
             _load_config(
                 self.lab,
-                port=int(port),
+                port=port,
                 source=polite_source,
                 keepalive=0,
                 new_interval_ms=max(50.0, 4000.0 / per_s),
@@ -341,7 +339,7 @@ class DrillRunner:
             abusive = self.lab.start_load(
                 _load_config(
                     self.lab,
-                    port=int(port),
+                    port=port,
                     keepalive=2,
                     keepalive_interval_ms=0,
                     new_interval_ms=0,
@@ -402,8 +400,7 @@ class DrillRunner:
         node = self.plan.master.name
 
         def fault() -> None:
-            self.lab.supervisor.crash(f"keepalived-{node}")
-            self.lab.supervisor.crash(f"proxy-{node}")
+            self.lab.supervisor.crash(f"keepalived-{node}", f"proxy-{node}")
 
         return self._lb_drill(5, fault, self.plan.crash_limit())
 
@@ -412,10 +409,12 @@ class DrillRunner:
         node = self.plan.master.name
 
         def fault() -> None:
-            # Crash first: with the link down first, keepalived would see it and leave cleanly (FAULT).
-            self.lab.supervisor.crash(f"keepalived-{node}")
-            self.lab.supervisor.crash(f"proxy-{node}")
-            netns.link_down(self.lab.topology, lb_host(node))
+            # Frozen daemons cannot react to the link going down (keepalived would leave cleanly: FAULT).
+            self.lab.supervisor.crash(
+                f"keepalived-{node}",
+                f"proxy-{node}",
+                between=lambda: netns.link_down(self.lab.topology, lb_host(node)),
+            )
 
         return self._lb_drill(6, fault, self.plan.crash_limit())
 

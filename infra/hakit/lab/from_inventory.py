@@ -116,10 +116,10 @@ def build_plan(inv: Inventory, cluster_name: str, *, source: str, workdir: Path)
     timeouts = proxy.timeouts
     # A patient client outlasts the proxy's own retry sequence (connect turn-arounds, one server timeout).
     deadline_ms = max(1000, timeouts.connect * (backend.retries + 1) + timeouts.server + 500)
-    notes = {"client_deadline_ms": str(deadline_ms), "instance": instance_name}
-    rate_per_s = None
+    rate_port: int | None = None
+    rate_per_s: float | None = None
     if limited is not None and limited.rate_limit is not None:
-        notes["rate_limit_port"] = str(limited.port)
+        rate_port = limited.port
         rate_per_s = limited.rate_limit.requests * 1000 / limited.rate_limit.period
     check = backend.health_check
     return LabPlan(
@@ -135,7 +135,8 @@ def build_plan(inv: Inventory, cluster_name: str, *, source: str, workdir: Path)
         client_addresses=clients,
         client_segment=str(vip_network),
         health_path=check.path if check is not None else "/healthz",
+        client_deadline_ms=float(deadline_ms),
+        rate_limit_port=rate_port,
         rate_limit_per_s=rate_per_s,
         circuit_breaker=backend.circuit_breaker is not None,
-        notes=notes,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -60,9 +60,10 @@ class LabPlan:
     client_addresses: tuple[str, ...]
     client_segment: str
     health_path: str = "/health"
+    client_deadline_ms: float = 1000.0
+    rate_limit_port: int | None = None
     rate_limit_per_s: float | None = None
     circuit_breaker: bool = False
-    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def segments(self) -> list[str]:

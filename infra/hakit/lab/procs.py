@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -148,22 +149,26 @@ class Supervisor:
         if is_running(record):
             _kill(record.pid, sig)
 
-    def crash(self, name: str) -> None:
-        """Kill a process and all its children at once, as a power loss would: no clean shutdown path runs.
+    def crash(self, *names: str, between: Callable[[], None] | None = None) -> None:
+        """Kill processes and all their children at once, as a power loss would: no clean shutdown runs.
 
-        Freezing the whole tree first matters: keepalived's children get SIGTERM when their parent dies
-        (and would then send a priority-0 advert), and the parent respawns a child killed on its own.
+        Every tree is frozen first, then `between` runs (e.g. the node's links go down), then all die.
+        Freezing matters: keepalived's children get SIGTERM when their parent dies (and would then send a
+        priority-0 advert), the parent respawns a child killed on its own, and a daemon that saw its link
+        go down would leave cleanly.
         """
-        record = self.records[name]
-        if not is_running(record):
-            return
-        tree = process_tree(record.pid)
-        for pid in tree:
-            _kill(pid, signal.SIGSTOP)
-        tree = process_tree(record.pid)
-        for pid in tree:
-            _kill(pid, signal.SIGKILL)
-        self._reap(name, timeout=2.0)
+        live = [name for name in names if is_running(self.records[name])]
+        trees = {name: process_tree(self.records[name].pid) for name in live}
+        for tree in trees.values():
+            for pid in tree:
+                _kill(pid, signal.SIGSTOP)
+        if between is not None:
+            between()
+        for name in live:
+            for pid in process_tree(self.records[name].pid) + trees[name]:
+                _kill(pid, signal.SIGKILL)
+        for name in live:
+            self._reap(name, timeout=2.0)
 
     def stop(self, name: str, timeout: float = 3.0) -> None:
         """SIGTERM (after SIGCONT, in case it was frozen), then SIGKILL the tree if it does not exit."""

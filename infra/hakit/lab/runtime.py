@@ -17,6 +17,7 @@ import select
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -301,8 +302,6 @@ class Lab:
         for key, value in vars(config).items():
             if value is not None:
                 argv += [f"--{key.replace('_', '-')}", str(value)]
-        import subprocess
-
         self.supervisor.start(name, argv, netns=self.client_ns, stdout=subprocess.PIPE)
         handle = LoadHandle(self, name, out)
         handle.wait_ready(ready_timeout)

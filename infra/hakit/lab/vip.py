@@ -104,19 +104,6 @@ class VipWatcher:
                     return event.at
             return time.monotonic()
 
-    def first_event(self, vip: str, netns: str, *, added: bool, after: float) -> float | None:
-        """Time of the first add (or delete) of the VIP in `netns` after `after`, if any."""
-        with self._lock:
-            for event in self.events:
-                if (
-                    event.at >= after
-                    and event.netns == netns
-                    and event.address == vip
-                    and event.added == added
-                ):
-                    return event.at
-        return None
-
     def close(self) -> None:
         """Stop the monitors (they are our own children)."""
         for proc in self._procs:
