@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any, Required, TypedDict
 
 import pulumi
-import pulumi_aws.cloudfront as cloudfront
 
 from hakit.components._util import (
     arn_region,
@@ -162,6 +161,8 @@ class FailoverCdn(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: FailoverCdnArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         """Validate `args` (nothing is registered when they are wrong), then build the distribution."""
+        import pulumi_aws.cloudfront as cloudfront
+
         _validate(args)
         super().__init__(TOKEN, name, {}, opts)
         tags = merge_tags(TOKEN, name, args.get("tags"))
@@ -340,7 +341,7 @@ def _origin(role: str, args: Mapping[str, Any], oac: Any) -> Any:
         props["custom_headers"] = [{"name": k, "value": v} for k, v in headers.items()]
     if origin.get("s3_bucket"):
         region = _bucket_region(origin, args)
-        props["domain_name"] = pulumi.Output.concat(origin["s3_bucket"], f".s3.{region}.amazonaws.com")
+        props["domain_name"] = _concat(origin["s3_bucket"], f".s3.{region}.amazonaws.com")
         props["origin_access_control_id"] = oac.id
         return props
     props["domain_name"] = origin["domain_name"]
@@ -353,6 +354,13 @@ def _origin(role: str, args: Mapping[str, Any], oac: Any) -> Any:
         "origin_keepalive_timeout": origin.get("keepalive_timeout", 5),
     }
     return props
+
+
+def _concat(*parts: Any) -> Any:
+    """Join strings; an Output only when some part is one (each Output costs the SDK a task)."""
+    if all(isinstance(p, str) for p in parts):
+        return "".join(parts)
+    return pulumi.Output.concat(*parts)
 
 
 def _origin_group(args: Mapping[str, Any]) -> Any:
@@ -441,8 +449,10 @@ def _viewer_certificate(args: Mapping[str, Any]) -> Any:
     if not cert:
         return {"cloudfront_default_certificate": True}
     return {
-        # Outputs are checked once known; plain strings were checked before anything was registered.
-        "acm_certificate_arn": pulumi.Output.from_input(cert).apply(_require_us_east_1),
+        # Plain strings were checked before anything was registered; Outputs are checked once known.
+        "acm_certificate_arn": cert
+        if isinstance(cert, str)
+        else pulumi.Output.from_input(cert).apply(_require_us_east_1),
         "ssl_support_method": "sni-only",
         "minimum_protocol_version": MIN_TLS,
     }
@@ -486,7 +496,7 @@ def _lock_bucket(
                     "Effect": "Allow",
                     "Principal": {"Service": "cloudfront.amazonaws.com"},
                     "Action": "s3:GetObject",
-                    "Resource": pulumi.Output.concat("arn:aws:s3:::", bucket, "/*"),
+                    "Resource": _concat("arn:aws:s3:::", bucket, "/*"),
                     "Condition": {"StringEquals": {"AWS:SourceArn": distribution.arn}},
                 }
             ],

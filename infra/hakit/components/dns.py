@@ -5,10 +5,9 @@ their resources take no `region`; the component's `region` only defaults CloudWa
 """
 
 from collections.abc import Mapping
-from typing import Any, Required, TypedDict
+from typing import TYPE_CHECKING, Any, Required, TypedDict
 
 import pulumi
-import pulumi_aws.route53 as route53
 
 from hakit.components._util import (
     check_choice,
@@ -21,6 +20,9 @@ from hakit.components._util import (
     resource_suffix,
     unique,
 )
+
+if TYPE_CHECKING:
+    import pulumi_aws.route53 as route53
 
 TOKEN = "hakit:dns:FailoverDns"
 CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"  # every CloudFront distribution's alias hosted zone
@@ -397,6 +399,8 @@ def _creation_order(checks: Mapping[str, Any]) -> list[str]:
 def _health_checks(
     parent: pulumi.Resource, name: str, args: Mapping[str, Any], tags: dict[str, str]
 ) -> "dict[str, route53.HealthCheck]":
+    import pulumi_aws.route53 as route53
+
     checks: Mapping[str, Any] = args.get("health_checks") or {}
     created: dict[str, route53.HealthCheck] = {}
     for key in _creation_order(checks):
@@ -460,6 +464,8 @@ class _Arc:
 def _recovery_control(
     parent: pulumi.Resource, name: str, spec: Mapping[str, Any] | None, tags: dict[str, str]
 ) -> _Arc:
+    import pulumi_aws.route53 as route53
+
     arc = _Arc()
     if spec is None:
         return arc
@@ -512,6 +518,8 @@ def _record_gate(
     tags: dict[str, str],
 ) -> "route53.HealthCheck | None":
     """The check gating a record: its own, its cell's, or both combined (routing control AND endpoint)."""
+    import pulumi_aws.route53 as route53
+
     own = checks.get(record["health_check"]) if record.get("health_check") else None
     cell = arc.health_checks.get(record["cell"]) if record.get("cell") else None
     if own is None or cell is None:
@@ -536,6 +544,8 @@ def _record(
     zone_id: pulumi.Input[str],
     gate: "route53.HealthCheck | None",
 ) -> "route53.Record":
+    import pulumi_aws.route53 as route53
+
     policy = args.get("routing_policy", "failover")
     props: dict[str, Any] = {"set_identifier": set_id}
     if policy == "failover":
@@ -548,8 +558,11 @@ def _record(
     if alias is not None:
         wanted = alias.get("evaluate_target_health", True)
         # Route 53 rejects EvaluateTargetHealth for CloudFront targets; decided when the zone id is known.
-        evaluate = pulumi.Output.from_input(alias["zone_id"]).apply(
-            lambda z: bool(wanted) and z != CLOUDFRONT_ZONE_ID
+        zone = alias["zone_id"]
+        evaluate: Any = (
+            bool(wanted) and zone != CLOUDFRONT_ZONE_ID
+            if isinstance(zone, str)
+            else pulumi.Output.from_input(zone).apply(lambda z: bool(wanted) and z != CLOUDFRONT_ZONE_ID)
         )
         props["aliases"] = [
             {"name": alias["name"], "zone_id": alias["zone_id"], "evaluate_target_health": evaluate}

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any, Required, TypedDict
 
 import pulumi
-import pulumi_aws.lb as lb
 
 from hakit.components._util import (
     arn_region,
@@ -176,6 +175,8 @@ class LoadBalancer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         """Validate `args` (nothing is registered when they are wrong), then build the load balancer."""
+        import pulumi_aws.lb as lb
+
         groups = _validate(args, opts)
         super().__init__(TOKEN, name, {}, opts)
         kind = args.get("type", "application")
@@ -429,6 +430,8 @@ def _target_group(
     group: Mapping[str, Any],
     tags: dict[str, str],
 ) -> Any:
+    import pulumi_aws.lb as lb
+
     kind = args.get("type", "application")
     alb = kind == "application"
     props: dict[str, Any] = {
@@ -477,6 +480,8 @@ def _listeners(
 
     Returns the listener that serves traffic.
     """
+    import pulumi_aws.lb as lb
+
     where = region_kwargs(args.get("region"))
     forward: Any = [{"type": "forward", "target_group_arn": default_group.arn}]
     policy = args.get("ssl_policy", DEFAULT_SSL_POLICY)
