@@ -81,38 +81,22 @@ def postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL 15 server on 127.0.0.1 and a private socket directory."""
     require_binaries("initdb", "pg_ctl", "pg_dump", "pg_restore", "psql")
     base = world_traversable(Path(tempfile.mkdtemp(prefix="hakit-pg-")))
-    for sub in ("data", "run"):
-        (base / sub).mkdir()
-    subprocess.run(["chown", "-R", "postgres:postgres", str(base)], check=True)
-    port = free_port()
-    as_pg = ["runuser", "-u", "postgres", "--"]
-    data = str(base / "data")
-    subprocess.run(
-        [*as_pg, str(PG_BIN / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-N", "-E", "UTF8"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={base}/run -c fsync=off"
-    subprocess.run(
-        [
-            *as_pg,
-            str(PG_BIN / "pg_ctl"),
-            "-D",
-            data,
-            "-w",
-            "-l",
-            f"{base}/server.log",
-            "-o",
-            options,
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    pid_file = base / "data" / "postmaster.pid"
     try:
+        for sub in ("data", "run"):
+            (base / sub).mkdir()
+        subprocess.run(["chown", "-R", "postgres:postgres", str(base)], check=True)
+        port = free_port()
+        as_pg = ["runuser", "-u", "postgres", "--"]
+        data = str(base / "data")
+        initdb = [str(PG_BIN / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-N", "-E", "UTF8"]
+        subprocess.run([*as_pg, *initdb], check=True, capture_output=True)
+        options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={base}/run"
+        options += " -c fsync=off"  # a throwaway test cluster
+        pg_ctl = [str(PG_BIN / "pg_ctl"), "-D", data, "-w", "-l", f"{base}/server.log", "-o", options]
+        subprocess.run([*as_pg, *pg_ctl, "start"], check=True, capture_output=True)
         yield PostgresServer(base=base, port=port)
     finally:
-        pid_file = base / "data" / "postmaster.pid"
         if pid_file.exists():
             pid = int(pid_file.read_text().split()[0])
             os.kill(pid, signal.SIGINT)  # fast shutdown of the postmaster we started
