@@ -81,15 +81,21 @@ class Imds:
     def __init__(self, base_url: str, timeout: float = 2.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self._cached: tuple[str, float] | None = None
 
     def _token(self) -> str:
+        # One token serves every read of this run (it lives TOKEN_TTL_SECONDS; renew well before).
+        if self._cached is not None and time.monotonic() < self._cached[1]:
+            return self._cached[0]
         request = urllib.request.Request(
             f"{self.base_url}/latest/api/token",
             method="PUT",
             headers={"X-aws-ec2-metadata-token-ttl-seconds": str(TOKEN_TTL_SECONDS)},
         )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            return str(response.read().decode().strip())
+            token = str(response.read().decode().strip())
+        self._cached = (token, time.monotonic() + TOKEN_TTL_SECONDS / 2)
+        return token
 
     def get(self, path: str) -> str:
         """Read one metadata path (e.g. `meta-data/instance-id`)."""
