@@ -341,9 +341,12 @@ def test_restore_into_named_database(postgres: PostgresServer, bucket: str, moto
     restore = _run_cli("backup", "restore", "--config", str(config), "--target-db", "copy1")
     assert restore.returncode == 0, restore.stderr
     assert postgres.sql("SELECT count(*), sum(id) FROM t", "copy1") == [["42", "903"]]
-    verify = _run_cli("backup", "restore", "--config", str(config), "--verify")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    verify = _run_cli("backup", "restore", "--config", str(config), "--verify", "--workdir", str(workdir))
     assert verify.returncode == 0, verify.stderr
     assert "public.t" in verify.stdout
+    assert list(workdir.iterdir()) == []  # the download is removed afterwards
 
 
 def test_s3_lost_mid_stream_aborts_nothing_pruned_next_run_cleans_up(

@@ -94,12 +94,18 @@ def restore(
         bool, typer.Option("--verify", help="Restore into a scratch database and compare with the source.")
     ] = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the scratch database after --verify.")] = False,
+    workdir: Annotated[
+        Path | None,
+        typer.Option("--workdir", help="Where the dump is downloaded (default: $TMPDIR).", file_okay=False),
+    ] = None,
 ) -> None:
     """Download (checking sha256), restore, and with --verify compare row counts and checksums."""
     from hakit.ops.backup import load_job, restore_backup
 
     job = load_job(config)
-    report = restore_backup(job, stamp=stamp, target_db=target_db, verify=verify, keep=keep, log=_log)
+    report = restore_backup(
+        job, stamp=stamp, target_db=target_db, verify=verify, keep=keep, workdir=workdir, log=_log
+    )
     if report.verified:
         table = Table("table", "source rows", "restored rows", "checksum", "result")
         for check in report.tables:

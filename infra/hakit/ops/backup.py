@@ -314,6 +314,7 @@ def restore_backup(
     target_db: str | None = None,
     verify: bool = False,
     keep: bool = False,
+    workdir: Path | None = None,
     log: Log = _quiet,
 ) -> RestoreReport:
     """Restore into `target_db` (a new database), or with verify into a scratch one compared to the source."""
@@ -327,7 +328,8 @@ def restore_backup(
                 "restore: give --target-db NAME (a new database) or --verify (a scratch database)"
             )
         target_db = f"{job.source.database}_verify_{int(time.time())}"[:64]
-    with tempfile.TemporaryDirectory(prefix="hakit-restore-") as tmp:
+    # The dump is downloaded (and checked) before anything is restored: pick a roomy `workdir` for big ones.
+    with tempfile.TemporaryDirectory(prefix="hakit-restore-", dir=workdir) as tmp:
         path, manifest = download(job, s3, backup, Path(tmp), engine)
         log(f"downloaded {backup.data_key}: {manifest['size']} bytes, sha256 matches the manifest")
         engine.create_database(target_db)
