@@ -228,6 +228,7 @@ def test_network_load_balancer() -> None:
     assert "load_balancing_anomaly_mitigation" not in tcp.inputs
     assert tcp.input("connection_termination") is True
     assert tcp.input("load_balancing_cross_zone_enabled") == "false"
+    assert "target_health_states" not in tcp.inputs  # cross-zone off: zonal shift has no extra needs
     (listener,) = graph.by_type(LISTENER)
     assert (listener.input("port"), listener.input("protocol")) == (5432, "TLS")
     assert listener.input("ssl_policy").startswith("ELBSecurityPolicy-TLS13-")
@@ -235,6 +236,18 @@ def test_network_load_balancer() -> None:
     egress = sorted((r.input("from_port"), r.input("cidr_ipv4")) for r in graph.by_type(EGRESS))
     assert egress == [(5432, "10.0.0.0/16"), (8080, "10.0.0.0/16"), (8081, "10.0.0.0/16")]
     assert sorted(r.input("from_port") for r in graph.by_type(INGRESS)) == [5432]
+
+
+def test_cross_zone_nlb_keeps_connections_for_zonal_shift() -> None:
+    args = _alb_args(type="network", certificate_arn=None, target_groups=[{"name": "tcp", "port": 6379}])
+    graph = synth(lambda: LoadBalancer("cache", args))
+    tg = graph.one(TG)
+    assert tg.input("target_health_states") == [{"enableUnhealthyConnectionTermination": False}]
+    assert tg.input("load_balancing_cross_zone_enabled") == "true"
+    assert graph.one(LB).input("enable_zonal_shift") is True
+    (listener,) = graph.by_type(LISTENER)
+    assert (listener.input("port"), listener.input("protocol")) == (443, "TCP")
+    assert "ssl_policy" not in listener.inputs
 
 
 def test_internal_alb_with_prefix_list_and_slow_start() -> None:
@@ -294,6 +307,10 @@ def test_internal_alb_with_prefix_list_and_slow_start() -> None:
             "waf: is only available on an application load balancer",
         ),
         (lambda a: a.update(waf={"rate_limit": 5}), r"waf\.rate_limit: 5 is out of range"),
+        (
+            lambda a: a.update(type="network", target_groups=[{"name": "a", "target_type": "alb"}]),
+            "ALB targets exclude zonal shift on a cross-zone NLB",
+        ),
         (lambda a: a.update(waf={"evaluation_window_sec": 30}), "evaluation_window_sec: 30 is not one of"),
     ],
 )

@@ -305,7 +305,8 @@ def _validate(args: Mapping[str, Any], opts: pulumi.ResourceOptions | None) -> l
     if unique(names):
         fail(f"{where}.target_groups", f"duplicate target group name {unique(names)[0]!r}")
     for index, group in enumerate(groups):
-        _validate_group(f"{where}.target_groups[{index}]", group, kind)
+        zonal = bool(args.get("zonal_shift", True) and args.get("cross_zone", True))
+        _validate_group(f"{where}.target_groups[{index}]", group, kind, zonal)
     return groups
 
 
@@ -329,7 +330,7 @@ def _validate_tls(args: Mapping[str, Any], kind: str, region: str | None) -> Non
         fail(f"{where}.ssl_policy", f"{policy!r} is not a current TLS 1.3 policy (use {DEFAULT_SSL_POLICY})")
 
 
-def _validate_group(at: str, group: Mapping[str, Any], kind: str) -> None:
+def _validate_group(at: str, group: Mapping[str, Any], kind: str, zonal_shift_cross_zone: bool) -> None:
     if not group.get("name"):
         fail(f"{at}.name", "is required")
     alb = kind == "application"
@@ -360,6 +361,11 @@ def _validate_group(at: str, group: Mapping[str, Any], kind: str) -> None:
         for key in ("slow_start", "anomaly_mitigation", "protocol_version"):
             if key in group:
                 fail(f"{at}.{key}", "is only available on an application load balancer")
+        if group.get("target_type") == "alb" and zonal_shift_cross_zone:
+            fail(
+                f"{at}.target_type",
+                "ALB targets exclude zonal shift on a cross-zone NLB (set zonal_shift: false)",
+            )
     health = group.get("health_check") or {}
     hc_protocol = health.get("protocol", protocol if alb else "TCP")
     check_choice(hc_protocol, HEALTH_PROTOCOLS[kind], f"{at}.health_check.protocol")
@@ -459,6 +465,9 @@ def _target_group(
         props["load_balancing_anomaly_mitigation"] = "on" if mitigate else "off"
     else:
         props["connection_termination"] = True  # drop connections to deregistered targets after the delay
+        if args.get("zonal_shift", True) and args.get("cross_zone", True):
+            # Zonal shift on a cross-zone NLB requires keeping connections to unhealthy targets.
+            props["target_health_states"] = [{"enable_unhealthy_connection_termination": False}]
     return lb.TargetGroup(
         f"{name}-tg-{resource_suffix(group['name'])}",
         tags=tags,
