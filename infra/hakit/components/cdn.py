@@ -59,9 +59,9 @@ class FailoverCdnOriginArgs(TypedDict, total=False):
     connection_timeout: int
     """Seconds per connection attempt, 1..10; default 3 (2 x 3 s = 6 s to fail over, vs 30 s)."""
     read_timeout: int
-    """Custom origins: seconds to wait for a response, 1..180; default 30."""
+    """Custom origins: seconds to wait for a response, 1..180 (over 60 needs a quota increase); default 30."""
     keepalive_timeout: int
-    """Custom origins: idle keep-alive seconds, 1..180; default 5."""
+    """Custom origins: idle keep-alive seconds, 1..180 (over 60 needs a quota increase); default 5."""
     https_port: int
     """Custom origins: HTTPS port; default 443."""
     custom_headers: dict[str, pulumi.Input[str]]
