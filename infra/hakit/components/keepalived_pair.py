@@ -48,7 +48,7 @@ class KeepalivedPairArgs(TypedDict, total=False):
     """VPC of the pair."""
     vpc_cidr: str
     """The VPC's IPv4 CIDR (plain: the rendered configs depend on it)."""
-    subnet_ids: pulumi.Input[list[str]]
+    subnet_ids: list[pulumi.Input[str]]
     """Two subnets in two availability zones: one instance in each."""
     private_ips: list[str]
     """Fixed private IPs of the instances, one per subnet (plain: written into both configs)."""

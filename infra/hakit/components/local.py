@@ -25,29 +25,29 @@ BACKEND_PORT = 80
 
 
 class LocalLabArgs(TypedDict, total=False):
-    """Arguments of LocalLab (every field has a lab-friendly default)."""
+    """Arguments of LocalLab: plain values (the configs are rendered up front), each with a lab default."""
 
-    network_name: pulumi.Input[str]
+    network_name: str
     """Docker network name (default hakit-lab)."""
-    subnet: pulumi.Input[str]
+    subnet: str
     """IPv4 subnet of the lab network (default 172.30.57.0/24)."""
-    vip: pulumi.Input[str]
+    vip: str
     """Address keepalived holds on the lab network (default 172.30.57.100)."""
-    backends: pulumi.Input[int]
+    backends: int
     """Number of backend containers (default 2)."""
-    http_port: pulumi.Input[int]
+    http_port: int
     """First published HTTP port on 127.0.0.1; the second HAProxy gets the next one (default 8080)."""
-    vrid: pulumi.Input[int]
+    vrid: int
     """VRRP virtual router id (default 57)."""
-    health_path: pulumi.Input[str]
+    health_path: str
     """HTTP path HAProxy checks on the backends (default /)."""
-    backend_image: pulumi.Input[str]
+    backend_image: str
     """Backend image answering HTTP on port 80."""
-    haproxy_image: pulumi.Input[str]
+    haproxy_image: str
     """HAProxy image (the rendered config is uploaded to /etc/haproxy)."""
-    keepalived_image: pulumi.Input[str]
+    keepalived_image: str
     """Image with keepalived and bash on PATH."""
-    source: pulumi.Input[str]
+    source: str
     """Named in the header of every generated file (default: local lab)."""
 
 
