@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,7 @@ def pg_shop(postgres: PostgresServer) -> str:
 
 
 def test_postgres_round_trip_identical_checksums(
-    postgres: PostgresServer, pg_shop: str, bucket: str, moto_s3: str
+    postgres: PostgresServer, pg_shop: str, bucket: str, moto_s3: str, report: Callable[[str], None]
 ):
     """pg_dump -Fc streams in several SSE parts; size+sha256 go in the manifest; verify finds equal tables."""
     job = pg_job(postgres, pg_shop, bucket, moto_s3)
@@ -128,15 +129,15 @@ def test_postgres_round_trip_identical_checksums(
     )
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
-    report = restore_backup(job, s3=s3, verify=True)
-    assert report.ok, report.tables
-    assert {t.table for t in report.tables} == {"public.customers", "public.orders"}
-    orders = next(t for t in report.tables if t.table == "public.orders")
+    verified = restore_backup(job, s3=s3, verify=True)
+    assert verified.ok, verified.tables
+    assert {t.table for t in verified.tables} == {"public.customers", "public.orders"}
+    orders = next(t for t in verified.tables if t.table == "public.orders")
     assert orders.restored is not None and orders.restored.rows == 250000
     assert orders.source == orders.restored
-    print(
-        f"\npostgres: {result.size / MIB:.1f} MiB in {result.parts} parts, backup {result.seconds:.2f}s, "
-        f"restore+verify {report.seconds:.2f}s"
+    report(
+        f"postgres: {result.size / MIB:.1f} MiB in {result.parts} parts, backup {result.seconds:.2f}s, "
+        f"restore+verify {verified.seconds:.2f}s"
     )
     # The scratch database is gone again.
     assert postgres.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'shop_verify_%'") == [["0"]]
@@ -153,15 +154,17 @@ def test_verify_reports_a_mismatch(postgres: PostgresServer, bucket: str, moto_s
     s3 = s3_client(moto_s3)
     run_backup(job, s3=s3)
     postgres.sql("UPDATE t SET v = 'changed' WHERE id = 2", "drift")
-    report = restore_backup(job, s3=s3, verify=True)
-    assert not report.ok
-    (table,) = report.tables
+    verified = restore_backup(job, s3=s3, verify=True)
+    assert not verified.ok
+    (table,) = verified.tables
     assert table.source is not None and table.restored is not None
     assert table.source.rows == table.restored.rows == 2
     assert table.source.checksum != table.restored.checksum
 
 
-def test_mariadb_round_trip_identical_checksums(mariadb: MariaDBServer, bucket: str, moto_s3: str):
+def test_mariadb_round_trip_identical_checksums(
+    mariadb: MariaDBServer, bucket: str, moto_s3: str, report: Callable[[str], None]
+):
     """mariadb-dump --single-transaction, gzip in the stream; CHECKSUM TABLE equal after restore."""
     mariadb.sql("DROP DATABASE IF EXISTS app; CREATE DATABASE app")
     mariadb.sql(
@@ -183,14 +186,14 @@ def test_mariadb_round_trip_identical_checksums(mariadb: MariaDBServer, bucket: 
     assert hashlib.sha256(body).hexdigest() == result.sha256
     assert body[:2] == b"\x1f\x8b"  # gzip
 
-    report = restore_backup(job, s3=s3, verify=True)
-    assert report.ok, report.tables
-    assert [(t.table, t.restored.rows if t.restored else None) for t in report.tables] == [
+    verified = restore_backup(job, s3=s3, verify=True)
+    assert verified.ok, verified.tables
+    assert [(t.table, t.restored.rows if t.restored else None) for t in verified.tables] == [
         ("events", 50000),
         ("users", 2000),
     ]
-    print(
-        f"\nmariadb: {result.size / MIB:.1f} MiB, backup {result.seconds:.2f}s, verify {report.seconds:.2f}s"
+    report(
+        f"mariadb: {result.size / MIB:.1f} MiB, backup {result.seconds:.2f}s, verify {verified.seconds:.2f}s"
     )
 
 
@@ -427,7 +430,9 @@ def test_sigterm_aborts_the_upload(
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 
 
-def test_mariadb_dump_is_one_snapshot_under_writes(mariadb: MariaDBServer, bucket: str, moto_s3: str):
+def test_mariadb_dump_is_one_snapshot_under_writes(
+    mariadb: MariaDBServer, bucket: str, moto_s3: str, report: Callable[[str], None]
+):
     """Transfers run while mariadb-dump streams: the restored copy still balances (--single-transaction)."""
     import threading
 
@@ -479,4 +484,4 @@ def test_mariadb_dump_is_one_snapshot_under_writes(mariadb: MariaDBServer, bucke
     restore_backup(job, s3=s3, target_db="bank_copy")
     assert mariadb.sql("SELECT SUM(balance), COUNT(*) FROM accounts", "bank_copy") == [["100000", "100"]]
     assert mariadb.sql("SELECT COUNT(*) FROM ledger", "bank_copy") == [["50000"]]
-    print(f"\n{during} transfers committed while the dump streamed; the restored copy balances")
+    report(f"{during} transfers committed while the dump streamed; the restored copy balances")

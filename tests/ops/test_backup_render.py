@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def test_units_and_job_files(inventory_file: Path):
     assert all(not f.secret and f.mode == 0o644 for f in files.values())
 
 
-def test_systemd_accepts_the_units(inventory_file: Path, tmp_path: Path):
+def test_systemd_accepts_the_units(inventory_file: Path, tmp_path: Path, report: Callable[[str], None]):
     """`systemd-analyze verify` loads the units; `security --offline` rates the service's exposure."""
     found = require_binaries("systemd-analyze")
     inv = load_inventory(inventory_file)
@@ -125,7 +126,7 @@ def test_systemd_accepts_the_units(inventory_file: Path, tmp_path: Path):
     )
     match = re.search(r"Overall exposure level for .*: (\d+\.\d)", security.stdout + security.stderr)
     assert match, security.stdout + security.stderr
-    print(f"\nsystemd-analyze security exposure of the backup service: {match.group(1)} (0 best, 10 worst)")
+    report(f"systemd-analyze security exposure of the backup service: {match.group(1)} (0 best, 10 worst)")
     assert float(match.group(1)) <= 4.0
 
 

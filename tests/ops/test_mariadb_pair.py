@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,7 +207,7 @@ def _wait_rows(writer: Writer, count: int, timeout: float) -> None:
         raise AssertionError(f"{err}; client said: {writer.error or '(nothing)'}") from err
 
 
-def test_crash_of_one_primary_under_writes_converges_without_loss(pair: Pair):
+def test_crash_of_one_primary_under_writes_converges_without_loss(pair: Pair, report: Callable[[str], None]):
     """Concurrent writes, SIGKILL one node, survivor keeps writing, restart: converged, nothing lost."""
     db1, db2 = pair.servers["db1"], pair.servers["db2"]
     wait_for(lambda: _replicating(db1) and _replicating(db2), 20, "replication running both ways")
@@ -273,8 +273,8 @@ def test_crash_of_one_primary_under_writes_converges_without_loss(pair: Pair):
         assert server.sql("SELECT COUNT(*) FROM lab.t WHERE (writer = 'a') = (id % 2 = 0)") == [["0"]]
         status = _status(server)
         assert (status["Last_SQL_Errno"], status["Last_IO_Errno"]) == ("0", "0"), status
-    print(
-        f"\nacknowledged: a={len(a.acked)} (killed after {acked_a_before}), b={len(b.acked)}; lost 0; "
+    report(
+        f"acknowledged: a={len(a.acked)} (killed after {acked_a_before}), b={len(b.acked)}; lost 0; "
         f"catch-up after restart {catch_up:.2f}s (backlog {backlog}); final convergence {final_catch_up:.2f}s"
     )
 
@@ -329,7 +329,7 @@ def _vip_holders(topology: Topology) -> list[str]:
     return [node for node in NODES if vip in addresses(topology.ns(node)).get("eth0", [])]
 
 
-def test_write_vip_sits_on_one_healthy_node(pair: Pair, tmp_path: Path):
+def test_write_vip_sits_on_one_healthy_node(pair: Pair, tmp_path: Path, report: Callable[[str], None]):
     """Rendered keepalived (a netns per node, checks over the real sockets): one holder, moves, stays."""
     require_binaries("keepalived", "ip")
     require_root()
@@ -370,7 +370,7 @@ def test_write_vip_sits_on_one_healthy_node(pair: Pair, tmp_path: Path):
         wait_for(lambda: pair.check(first) == 0, 15, f"{first} healthy again")
         time.sleep(2.5)  # more than rise x interval: a preempting setup would have moved it back by now
         assert _vip_holders(topology) == [other], f"nopreempt: the VIP must stay on {other}"
-        print(f"\nwrite VIP moved {first} -> {other} {moved:.2f}s after the SIGKILL; stayed after recovery")
+        report(f"write VIP moved {first} -> {other} {moved:.2f}s after the SIGKILL; stayed after recovery")
     finally:
         for proc in keepaliveds:
             proc.terminate()
