@@ -9,12 +9,14 @@ use the same model offline.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from hakit.errors import SpecError
 from hakit.spec.base import Name, Port, Problem, SpecModel
@@ -23,21 +25,82 @@ from hakit.spec.loader import LineIndex, load_yaml, validate_data
 NAMESPACE = "hakit"
 """The Pulumi config namespace this model describes (`hakit:<key>`)."""
 
-AwsZone = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$", description="AZ")]
-AwsRegion = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$", description="AWS region")]
-DnsName = Annotated[
+
+def matching(regex: str, what: str, max_length: int = 1024) -> Callable[[str], str]:
+    """A validator: the whole string matches `regex`, else the error says what was expected."""
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if len(value) > max_length or not compiled.fullmatch(value):
+            raise PydanticCustomError("pattern", "'{value}' is not {what}", {"value": value, "what": what})
+        return value
+
+    return check
+
+
+AwsRegion = Annotated[
+    str, AfterValidator(matching(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", "an AWS region like us-east-1"))
+]
+AwsZone = Annotated[
     str,
-    Field(
-        pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
-        max_length=253,
-        description="a lower-case DNS name, e.g. example.com",
+    AfterValidator(
+        matching(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]", "an availability zone like us-east-1a")
     ),
 ]
-DnsLabel = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description="one DNS label")]
-ImageRef = Annotated[
-    str, Field(pattern=r"^[a-z0-9][a-z0-9._/:@-]*$", description="a container image reference")
+DnsName = Annotated[
+    str,
+    AfterValidator(
+        matching(
+            r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
+            "a lower-case DNS name like example.com",
+            253,
+        )
+    ),
 ]
-HttpPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]*$")]
+DnsLabel = Annotated[
+    str,
+    AfterValidator(
+        matching(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", "a DNS label (lower-case letters, digits, inner '-')")
+    ),
+]
+ImageRef = Annotated[
+    str, AfterValidator(matching(r"[a-z0-9][a-z0-9._/:@-]*", "a container image reference like haproxy:2.6"))
+]
+HttpPath = Annotated[str, AfterValidator(matching(r"/[A-Za-z0-9._~/-]*", "an HTTP path like /healthz"))]
+ZoneId = Annotated[
+    str, AfterValidator(matching(r"Z[A-Z0-9]{1,31}", "a Route 53 hosted zone id like Z0123456789ABC"))
+]
+VpcId = Annotated[str, AfterValidator(matching(r"vpc-[0-9a-f]{8,17}", "a VPC id like vpc-0a1b2c3d4e5f60718"))]
+SubnetId = Annotated[
+    str, AfterValidator(matching(r"subnet-[0-9a-f]{8,17}", "a subnet id like subnet-0a1b2c3d4e5f60718"))
+]
+AmiId = Annotated[
+    str, AfterValidator(matching(r"ami-[0-9a-f]{8,17}", "an AMI id like ami-0123456789abcdef0"))
+]
+InstanceType = Annotated[
+    str, AfterValidator(matching(r"[a-z0-9]+\.[a-z0-9]+", "an EC2 instance type like t3.small"))
+]
+DbInstanceClass = Annotated[
+    str, AfterValidator(matching(r"db\.[a-z0-9]+\.[a-z0-9]+", "an RDS instance class like db.r6g.large"))
+]
+CertificateArn = Annotated[
+    str,
+    AfterValidator(
+        matching(r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+", "an ACM certificate ARN")
+    ),
+]
+CdnCertificateArn = Annotated[
+    str,
+    AfterValidator(
+        matching(
+            r"arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[A-Za-z0-9-]+",
+            "an ACM certificate ARN in us-east-1 (CloudFront takes certificates only from there)",
+        )
+    ),
+]
+BackupSchedule = Annotated[
+    str, AfterValidator(matching(r"cron\(.+\)", "an AWS cron expression like cron(0 3 * * ? *)"))
+]
 
 
 class HealthCheckSpec(SpecModel):
@@ -60,11 +123,7 @@ class ServiceSpec(SpecModel):
     name: DnsLabel = Field(description="service name: prefix of every resource name")
     domain: DnsName = Field(description="hosted zone the entry record lives in, e.g. example.com")
     record: DnsLabel | None = Field(default=None, description="record label under the domain (default: name)")
-    zone_id: str | None = Field(
-        default=None,
-        pattern=r"^Z[A-Z0-9]{1,31}$",
-        description="existing hosted zone id (default: create one)",
-    )
+    zone_id: ZoneId | None = Field(default=None, description="existing hosted zone id (default: create one)")
     port: Port = Field(default=80, description="port the application targets listen on (HTTP)")
     health_check: HealthCheckSpec = Field(default_factory=HealthCheckSpec)
 
@@ -77,8 +136,8 @@ class ServiceSpec(SpecModel):
 class KeepalivedPairSpec(SpecModel):
     """An EC2 keepalived + proxy pair instead of a cloud load balancer (one Elastic IP moved by VRRP)."""
 
-    instance_type: str = Field(default="t3.small", pattern=r"^[a-z0-9]+\.[a-z0-9]+$")
-    ami: str | None = Field(default=None, pattern=r"^ami-[0-9a-f]{8,17}$", description="default: Debian 12")
+    instance_type: InstanceType = "t3.small"
+    ami: AmiId | None = Field(default=None, description="default: the latest Debian 12")
     proxy: Literal["haproxy", "nginx"] = "haproxy"
     private_ips: list[IPv4Address] = Field(
         min_length=2, max_length=2, description="fixed private IPs of the two instances, one per subnet"
@@ -92,10 +151,8 @@ class RegionSpec(SpecModel):
     name: AwsRegion
     role: Literal["primary", "secondary"] = Field(default="secondary", description="exactly one primary")
     weight: int = Field(default=100, ge=0, le=255, description="weighted routing: share of traffic")
-    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
-    subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
-        min_length=2, description="subnets in at least two availability zones"
-    )
+    vpc_id: VpcId
+    subnet_ids: list[SubnetId] = Field(min_length=2, description="subnets in at least two availability zones")
     availability_zones: list[AwsZone] = Field(
         default_factory=list, description="AZ of each subnet, in order (default: <region>a, b, c, ...)"
     )
@@ -103,9 +160,8 @@ class RegionSpec(SpecModel):
         min_length=2, description="application targets (private IPs); two at least, for redundancy"
     )
     frontend: Literal["alb", "keepalived"] = Field(default="alb", description="ALB or EC2 keepalived pair")
-    certificate_arn: str | None = Field(
+    certificate_arn: CertificateArn | None = Field(
         default=None,
-        pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/",
         description="ACM certificate of this region for <fqdn> and *.<fqdn> (ALB front door)",
     )
     vpc_cidr: IPv4Network | None = Field(default=None, description="the VPC's CIDR (keepalived front door)")
@@ -167,9 +223,8 @@ class CdnSpec(SpecModel):
     enabled: bool = False
     price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
     waf: bool = Field(default=False, description="attach a managed-rules WAF web ACL")
-    certificate_arn: str | None = Field(
+    certificate_arn: CdnCertificateArn | None = Field(
         default=None,
-        pattern=r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/",
         description="ACM certificate in us-east-1 for <fqdn> (CloudFront takes certificates only from there)",
     )
 
@@ -180,7 +235,7 @@ class DatabaseSpec(SpecModel):
     enabled: bool = True
     engine: Literal["aurora-postgresql", "aurora-mysql"] = "aurora-postgresql"
     engine_version: str | None = Field(default=None, description="default: 16.4 / 8.0.mysql_aurora.3.08.0")
-    instance_class: str = Field(default="db.r6g.large", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_class: DbInstanceClass = "db.r6g.large"
     primary_instances: int = Field(default=2, ge=2, le=15, description="writer + readers in the primary")
     secondary_instances: int = Field(
         default=2, ge=1, le=15, description="instances per secondary cluster (2: Multi-AZ after a switchover)"
@@ -198,7 +253,7 @@ class BackupSpec(SpecModel):
     """The backup plan: schedule, retention, and the region copies go to."""
 
     enabled: bool = True
-    schedule: str = Field(default="cron(0 3 * * ? *)", pattern=r"^cron\(.+\)$", description="AWS cron, UTC")
+    schedule: BackupSchedule = Field(default="cron(0 3 * * ? *)", description="AWS cron expression, UTC")
     retention_days: int = Field(default=35, ge=1, le=36500)
     copy_region: AwsRegion | None = Field(
         default=None, description="where copies go (default: the second region; none with one region)"
