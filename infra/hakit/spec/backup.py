@@ -26,8 +26,8 @@ MIB = 1024 * 1024
 class Retention(SpecModel):
     """How many backups to keep: the newest of each of the last `daily` days and `weekly` weeks."""
 
-    daily: int = Field(default=7, ge=0, le=3660)
-    weekly: int = Field(default=4, ge=0, le=520)
+    daily: int = Field(default=7, ge=0, le=3660, description="newest backup of each of the last N days (UTC)")
+    weekly: int = Field(default=4, ge=0, le=520, description="newest backup of each of the last N ISO weeks")
 
     def rules(self) -> Iterator[Problem]:
         """Something must be kept."""
@@ -39,7 +39,7 @@ class ObjectLock(SpecModel):
     """S3 Object Lock retention applied to every object a job writes (the bucket must have Object Lock on)."""
 
     mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
-    days: int = Field(ge=1, le=36500)
+    days: int = Field(ge=1, le=36500, description="retain-until = upload start + days")
 
 
 class Encryption(SpecModel):
@@ -101,22 +101,32 @@ class BackupTarget(SpecModel):
 class BackupJob(SpecModel):
     """One scheduled dump of one database on one inventory host."""
 
-    host: str = Field(min_length=1)
+    host: str = Field(min_length=1, description="inventory host that runs the job")
     source: Source
     target: BackupTarget
     retention: Retention = Retention()
-    schedule: str = Field(default="*-*-* 02:00:00")
-    randomized_delay_sec: int = Field(default=1800, ge=0, le=86400)
-    timeout_sec: int = Field(default=6 * 3600, ge=60, le=7 * 86400)
-    # Unit started when the job fails (systemd OnFailure=); the default logs to the journal at priority err.
-    on_failure: str = Field(
-        default="hakit-backup-failure@%n.service", pattern=r"^[A-Za-z0-9@%:._-]+\.service$"
+    schedule: str = Field(default="*-*-* 02:00:00", description="systemd OnCalendar= expression")
+    randomized_delay_sec: int = Field(default=1800, ge=0, le=86400, description="timer RandomizedDelaySec=")
+    timeout_sec: int = Field(
+        default=6 * 3600,
+        ge=60,
+        le=7 * 86400,
+        description="TimeoutStartSec=; older unfinished uploads are aborted",
     )
-    # Holds AWS_* and PGPASSWORD-style variables; mode 0600, written by the operator, never rendered.
-    environment_file: AbsPath | None = None
-    # Unix user of the job; default: postgres for PostgreSQL (peer auth), root for MariaDB (socket auth).
-    run_as: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
-    hakit_bin: AbsPath = "/usr/local/bin/hakit"
+    on_failure: str = Field(
+        default="hakit-backup-failure@%n.service",
+        pattern=r"^[A-Za-z0-9@%:._-]+\.service$",
+        description="OnFailure= unit; the default logs to the journal at priority err",
+    )
+    environment_file: AbsPath | None = Field(
+        default=None, description="0600 file with AWS_* / PGPASSWORD variables, written by the operator"
+    )
+    run_as: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+        description="unix user (default: postgres for PostgreSQL, root for MariaDB)",
+    )
+    hakit_bin: AbsPath = Field(default="/usr/local/bin/hakit", description="the installed hakit program")
 
     def rules(self) -> Iterator[Problem]:
         """The schedule must look like an OnCalendar expression (systemd-analyze decides on hosts)."""
