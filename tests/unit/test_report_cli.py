@@ -87,7 +87,8 @@ def test_inventory_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
             ("--inventory", INVENTORY, "--stack", "prod"),
             "give --inventory alone, or --stack and/or --program",
         ),
-        (("--program", "nope"), "--program nope: expected module:function"),
+        (("--program", "nope"), "--program nope: expected module:function or a .py file"),
+        (("--program", "nope.py"), "--program nope.py: no such file"),
         (
             ("--program", "analysis_programs:missing"),
             "--program analysis_programs:missing: analysis_programs has no function missing",
@@ -130,3 +131,21 @@ def test_diagram_command(
         monkeypatch, capsys, "diagram", "--inventory", INVENTORY, "-o", str(tmp_path / "x.txt")
     )
     assert code == 2 and err.strip().endswith("use a .svg, .png or .dot file name")
+
+
+def test_program_file_with_stack_config(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    program = tmp_path / "main.py"
+    program.write_text(
+        "import pulumi_aws.lb as lb\nlb.LoadBalancer('solo', subnets=['subnet-a'])\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run(monkeypatch, capsys, "report", "--program", str(program), "--stack", "dev", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["source"] == f"program {program} (stack dev)"
+    assert data["budget"]["slo"] == {"rto_seconds": 3600.0, "rpo_seconds": 86400.0}
+    assert [(f["rule"], f["label"], f["region"]) for f in data["findings"]] == [
+        ("HA003", "LoadBalancer solo", "us-east-1")
+    ]

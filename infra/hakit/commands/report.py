@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import runpy
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -45,7 +46,11 @@ StackOpt = Annotated[
 ]
 ProgramOpt = Annotated[
     str | None,
-    typer.Option("--program", "-p", help="module:function of any Pulumi program (with --stack: its config)."),
+    typer.Option(
+        "--program",
+        "-p",
+        help="Any Pulumi program: module:function or a .py file (with --stack: its config).",
+    ),
 ]
 InventoryOpt = Annotated[
     Path | None, typer.Option("--inventory", "-i", help="A bare-metal inventory file.", dir_okay=False)
@@ -62,10 +67,15 @@ RpoOpt = Annotated[
 
 
 def _load_program(spec: str) -> Any:
-    """Import `module:function`; errors are usage errors (exit 2)."""
+    """`module:function`, or a program file (`path/to/__main__.py`) run as `__main__`; errors exit 2."""
+    if spec.endswith(".py"):
+        path = Path(spec)
+        if not path.is_file():
+            raise SpecError(f"--program {spec}: no such file")
+        return lambda: runpy.run_path(str(path), run_name="__main__")
     module_name, _, function_name = spec.partition(":")
     if not module_name or not function_name:
-        raise SpecError(f"--program {spec}: expected module:function")
+        raise SpecError(f"--program {spec}: expected module:function or a .py file")
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))  # programs next to the user's project, like `python -m`
     try:
