@@ -51,65 +51,9 @@ class ServiceRegion(pulumi.ComponentResource):
         self.public_ip: pulumi.Output[str] | None = None
         self.security_group_id: pulumi.Output[str]
         if region.frontend == "alb":
-            assert region.certificate_arn is not None  # RegionSpec.rules
-            balancer = LoadBalancer(
-                f"{name}-alb",
-                LoadBalancerArgs(
-                    vpc_id=region.vpc_id,
-                    subnet_ids=list(region.subnet_ids),
-                    certificate_arn=region.certificate_arn,
-                    target_groups=[
-                        {
-                            "name": "app",
-                            "port": config.service.port,
-                            "protocol": "HTTP",
-                            "target_type": "ip",
-                            "health_check": {"path": config.service.health_check.path},
-                        }
-                    ],
-                    target_cidr_blocks=[f"{ip}/32" for ip in targets],
-                    deletion_protection=config.protect,
-                    region=region.name,
-                    tags=tags,
-                ),
-                opts=child,
-            )
-            group_arn = balancer.target_group_arns.apply(lambda arns: arns["app"])
-            for index, ip in enumerate(targets):
-                aws_lb.TargetGroupAttachment(
-                    f"{name}-target-{index}",
-                    target_group_arn=group_arn,
-                    target_id=ip,
-                    port=config.service.port,
-                    region=region.name,
-                    opts=child,
-                )
-            self.dns_name = balancer.dns_name
-            self.security_group_id = balancer.security_group_id
-            self.zone_id = balancer.zone_id
+            self._alb(name, config, region, tags)
         else:
-            assert region.keepalived is not None and region.vpc_cidr is not None  # RegionSpec.rules
-            pair = KeepalivedPair(
-                f"{name}-pair",
-                KeepalivedPairArgs(
-                    vpc_id=region.vpc_id,
-                    vpc_cidr=str(region.vpc_cidr),
-                    subnet_ids=list(region.subnet_ids[:2]),
-                    private_ips=[str(ip) for ip in region.keepalived.private_ips],
-                    targets=targets,
-                    target_port=config.service.port,
-                    health_path=config.service.health_check.path,
-                    proxy=region.keepalived.proxy,
-                    advert_int=region.keepalived.advert_int,
-                    instance_type=region.keepalived.instance_type,
-                    region=region.name,
-                    tags=tags,
-                    **({"ami": region.keepalived.ami} if region.keepalived.ami else {}),
-                ),
-                opts=child,
-            )
-            self.public_ip = pair.public_ip
-            self.security_group_id = pair.security_group_id
+            self._pair(name, config, region, tags)
         self.database_security_group: ec2.SecurityGroup | None = None
         if config.database is not None and config.database.enabled:
             port = DB_PORTS[config.database.engine]
@@ -130,6 +74,74 @@ class ServiceRegion(pulumi.ComponentResource):
                 opts=child,
             )
         self.register_outputs({"dns_name": self.dns_name, "public_ip": self.public_ip})
+
+    def _alb(self, name: str, config: StackConfig, region: RegionSpec, tags: dict[str, str]) -> None:
+        """An ALB over the targets (HTTPS with the region's certificate), the targets attached by IP."""
+        child = pulumi.ResourceOptions(parent=self)
+        targets = [str(ip) for ip in region.targets]
+        assert region.certificate_arn is not None  # RegionSpec.rules
+        balancer = LoadBalancer(
+            f"{name}-alb",
+            LoadBalancerArgs(
+                vpc_id=region.vpc_id,
+                subnet_ids=list(region.subnet_ids),
+                certificate_arn=region.certificate_arn,
+                target_groups=[
+                    {
+                        "name": "app",
+                        "port": config.service.port,
+                        "protocol": "HTTP",
+                        "target_type": "ip",
+                        "health_check": {"path": config.service.health_check.path},
+                    }
+                ],
+                target_cidr_blocks=[f"{ip}/32" for ip in targets],
+                deletion_protection=config.protect,
+                region=region.name,
+                tags=tags,
+            ),
+            opts=child,
+        )
+        group_arn = balancer.target_group_arns.apply(lambda arns: arns["app"])
+        for index, ip in enumerate(targets):
+            aws_lb.TargetGroupAttachment(
+                f"{name}-target-{index}",
+                target_group_arn=group_arn,
+                target_id=ip,
+                port=config.service.port,
+                region=region.name,
+                opts=child,
+            )
+        self.dns_name = balancer.dns_name
+        self.security_group_id = balancer.security_group_id
+        self.zone_id = balancer.zone_id
+
+    def _pair(self, name: str, config: StackConfig, region: RegionSpec, tags: dict[str, str]) -> None:
+        """The EC2 keepalived pair over the targets, its Elastic IP the region's entry."""
+        child = pulumi.ResourceOptions(parent=self)
+        targets = [str(ip) for ip in region.targets]
+        assert region.keepalived is not None and region.vpc_cidr is not None  # RegionSpec.rules
+        pair = KeepalivedPair(
+            f"{name}-pair",
+            KeepalivedPairArgs(
+                vpc_id=region.vpc_id,
+                vpc_cidr=str(region.vpc_cidr),
+                subnet_ids=list(region.subnet_ids[:2]),
+                private_ips=[str(ip) for ip in region.keepalived.private_ips],
+                targets=targets,
+                target_port=config.service.port,
+                health_path=config.service.health_check.path,
+                proxy=region.keepalived.proxy,
+                advert_int=region.keepalived.advert_int,
+                instance_type=region.keepalived.instance_type,
+                region=region.name,
+                tags=tags,
+                **({"ami": region.keepalived.ami} if region.keepalived.ami else {}),
+            ),
+            opts=child,
+        )
+        self.public_ip = pair.public_ip
+        self.security_group_id = pair.security_group_id
 
     def health_check(self, config: StackConfig) -> FailoverDnsHealthCheckArgs:
         """The Route 53 check of this region's front door (HTTPS to the ALB, HTTP to the pair's EIP)."""
