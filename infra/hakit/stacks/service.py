@@ -237,6 +237,7 @@ class ServiceStack(pulumi.ComponentResource):
         tags: dict[str, str],
         routed_name: str,
     ) -> FailoverCdn:
+        """CloudFront over `origin.<fqdn>` (DNS failover) and the second region's name; `<fqdn>` -> CDN."""
         fqdn = config.service.fqdn
         secondary = config.secondary_regions[0]
         front = self.regions[secondary.name]
@@ -278,6 +279,7 @@ class ServiceStack(pulumi.ComponentResource):
     def _database(
         self, name: str, config: StackConfig, tags: dict[str, str], opts: pulumi.ResourceOptions
     ) -> GlobalDatabase:
+        """The Aurora global database: writer in the primary region, a secondary cluster in every other."""
         database = config.database
         assert database is not None
         networks: dict[str, Any] = {}
@@ -318,6 +320,7 @@ class ServiceStack(pulumi.ComponentResource):
         tags: dict[str, str],
         opts: pulumi.ResourceOptions,
     ) -> AwsBackup:
+        """Daily backups of the writer's cluster, copied to the copy region's vault."""
         backup = config.backup
         assert backup is not None
         primary = config.primary_region.name
