@@ -731,3 +731,23 @@ def test_extension_keys_hold_yaml_anchors(tmp_path: Path) -> None:
 def test_other_unknown_top_level_keys_are_errors(tmp_path: Path) -> None:
     lines = problems(tmp_path, set_path("bogus", value=1))
     assert len(lines) == 1 and lines[0].endswith(": bogus: unknown field")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            set_path("load_balancer", value={}),
+            "load_balancer: unknown field (did you mean 'load_balancers'?)",
+        ),
+        (set_path(*WEB, "balancer", value="first"), "web.balancer: unknown field (did you mean 'balance'?)"),
+        (set_path(*VI, "vrd", value=3), "VI_4.vrd: unknown field (did you mean 'vrid'?)"),
+        (
+            set_path(*WEB, "servers", "a", "wieght", value=3),
+            "servers.a.wieght: unknown field (did you mean 'weight'?)",
+        ),
+    ],
+)
+def test_typos_get_a_suggestion(tmp_path: Path, mutate: Mutation, expected: str) -> None:
+    lines = problems(tmp_path, mutate)
+    assert any(line.endswith(expected) for line in lines), lines

@@ -150,3 +150,8 @@ def test_format_duration(millis: int, text: str) -> None:
 def test_bad_duration_is_a_field_error(tmp_path: Path) -> None:
     path = write(tmp_path, "pools:\n  a: {low: 1, high: 2, wait: soon}\n")
     assert errors_of(path) == [f"{path}:2: pools.a.wait: not a duration like 250ms, 5s, 1m, 2h: 'soon'"]
+
+
+def test_unknown_field_suggests_the_closest_name(tmp_path: Path) -> None:
+    path = write(tmp_path, "pools:\n  a:\n    low: 1\n    high: 2\n    tagz: [x]\n")
+    assert errors_of(path) == [f"{path}:5: pools.a.tagz: unknown field (did you mean 'tags'?)"]

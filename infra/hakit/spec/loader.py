@@ -7,9 +7,11 @@ both go through `validate_data`.
 from __future__ import annotations
 
 import contextlib
+import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
@@ -126,9 +128,63 @@ def format_path(path: PathKey) -> str:
     return text or "(top)"
 
 
-def _message(error: Mapping[str, Any]) -> str:
+def _owner_model(model_cls: type[BaseModel], path: PathKey) -> type[BaseModel] | None:
+    """The pydantic model whose field is the last part of `path` (walking fields, dict values, list items)."""
+    current: Any = model_cls
+    for part in path[:-1]:
+        model = _unwrap_model(current)
+        if model is not None:
+            field = model.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return None
+            current = field.annotation
+        else:
+            current = _item_type(current)  # `part` is a dict key or a list index
+            if current is None:
+                return None
+    return _unwrap_model(current)
+
+
+def _strip(annotation: Any) -> Any:
+    """Remove `Annotated[...]` and `| None` around a type."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) in (Union, UnionType):
+            options = [arg for arg in get_args(annotation) if arg is not type(None)]
+            if len(options) != 1:
+                return annotation
+            annotation = options[0]
+        else:
+            return annotation
+
+
+def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
+    annotation = _strip(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _item_type(annotation: Any) -> Any:
+    annotation = _strip(annotation)
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is dict and len(args) == 2:
+        return args[1]
+    if origin is list and len(args) == 1:
+        return args[0]
+    return None
+
+
+def _message(error: Mapping[str, Any], owner: type[BaseModel] | None, field: str | int | None) -> str:
     kind = error.get("type", "")
     if kind == "extra_forbidden":
+        if owner is not None and isinstance(field, str):
+            # Suggest what the file would say: the alias when a model has one (e.g. `hakit:regions`).
+            names = [info.alias or name for name, info in owner.model_fields.items()]
+            close = difflib.get_close_matches(field, names, n=1, cutoff=0.6)
+            if close:
+                return f"unknown field (did you mean {close[0]!r}?)"
         return "unknown field"
     if kind == "missing":
         return "required field is missing"
@@ -139,14 +195,25 @@ def _message(error: Mapping[str, Any]) -> str:
     return " ".join(msg.split())
 
 
-def error_lines(err: ValidationError, data: Any, *, source: str, lines: LineIndex | None) -> list[str]:
-    """Turn a pydantic `ValidationError` into sorted, de-duplicated `FILE:LINE: path: problem` lines."""
+def error_lines(
+    err: ValidationError,
+    data: Any,
+    *,
+    source: str,
+    lines: LineIndex | None,
+    model_cls: type[BaseModel] | None = None,
+) -> list[str]:
+    """Turn a pydantic `ValidationError` into sorted, de-duplicated `FILE:LINE: path: problem` lines.
+
+    With `model_cls`, an unknown field gets a "did you mean" hint from the fields of its model.
+    """
     found: list[tuple[int, str]] = []
     seen: set[str] = set()
     for error in err.errors(include_url=False):
         path = _data_path(error.get("loc", ()), data)
         line = (lines.line(path) if lines is not None else None) or 1
-        text = f"{source}:{line}: {format_path(path)}: {_message(error)}"
+        owner = _owner_model(model_cls, path) if model_cls is not None and path else None
+        text = f"{source}:{line}: {format_path(path)}: {_message(error, owner, path[-1] if path else None)}"
         if text not in seen:
             seen.add(text)
             found.append((line, text))
@@ -159,7 +226,7 @@ def validate_data(model_cls: type[ModelT], data: Any, *, source: str, lines: Lin
     try:
         return model_cls.model_validate(_plain(data))
     except ValidationError as err:
-        raise SpecError(error_lines(err, data, source=source, lines=lines)) from None
+        raise SpecError(error_lines(err, data, source=source, lines=lines, model_cls=model_cls)) from None
 
 
 def load_model(path: str | Path, model_cls: type[ModelT]) -> ModelT:
