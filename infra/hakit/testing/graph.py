@@ -189,8 +189,8 @@ class ResourceGraph:
         return self.nodes.get(node.parent) if node.parent else None
 
     def children_of(self, node: Node) -> list[Node]:
-        """Direct children of `node`."""
-        return [self.nodes[u] for u in node.children]
+        """Direct children of `node`, sorted by URN (registration order varies between runs)."""
+        return [self.nodes[u] for u in sorted(node.children)]
 
     def descendants(self, node: Node) -> list[Node]:
         """Every node below `node`, depth first."""
@@ -201,8 +201,10 @@ class ResourceGraph:
         return out
 
     def roots(self) -> list[Node]:
-        """Nodes parented to the stack."""
-        return [n for n in self.nodes.values() if n.parent is None and not n.is_provider]
+        """Nodes parented to the stack, sorted by URN."""
+        return sorted(
+            (n for n in self.nodes.values() if n.parent is None and not n.is_provider), key=lambda n: n.urn
+        )
 
     def walk(self) -> Iterator[tuple[int, Node]]:
         """(depth, node) pairs, depth first from the roots."""

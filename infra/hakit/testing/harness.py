@@ -78,7 +78,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.default_region = default_region
         self.nodes: dict[str, Node] = {}
         self.duplicates: list[str] = []
-        self.root_outputs: dict[str, Any] = {}
         # The SDK registers from a thread pool: claim each URN atomically, or two same-URN
         # registrations racing each other would both pass the duplicate check.
         self._claimed: set[str] = set()
