@@ -1,24 +1,17 @@
 """Check rendered configs with the real daemons: `haproxy -c`, `keepalived -t`, `nginx -t`.
 
 Each distinct config bundle (the config plus the files next to it: error pages, scripts) is checked
-once (hash dedupe), in parallel. A bundle is copied into a sandbox directory and the absolute paths
-the renderer produced (`<root>/etc/...`, `<root>/run/...`, `<root>/var/...`) are pointed into the
-sandbox, so nothing outside it is read or written. keepalived and nginx run inside throwaway network
-namespaces: keepalived needs the interfaces its config names (veth links of those names); nginx binds
-its listeners, VIPs included (`ip_nonlocal_bind=1` inside the namespace). Missing TLS certificates
-are replaced by a throwaway self-signed one (and said so): a build machine never holds the real ones.
+once (hash dedupe), in parallel, inside a sandbox directory (`hakit.render.sandbox`); keepalived and
+nginx run in throwaway network namespaces (`hakit.render.netns`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import queue
-import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hakit.render.netns import NetnsPool, keepalived_interfaces
+from hakit.render.sandbox import TIMEOUT_S, StandInCertificate, find_binary, materialize
 from hakit.render.tree import HostFiles, RenderedFile, RenderedTree
 from hakit.render.writer import MARKER
 
@@ -37,8 +32,6 @@ DAEMONS: dict[str, tuple[str, str]] = {
 """daemon -> (its config file, the directory whose files travel with it)."""
 
 NEEDS_NETNS = frozenset({"keepalived", "nginx"})
-_TIMEOUT_S = 60
-_SBIN_PATH = os.environ.get("PATH", "") + os.pathsep + "/usr/sbin:/sbin"
 
 
 @dataclass(frozen=True)
@@ -87,11 +80,6 @@ class _Job:
     key: str
 
 
-def find_binary(name: str) -> str | None:
-    """A daemon binary on PATH or in sbin."""
-    return shutil.which(name, path=_SBIN_PATH)
-
-
 def unavailable_reason(daemon: str) -> str | None:
     """Why `daemon` cannot be checked here (None when it can)."""
     if find_binary(daemon) is None:
@@ -138,153 +126,6 @@ def _jobs(tree: RenderedTree) -> tuple[list[_Job], list[ValidationResult]]:
     return jobs, missing
 
 
-def _path_pattern(root: str) -> re.Pattern[str]:
-    prefix = re.escape(root.rstrip("/"))
-    return re.compile(r'(?<=[\s"=])' + prefix + r"/(?=(?:etc|run|var)/)")
-
-
-def sandbox_text(text: str, root: str, sandbox: Path) -> str:
-    """Point the config's `<root>/etc|run|var/...` paths into `sandbox`."""
-    return _path_pattern(root).sub(lambda _: str(sandbox) + "/", text)
-
-
-_CERT_RE = re.compile(r"(?:\bcrt|\bssl_certificate(?:_key)?)\s+([^\s;]+)")
-
-
-class _TestCert:
-    """A throwaway self-signed certificate + key (one PEM) made on first use."""
-
-    def __init__(self, directory: Path) -> None:
-        self._path = directory / "hakit-test-cert.pem"
-        self._lock = threading.Lock()  # checks run in threads: make the certificate once
-
-    def path(self) -> Path:
-        """The PEM (certificate + key), created on first use."""
-        with self._lock:
-            return self._make()
-
-    def _make(self) -> Path:
-        if not self._path.exists():
-            openssl = find_binary("openssl")
-            if openssl is None:
-                raise RuntimeError("openssl is needed to stand in for missing TLS certificates")
-            key, cert = self._path.with_suffix(".key"), self._path.with_suffix(".crt")
-            command = [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-            command += ["-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=hakit"]
-            subprocess.run(command, check=True, capture_output=True, timeout=_TIMEOUT_S)
-            partial = self._path.with_suffix(".tmp")
-            partial.write_bytes(cert.read_bytes() + key.read_bytes())
-            os.chmod(partial, 0o600)
-            os.rename(partial, self._path)
-        return self._path
-
-
-def _materialize(job: _Job, root: str, sandbox: Path, cert: _TestCert) -> tuple[Path, list[str]]:
-    notes: list[str] = []
-    config_path = sandbox / DAEMONS[job.daemon][0]
-    for relative, rendered in job.bundle:
-        target = sandbox / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        text = sandbox_text(rendered.content, root, sandbox)
-        target.write_text(text, encoding="utf-8", newline="")
-        os.chmod(target, rendered.effective_mode)
-    config_text = config_path.read_text(encoding="utf-8")
-    # Directories the daemon expects (sockets, logs, temp paths, chroot).
-    for token in re.findall(re.escape(str(sandbox)) + r"/[^\s\";]*", config_text):
-        path = Path(token)
-        (path if token.endswith("/") else path.parent).mkdir(parents=True, exist_ok=True)
-    for token in sorted(set(_CERT_RE.findall(config_text))):
-        original = token.replace(str(sandbox), root.rstrip("/"))
-        path = Path(token)
-        if not token.startswith(f"{sandbox}/"):
-            # A certificate outside the rendered paths: never touch the real one, use a sandbox copy.
-            path = sandbox / "_external" / token.lstrip("/")
-            config_text = re.sub(rf"(?<=\s){re.escape(token)}(?=[\s;]|$)", str(path), config_text)
-            config_path.write_text(config_text, encoding="utf-8", newline="")
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(cert.path(), path)
-            notes.append(f"{original} is not in the tree: checked with a throwaway self-signed certificate")
-    (sandbox / "var/lib/haproxy").mkdir(parents=True, exist_ok=True)
-    return config_path, notes
-
-
-def _interfaces(keepalived_conf: str) -> set[str]:
-    """Interface names a keepalived config refers to (instances, VIP `dev`, track_interface blocks)."""
-    names: set[str] = set()
-    in_track = False
-    for raw in keepalived_conf.splitlines():
-        line = raw.split("!")[0].split("#")[0].strip()
-        if in_track:
-            if line.startswith("}"):
-                in_track = False
-            elif line:
-                names.add(line.split()[0])
-            continue
-        words = line.split()
-        if words[:1] == ["interface"] and len(words) > 1:
-            names.add(words[1])
-        elif words[:1] == ["track_interface"]:
-            in_track = True
-        if "dev" in words[:-1]:
-            names.add(words[words.index("dev") + 1])
-    return names
-
-
-class _NetnsPool:
-    """Network namespaces for checks: loopback up, nonlocal bind on, veth links with the wanted names."""
-
-    def __init__(self, size: int, interfaces: set[str]) -> None:
-        self._names = [f"hakit-v{os.getpid()}-{index}-{os.urandom(2).hex()}" for index in range(size)]
-        self._free: queue.Queue[str] = queue.Queue()
-        self._interfaces = sorted(interfaces)
-
-    def __enter__(self) -> _NetnsPool:
-        ip = find_binary("ip") or "ip"
-        try:
-            for name in self._names:
-                subprocess.run(
-                    [ip, "netns", "add", name], check=True, capture_output=True, timeout=_TIMEOUT_S
-                )
-                # One `ip -batch` per namespace: a process per link would dominate small validations.
-                batch = ["link set lo up"]
-                for index, interface in enumerate(self._interfaces):
-                    peer = f"hkvp{index}"
-                    batch += [f"link add {interface} type veth peer name {peer}", f"link set {interface} up"]
-                    batch.append(f"link set {peer} up")
-                subprocess.run(
-                    [ip, "-n", name, "-batch", "-"],
-                    input="\n".join(batch) + "\n",
-                    text=True,
-                    check=True,
-                    capture_output=True,
-                    timeout=_TIMEOUT_S,
-                )
-                sysctls = ["net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1"]
-                sysctl = [ip, "netns", "exec", name, "sysctl", "-q", "-w", *sysctls]
-                subprocess.run(sysctl, check=True, capture_output=True, timeout=_TIMEOUT_S)
-                self._free.put(name)
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        ip = find_binary("ip") or "ip"
-        for name in self._names:
-            if Path("/run/netns", name).exists():
-                subprocess.run([ip, "netns", "del", name], capture_output=True, timeout=_TIMEOUT_S)
-
-    @contextmanager
-    def lease(self) -> Iterator[str]:
-        """Borrow a namespace for one check (one at a time: nginx binds its ports)."""
-        name = self._free.get()
-        try:
-            yield name
-        finally:
-            self._free.put(name)
-
-
 def _command(daemon: str, config: Path, sandbox: Path) -> list[str]:
     binary = find_binary(daemon) or daemon
     if daemon == "haproxy":
@@ -294,21 +135,23 @@ def _command(daemon: str, config: Path, sandbox: Path) -> list[str]:
     return [binary, "-t", "-q", "-p", f"{sandbox}/", "-c", str(config)]
 
 
-def _run(job: _Job, root: str, workdir: Path, cert: _TestCert, pool: _NetnsPool | None) -> ValidationResult:
+def _run(
+    job: _Job, root: str, workdir: Path, cert: StandInCertificate, pool: NetnsPool | None
+) -> ValidationResult:
     sandbox = Path(tempfile.mkdtemp(prefix=f"{job.daemon}-", dir=workdir))
     config_path = DAEMONS[job.daemon][0]
     try:
-        config, notes = _materialize(job, root, sandbox, cert)
+        config, notes = materialize(job.bundle, config_path, root, sandbox, cert)
         command = _command(job.daemon, config, sandbox)
         if job.daemon in NEEDS_NETNS:
             assert pool is not None
             with pool.lease() as netns:
                 ip = find_binary("ip") or "ip"
                 done = subprocess.run(
-                    [ip, "netns", "exec", netns, *command], capture_output=True, text=True, timeout=_TIMEOUT_S
+                    [ip, "netns", "exec", netns, *command], capture_output=True, text=True, timeout=TIMEOUT_S
                 )
         else:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=_TIMEOUT_S)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
         output = (done.stdout + done.stderr).replace(str(sandbox) + "/", "")
         # haproxy -c says "Configuration file is valid" (and warnings) on success: keep failures only.
         lines = [line.strip() for line in output.splitlines() if line.strip() and "[NOTICE]" not in line]
@@ -318,7 +161,7 @@ def _run(job: _Job, root: str, workdir: Path, cert: _TestCert, pool: _NetnsPool 
         )
     except subprocess.TimeoutExpired:
         return ValidationResult(
-            job.host, config_path, job.daemon, False, f"{job.daemon} took over {_TIMEOUT_S}s"
+            job.host, config_path, job.daemon, False, f"{job.daemon} took over {TIMEOUT_S}s"
         )
     except (OSError, RuntimeError, subprocess.CalledProcessError) as err:
         return ValidationResult(job.host, config_path, job.daemon, False, f"could not run the check: {err}")
@@ -366,12 +209,12 @@ def validate_tree(
     interfaces: set[str] = set()
     for job in to_run:
         if job.daemon == "keepalived":
-            interfaces |= _interfaces(dict(job.bundle)[DAEMONS["keepalived"][0]].content)
+            interfaces |= keepalived_interfaces(dict(job.bundle)[DAEMONS["keepalived"][0]].content)
     pool_size = min(workers, sum(job.daemon in NEEDS_NETNS for job in to_run))
     verdicts: dict[int, ValidationResult] = {}
     workdir = Path(tempfile.mkdtemp(prefix="hakit-validate-"))
     try:
-        cert = _TestCert(workdir)
+        cert = StandInCertificate(workdir)
         with (
             _maybe_pool(pool_size, interfaces) as pool,
             ThreadPoolExecutor(workers) as executor,
@@ -405,11 +248,11 @@ def validate_tree(
 
 
 @contextmanager
-def _maybe_pool(size: int, interfaces: set[str]) -> Iterator[_NetnsPool | None]:
+def _maybe_pool(size: int, interfaces: set[str]) -> Iterator[NetnsPool | None]:
     if size == 0:
         yield None
         return
-    with _NetnsPool(size, interfaces) as pool:
+    with NetnsPool(size, interfaces) as pool:
         yield pool
 
 

@@ -1,0 +1,90 @@
+"""Throwaway network namespaces for daemon checks.
+
+keepalived -t needs the interfaces its config names (veth links of those names: `dummy` links are not
+available here); nginx -t binds its listeners, VIPs included (`ip_nonlocal_bind=1` in the namespace).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hakit.render.sandbox import TIMEOUT_S, find_binary
+
+
+def keepalived_interfaces(keepalived_conf: str) -> set[str]:
+    """Interface names a keepalived config refers to (instances, VIP `dev`, track_interface blocks)."""
+    names: set[str] = set()
+    in_track = False
+    for raw in keepalived_conf.splitlines():
+        line = raw.split("!")[0].split("#")[0].strip()
+        if in_track:
+            if line.startswith("}"):
+                in_track = False
+            elif line:
+                names.add(line.split()[0])
+            continue
+        words = line.split()
+        if words[:1] == ["interface"] and len(words) > 1:
+            names.add(words[1])
+        elif words[:1] == ["track_interface"]:
+            in_track = True
+        if "dev" in words[:-1]:
+            names.add(words[words.index("dev") + 1])
+    return names
+
+
+class NetnsPool:
+    """Network namespaces for checks: loopback up, nonlocal bind on, veth links with the wanted names."""
+
+    def __init__(self, size: int, interfaces: set[str]) -> None:
+        self._names = [f"hakit-v{os.getpid()}-{index}-{os.urandom(2).hex()}" for index in range(size)]
+        self._free: queue.Queue[str] = queue.Queue()
+        self._interfaces = sorted(interfaces)
+
+    def __enter__(self) -> NetnsPool:
+        ip = find_binary("ip") or "ip"
+        try:
+            for name in self._names:
+                subprocess.run([ip, "netns", "add", name], check=True, capture_output=True, timeout=TIMEOUT_S)
+                # One `ip -batch` per namespace: a process per link would dominate small validations.
+                batch = ["link set lo up"]
+                for index, interface in enumerate(self._interfaces):
+                    peer = f"hkvp{index}"
+                    batch += [f"link add {interface} type veth peer name {peer}", f"link set {interface} up"]
+                    batch.append(f"link set {peer} up")
+                subprocess.run(
+                    [ip, "-n", name, "-batch", "-"],
+                    input="\n".join(batch) + "\n",
+                    text=True,
+                    check=True,
+                    capture_output=True,
+                    timeout=TIMEOUT_S,
+                )
+                sysctls = ["net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1"]
+                sysctl = [ip, "netns", "exec", name, "sysctl", "-q", "-w", *sysctls]
+                subprocess.run(sysctl, check=True, capture_output=True, timeout=TIMEOUT_S)
+                self._free.put(name)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        ip = find_binary("ip") or "ip"
+        for name in self._names:
+            if Path("/run/netns", name).exists():
+                subprocess.run([ip, "netns", "del", name], capture_output=True, timeout=TIMEOUT_S)
+
+    @contextmanager
+    def lease(self) -> Iterator[str]:
+        """Borrow a namespace for one check (one at a time: nginx binds its ports)."""
+        name = self._free.get()
+        try:
+            yield name
+        finally:
+            self._free.put(name)
