@@ -141,7 +141,7 @@ def _manifest(
         "size": result.size,
         "sha256": result.sha256,
         "parts": result.parts,
-        "part_size": job.target.part_size,
+        "part_size": job.target.part_size,  # of the first 1,000 parts; larger after (next_part_size)
         "etag": result.etag,
         "version_id": result.version_id,
         "encryption": job.target.encryption.algorithm,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MANIFEST_SUFFIX = ".manifest.json"
+PARTS_PER_STEP = 1000
 _STAMP_FORMAT = "%Y%m%dT%H%M%S"
 _KEY_NAME = re.compile(r"^(?P<stamp>\d{8}T\d{6}\.\d{3}Z)\.(?P<rest>.+)$")
 
@@ -140,10 +141,17 @@ class MultipartUpload:
         self._sha.update(chunk)
         self._size += len(chunk)
         self._buffer += chunk
-        part_size = self.target.part_size
-        while len(self._buffer) >= part_size:
-            self._send(bytes(self._buffer[:part_size]))
-            del self._buffer[:part_size]
+        while len(self._buffer) >= (size := self.next_part_size()):
+            self._send(bytes(self._buffer[:size]))
+            del self._buffer[:size]
+
+    def next_part_size(self) -> int:
+        """Size of the next part: the configured size, one step larger after every 1,000 parts.
+
+        S3 allows 10,000 parts per upload; growing the size keeps long streams (of unknown length) inside
+        that limit: with 64 MiB parts an upload can reach 3.4 TiB instead of 625 GiB.
+        """
+        return self.target.part_size * (1 + len(self._parts) // PARTS_PER_STEP)
 
     def _send(self, body: bytes) -> None:
         assert self.upload_id is not None, "begin() first"
