@@ -10,6 +10,8 @@ from hakit.components.cdn import FailoverCdn
 from hakit.components.dns import FailoverDns, FailoverDnsArgs
 from hakit.components.loadbalancer import LoadBalancer
 from hakit.testing import ResourceGraph, synth
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 RECORD = "aws:route53/record:Record"
 CHECK = "aws:route53/healthCheck:HealthCheck"
@@ -381,3 +383,17 @@ def test_schema_is_inferred() -> None:
     assert "healthCheckIds" in resource["properties"]
     record = schema["types"]["hakit:index:FailoverDnsRecordArgs"]["properties"]
     assert record["ttl"]["description"].startswith("Plain records only")
+
+
+@given(ttl=st.integers(min_value=-10, max_value=200_000))
+@settings(max_examples=60, deadline=None)
+def test_ttl_bounds_property(ttl: int) -> None:
+    from hakit.components.dns import _validate
+
+    args = _plain_args()
+    args["records"][1]["ttl"] = ttl
+    if 1 <= ttl <= 86_400:
+        assert [set_id for _, set_id in _validate(args)] == ["primary", "secondary"]
+    else:
+        with pytest.raises(ValueError, match=r"records\[1\]\.ttl: .* is out of range 1\.\.86400"):
+            _validate(args)

@@ -9,6 +9,8 @@ import pulumi_aws as aws
 import pytest
 from hakit.components.loadbalancer import LoadBalancer, LoadBalancerArgs
 from hakit.testing import ResourceGraph, synth
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 LB = "aws:lb/loadBalancer:LoadBalancer"
 TG = "aws:lb/targetGroup:TargetGroup"
@@ -359,3 +361,19 @@ def test_schema_is_inferred() -> None:
     assert {"dnsName", "zoneId", "arn", "targetGroupArns"} <= set(resource["properties"])
     health = schema["types"]["hakit:index:LoadBalancerHealthCheckArgs"]["properties"]
     assert "API's" in health["unhealthyThreshold"]["description"]
+
+
+@given(interval=st.integers(min_value=0, max_value=400), timeout=st.integers(min_value=0, max_value=200))
+@settings(max_examples=80, deadline=None)
+def test_health_check_timing_property(interval: int, timeout: int) -> None:
+    from hakit.components.loadbalancer import _validate
+
+    args = _alb_args(
+        target_groups=[{"name": "app", "health_check": {"interval": interval, "timeout": timeout}}]
+    )
+    valid = 5 <= interval <= 300 and 2 <= timeout <= 120 and timeout < interval
+    if valid:
+        assert [g["name"] for g in _validate(args, None)] == ["app"]
+    else:
+        with pytest.raises(ValueError, match=r"target_groups\[0\]\.health_check\.(interval|timeout)"):
+            _validate(args, None)
