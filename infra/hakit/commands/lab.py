@@ -45,11 +45,13 @@ def up_command(
     inv, name = session.open_inventory(inventory, cluster)
     lab = session.create_lab(inv, name, source=str(inventory), base=state_dir)
     with session.terminate_as_interrupt():
-        lab.up()
         try:
+            lab.up()
             lab.save_state(session.state_path(lab.prefix, state_dir), inventory)
         except BaseException:
+            # up() already stopped what it started; the log tails are in the error message.
             lab.down()
+            session.destroy_from_state({"prefix": lab.prefix, "workdir": str(lab.workdir)})
             raise
     if lab.watcher is not None:
         lab.watcher.close()  # the monitors belong to this command; the daemons stay
@@ -58,6 +60,7 @@ def up_command(
         _out.print(f"  netns {ns}")
     _out.print(f"  client: ip netns exec {lab.client_ns} curl http://{lab.plan.vip}:{lab.plan.port}/")
     _out.print(f"  files and logs: {lab.workdir}")
+    _out.print("  drill it: hakit lab drill [--drills 1,5]   remove it: hakit lab down")
 
 
 @lab_app.command("drill")
