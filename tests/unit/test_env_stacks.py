@@ -61,10 +61,20 @@ def test_prod_dns_failover_is_wired_to_both_load_balancers() -> None:
     assert records["PRIMARY"].input("aliases.0.name") == balancers["us-east-1"]
     assert records["SECONDARY"].input("aliases.0.name") == balancers["us-west-2"]
     checks = {check.id: check for check in graph.by_type(HEALTH_CHECK)}
+    controls = graph.by_type("aws:route53recoverycontrol/routingControl:RoutingControl")
+    assert len(controls) == 2
     for role, region in (("PRIMARY", "us-east-1"), ("SECONDARY", "us-west-2")):
-        check = checks[records[role].input("health_check_id")]
-        assert check.input("fqdn") == balancers[region]
-        assert check.input("resource_path") == "/healthz"
+        # Each record is gated by "routing control On AND the region's endpoint healthy" (ARC in prod).
+        gate = checks[records[role].input("health_check_id")]
+        assert gate.input("type") == "CALCULATED" and gate.input("child_health_threshold") == 2
+        children = [checks[child] for child in gate.input("child_healthchecks")]
+        endpoint = next(c for c in children if c.input("type") == "HTTPS")
+        assert endpoint.input("fqdn") == balancers[region]
+        assert endpoint.input("resource_path") == "/healthz"
+        control = next(c for c in children if c.input("type") == "RECOVERY_CONTROL")
+        assert control.input("routing_control_arn") in {c.output("arn") for c in controls}
+    assert set(graph.stack_outputs["routing_control_arns"]) == {"us-east-1", "us-west-2"}
+    assert graph.stack_outputs["arc_cluster_arn"]
     # The CDN's primary origin is the failover name, its secondary the second region's own name.
     distribution = graph.one("aws:cloudfront/distribution:Distribution")
     origins = {o["originId"]: o["domainName"] for o in distribution.input("origins")}
@@ -226,7 +236,10 @@ def test_three_regions_active_active(tmp_path: Path) -> None:
     }
     assert latency == {"eu-west-1", "us-east-1", "us-west-2"}
     assert sorted(n.region or "" for n in graph.by_type(CLUSTER)) == ["eu-west-1", "us-east-1", "us-west-2"]
-    assert len(graph.by_type(HEALTH_CHECK)) == 3
+    endpoint_checks = [c for c in graph.by_type(HEALTH_CHECK) if c.input("type") == "HTTPS"]
+    assert sorted(c.name for c in endpoint_checks) == [
+        f"shop-dns-hc-{r}" for r in ("eu-west-1", "us-east-1", "us-west-2")
+    ]
 
 
 def test_pulumi_up_passes_config_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -144,3 +144,15 @@ def test_runtime_config_as_the_engine_passes_it() -> None:
     with pytest.raises(SpecError) as caught:
         stack_config_from_mapping({**raw, "hakit:slo": json.dumps({"rto_seconds": 0, "rpo_seconds": 0})})
     assert caught.value.lines == ["pulumi config:1: hakit:slo.rto_seconds: Input should be greater than 0"]
+
+
+def test_recovery_control_rules(tmp_path: Path) -> None:
+    one_region = HEAD + "  hakit:regions:\n" + REGION_A + "  hakit:routing:\n    recovery_control: true\n"
+    (line,) = _errors(tmp_path, one_region)
+    assert "hakit:routing.recovery_control: routing controls shift traffic: add a second region" in line
+    arn = "arn:aws:route53-recovery-control::123456789012:cluster/abc-1"
+    shared = f"  hakit:routing:\n    arc_cluster_arn: {arn}\n"
+    (line,) = _errors(tmp_path, HEAD + "  hakit:regions:\n" + REGION_A + REGION_B + shared)
+    assert "hakit:routing.arc_cluster_arn: needs recovery_control: true" in line
+    (line,) = _errors(tmp_path, HEAD + "  hakit:routing:\n    arc_cluster_arn: cluster-1\n")
+    assert "hakit:routing.arc_cluster_arn: 'cluster-1' is not a Route 53 ARC cluster ARN" in line

@@ -98,6 +98,15 @@ CdnCertificateArn = Annotated[
         )
     ),
 ]
+ArcClusterArn = Annotated[
+    str,
+    AfterValidator(
+        matching(
+            r"arn:aws[a-z-]*:route53-recovery-control::\d{12}:cluster/[A-Za-z0-9-]+",
+            "a Route 53 ARC cluster ARN",
+        )
+    ),
+]
 BackupSchedule = Annotated[
     str, AfterValidator(matching(r"cron\(.+\)", "an AWS cron expression like cron(0 3 * * ? *)"))
 ]
@@ -214,6 +223,13 @@ class RoutingSpec(SpecModel):
 
     policy: Literal["failover", "latency", "weighted"] = Field(
         default="failover", description="failover: active-passive; latency/weighted: active-active"
+    )
+    recovery_control: bool = Field(
+        default=False,
+        description="gate each region's records with an ARC routing control (billed per cluster-hour)",
+    )
+    arc_cluster_arn: ArcClusterArn | None = Field(
+        default=None, description="share an existing ARC cluster instead of creating one"
     )
 
 
@@ -364,6 +380,12 @@ class StackConfig(SpecModel):
         yield from self._feature_rules()
 
     def _feature_rules(self) -> Iterator[Problem]:
+        if self.routing.arc_cluster_arn is not None and not self.routing.recovery_control:
+            yield Problem(("hakit:routing", "arc_cluster_arn"), "needs recovery_control: true")
+        if self.routing.recovery_control and len(self.regions) < 2:
+            yield Problem(
+                ("hakit:routing", "recovery_control"), "routing controls shift traffic: add a second region"
+            )
         if self.cdn.waf and not self.cdn.enabled:
             yield Problem(("hakit:cdn", "waf"), "the WAF is attached to the CDN: enable the CDN")
         if self.cdn.enabled:

@@ -160,6 +160,8 @@ class ServiceRegion(pulumi.ComponentResource):
     def record(self, config: StackConfig, region: RegionSpec) -> FailoverDnsRecordArgs:
         """This region's record set: alias to the ALB or the pair's Elastic IP, gated by its health check."""
         record: FailoverDnsRecordArgs = {"health_check": region.name}
+        if config.routing.recovery_control:
+            record["cell"] = region.name  # served only while the region's routing control is On
         if self.dns_name is not None and self.zone_id is not None:
             record["alias"] = {"name": self.dns_name, "zone_id": self.zone_id, "evaluate_target_health": True}
         else:
@@ -174,6 +176,16 @@ class ServiceRegion(pulumi.ComponentResource):
             record["weight"] = region.weight
             record["set_identifier"] = region.name
         return record
+
+
+def recovery_control(config: StackConfig) -> dict[str, Any]:
+    """FailoverDns ARC settings: one cell (routing control) per region, at least one On."""
+    if not config.routing.recovery_control:
+        return {}
+    settings: dict[str, Any] = {"cells": [r.name for r in config.regions], "min_cells_on": 1}
+    if config.routing.arc_cluster_arn:
+        settings["cluster_arn"] = config.routing.arc_cluster_arn
+    return {"recovery_control": settings}
 
 
 def routing_policy(config: StackConfig) -> str:
@@ -214,6 +226,7 @@ class ServiceStack(pulumi.ComponentResource):
                 records=[self.regions[r.name].record(config, r) for r in ordered],
                 region=config.primary_region.name,
                 tags=tags,
+                **recovery_control(config),
             ),
             opts=child,
         )
@@ -359,6 +372,8 @@ def build_service(config: StackConfig, stack: str) -> dict[str, Any]:
         "regions": [r.name for r in config.regions],
         "slo": config.slo.model_dump(),
         "health_check_ids": service.dns.health_check_ids,
+        "arc_cluster_arn": service.dns.cluster_arn,
+        "routing_control_arns": service.dns.routing_control_arns,
         "frontends": {
             region: (
                 {"kind": "alb", "dns_name": part.dns_name, "security_group_id": part.security_group_id}
