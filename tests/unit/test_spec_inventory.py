@@ -751,3 +751,29 @@ def test_other_unknown_top_level_keys_are_errors(tmp_path: Path) -> None:
 def test_typos_get_a_suggestion(tmp_path: Path, mutate: Mutation, expected: str) -> None:
     lines = problems(tmp_path, mutate)
     assert any(line.endswith(expected) for line in lines), lines
+
+
+def test_cross_section_rules_run_over_the_valid_parts(tmp_path: Path) -> None:
+    """A typo in one cluster does not hide a VRID clash between two others."""
+
+    def mutate(data: dict[str, Any]) -> None:
+        second_cluster(data, vrid=51)  # clashes with edge on 198.18.1.0/24
+        broken = copy.deepcopy(data["load_balancers"]["inner"])
+        broken["nodes"] = {"lb1": {"priority": 1}, "lb2": {"priority": 2}}
+        broken["proxy"]["backends"]["web"]["servers"]["a"]["port"] = 0
+        data["load_balancers"]["broken"] = broken
+
+    lines = problems(tmp_path, mutate)
+    assert any("broken.proxy.backends.web.servers.a.port: Input should be greater" in line for line in lines)
+    assert any("inner.vrrp.instances.VI_B.vrid: VRID 51 is already used" in line for line in lines)
+    assert len(lines) == 2
+
+
+def test_an_invalid_host_is_not_also_unknown(tmp_path: Path) -> None:
+    lines = problems(tmp_path, set_path("hosts", "lb2", "interfaces", "eth0", "address", value="nope"))
+    assert len(lines) == 1 and "hosts.lb2.interfaces.eth0.address" in lines[0]
+
+
+def test_rule_problems_are_not_repeated(tmp_path: Path) -> None:
+    lines = problems(tmp_path, set_path(*LB, "nodes", "lb9", value={"priority": 10}))
+    assert len(lines) == 1 and "unknown host 'lb9'" in lines[0]

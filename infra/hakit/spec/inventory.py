@@ -11,7 +11,15 @@ from ipaddress import IPv4Interface, IPv6Interface, ip_network
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from hakit.spec.backup import Backups, backup_rules
 from hakit.spec.base import Name, Problem, SpecModel
@@ -26,13 +34,31 @@ class Inventory(SpecModel):
 
     model_config = ConfigDict(json_schema_extra={"patternProperties": {"^x-": {}}})
 
-    @model_validator(mode="before")
+    _declared_hosts: set[str] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
     @classmethod
-    def _drop_extension_keys(cls, data: Any) -> Any:
-        """`x-defaults: &anchor {...}` holds shared YAML fragments, as in docker-compose files."""
+    def _validate_everything(cls, data: Any, handler: ModelWrapValidatorHandler[Inventory]) -> Inventory:
+        """Drop `x-*` keys (YAML anchors live there), then report every problem at once.
+
+        When some hosts or clusters are invalid, the cross-section rules still run over the valid
+        ones, so a VRID clash is reported together with a typo elsewhere.
+        """
         if isinstance(data, dict):
-            return {key: value for key, value in data.items() if not str(key).startswith("x-")}
-        return data
+            data = {key: value for key, value in data.items() if not str(key).startswith("x-")}
+        try:
+            return handler(data)
+        except ValidationError as err:
+            errors = err.errors(include_url=False)
+            known = {(tuple(error["loc"]), error["msg"]) for error in errors}
+            more = [p for p in _rules_over_the_valid_parts(data, err) if (p.loc, p.message) not in known]
+            if not more:
+                raise
+            details = [
+                _detail(error["type"], error["msg"], error["loc"], error.get("input")) for error in errors
+            ]
+            details += [_detail("rule", problem.message, problem.loc, None) for problem in more]
+            raise ValidationError.from_exception_data(cls.__name__, details) from None
 
     version: Literal[1] = 1
     hosts: dict[Name, Host] = Field(min_length=1)
@@ -46,11 +72,14 @@ class Inventory(SpecModel):
         """Cross-section rules: host references, interfaces, VIP subnets, VRID per segment."""
         yield from self._unique_addresses()
         owner: dict[str, str] = {}
+        declared = self._declared_hosts if self._declared_hosts is not None else set(self.hosts)
         for cluster_name, cluster in self.load_balancers.items():
             base = ("load_balancers", cluster_name)
             for node in cluster.nodes:
-                if node not in self.hosts:
+                if node not in declared:
                     yield Problem((*base, "nodes", node), f"unknown host {node!r} (define it under hosts)")
+                elif node not in self.hosts:
+                    continue  # declared but invalid: its own errors are reported
                 elif node in owner:
                     yield Problem(
                         (*base, "nodes", node),
@@ -146,6 +175,42 @@ class Inventory(SpecModel):
     def hosts_of(self, cluster_name: str) -> list[str]:
         """The node host names of a load-balancer cluster, in inventory order."""
         return list(self.load_balancers[cluster_name].nodes)
+
+
+def _rules_over_the_valid_parts(data: dict[str, Any], err: ValidationError) -> list[Problem]:
+    """The cross-section problems among the hosts and clusters that are valid on their own."""
+    broken = {tuple(error["loc"][:2]) for error in err.errors(include_url=False) if len(error["loc"]) >= 2}
+    raw_hosts = data.get("hosts") if isinstance(data.get("hosts"), dict) else {}
+    raw_clusters = data.get("load_balancers") if isinstance(data.get("load_balancers"), dict) else {}
+    assert isinstance(raw_hosts, dict) and isinstance(raw_clusters, dict)
+    hosts = {name: _valid(Host, raw) for name, raw in raw_hosts.items() if ("hosts", name) not in broken}
+    clusters = {
+        name: _valid(LoadBalancer, raw)
+        for name, raw in raw_clusters.items()
+        if ("load_balancers", name) not in broken
+    }
+    partial = Inventory.model_construct(
+        hosts={name: host for name, host in hosts.items() if host is not None},
+        load_balancers={name: cluster for name, cluster in clusters.items() if cluster is not None},
+        backups={},
+        databases={},
+    )
+    partial._declared_hosts = {str(name) for name in raw_hosts}
+    return list(partial.rules())
+
+
+def _detail(kind: str, message: str, loc: Any, value: Any) -> InitErrorDetails:
+    """A pydantic error carrying `message` verbatim (its type kept for the loader's wording)."""
+    return InitErrorDetails(
+        type=PydanticCustomError(kind, "{message}", {"message": message}), loc=tuple(loc), input=value
+    )
+
+
+def _valid(model: type[SpecModel], raw: Any) -> Any:
+    try:
+        return model.model_validate(raw)
+    except ValidationError:
+        return None
 
 
 def load_inventory(path: str | Path) -> Inventory:
