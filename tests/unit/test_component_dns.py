@@ -319,6 +319,11 @@ def test_existing_arc_cluster_is_reused() -> None:
             "exactly one of `alias` or `values`",
         ),
         (lambda a: a.update(routing_policy="geo"), "routing_policy: 'geo' is not one of"),
+        (
+            lambda a: a["records"][1].update(values=["db.example.com"]),
+            r"values\[0\]: 'db.example.com' is not an IP",
+        ),
+        (lambda a: a.update(type="AAAA"), r"values\[0\]: '192.0.2.10' is not an IPv6 address"),
         (lambda a: a.update(recovery_control={"cells": ["x"]}), r"records\[0\]\.cell: with recovery_control"),
     ],
 )

@@ -282,6 +282,14 @@ def test_internal_alb_with_prefix_list_and_slow_start() -> None:
             "give target_security_group_ids or target_cidr_blocks",
         ),
         (lambda a: a.update(internal=True), "internal load balancer needs its allowed client ranges"),
+        (
+            lambda a: a.update(ingress_cidr_blocks=["10.0.0.1/16"]),
+            r"ingress_cidr_blocks\[0\]: '10.0.0.1/16' is not a CIDR",
+        ),
+        (
+            lambda a: a.update(target_cidr_blocks=["10.0.0.0"]),
+            r"target_cidr_blocks\[0\]: '10.0.0.0' is not a CIDR",
+        ),
         (lambda a: a.update(type="gateway"), "type: 'gateway' is not one of"),
         (
             lambda a: a.update(target_groups=[{"name": "a", "slow_start": 30}]),

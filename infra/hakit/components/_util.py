@@ -5,6 +5,7 @@ Stable API for every component module: `child_opts`, `region_kwargs`, `merge_tag
 Nothing here imports a pulumi_aws submodule at import time (see `rate_limited_web_acl`).
 """
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NoReturn, TypedDict
@@ -60,6 +61,30 @@ def check_region(value: Any, where: str) -> None:
     """Reject a plain string that does not look like an AWS region name."""
     if isinstance(value, str) and not _REGION_RE.match(value):
         fail(where, f"{value!r} is not an AWS region name")
+
+
+def check_cidr(value: Any, where: str) -> None:
+    """Reject a plain string that is not a CIDR block with its host bits clear (`10.0.0.0/16`, `::/0`)."""
+    if isinstance(value, pulumi.Output):
+        return
+    try:
+        ipaddress.ip_network(str(value), strict=True)
+    except ValueError:
+        fail(where, f"{value!r} is not a CIDR block (network address / prefix length)")
+    if "/" not in str(value):
+        fail(where, f"{value!r} is not a CIDR block (no prefix length)")
+
+
+def check_ip(value: Any, version: int, where: str) -> None:
+    """Reject a plain string that is not an IPv4 (`version` 4) or IPv6 (6) address."""
+    if isinstance(value, pulumi.Output):
+        return
+    try:
+        address = ipaddress.ip_address(str(value))
+    except ValueError:
+        fail(where, f"{value!r} is not an IP address")
+    if address.version != version:
+        fail(where, f"{value!r} is not an IPv{version} address")
 
 
 def require_plain(value: Any, where: str) -> None:

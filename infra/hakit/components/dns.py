@@ -11,6 +11,7 @@ import pulumi
 
 from hakit.components._util import (
     check_choice,
+    check_ip,
     check_range,
     check_region,
     child_opts,
@@ -279,6 +280,9 @@ def _validate_record(
         check_range(record.get("ttl", 60), *TTL_RANGE, f"{at}.ttl")
         if rtype == "CNAME" and len(values or []) != 1:
             fail(f"{at}.values", "a CNAME record has exactly one value")
+        if rtype in ("A", "AAAA"):
+            for i, value in enumerate(values or []):
+                check_ip(value, 4 if rtype == "A" else 6, f"{at}.values[{i}]")
     check = record.get("health_check")
     if check is not None and check not in checks:
         fail(

@@ -14,6 +14,7 @@ import pulumi
 from hakit.components._util import (
     arn_region,
     check_choice,
+    check_cidr,
     check_range,
     check_region,
     check_waf,
@@ -286,9 +287,9 @@ def _validate(args: Mapping[str, Any], opts: pulumi.ResourceOptions | None) -> l
     internal = args.get("internal", False)
     if internal and not (args.get("ingress_cidr_blocks") or args.get("ingress_prefix_list_ids")):
         fail(f"{where}.ingress_cidr_blocks", "an internal load balancer needs its allowed client ranges")
-    for i, cidr in enumerate(args.get("ingress_cidr_blocks") or []):
-        if not isinstance(cidr, str) or "/" not in cidr:
-            fail(f"{where}.ingress_cidr_blocks[{i}]", f"{cidr!r} is not a CIDR block")
+    for key in ("ingress_cidr_blocks", "target_cidr_blocks"):
+        for i, cidr in enumerate(args.get(key) or []):
+            check_cidr(cidr, f"{where}.{key}[{i}]")
     if not (args.get("target_security_group_ids") or args.get("target_cidr_blocks")):
         fail(
             f"{where}",
