@@ -1,7 +1,8 @@
 """Small helpers shared by hakit components: child options, tags, regions, argument checks, WAF.
 
 Stable API for every component module: `child_opts`, `region_kwargs`, `merge_tags`, `fail`, `check_range`,
-`check_choice`, `require_plain`, `arn_region`, `resource_suffix`, `rate_limited_web_acl`.
+`check_choice`, `check_region`, `check_cidr`, `check_ip`, `require_plain`, `arn_region`, `resource_suffix`,
+`unique`, `check_waf`, `rate_limited_web_acl`.
 Nothing here imports a pulumi_aws submodule at import time (see `rate_limited_web_acl`).
 """
 
