@@ -73,8 +73,8 @@ def test_prod_dns_failover_is_wired_to_both_load_balancers() -> None:
         assert endpoint.input("resource_path") == "/healthz"
         control = next(c for c in children if c.input("type") == "RECOVERY_CONTROL")
         assert control.input("routing_control_arn") in {c.output("arn") for c in controls}
-    assert set(graph.stack_outputs["routing_control_arns"]) == {"us-east-1", "us-west-2"}
-    assert graph.stack_outputs["arc_cluster_arn"]
+    assert set(graph.stack_outputs["routingControlArns"]) == {"us-east-1", "us-west-2"}
+    assert graph.stack_outputs["arcClusterArn"]
     # The CDN's primary origin is the failover name, its secondary the second region's own name.
     distribution = graph.one("aws:cloudfront/distribution:Distribution")
     origins = {o["originId"]: o["domainName"] for o in distribution.input("origins")}
@@ -115,13 +115,25 @@ def test_prod_backups_are_copied_cross_region() -> None:
 
 def test_prod_exports_the_useful_outputs() -> None:
     outputs = graph_of("prod").stack_outputs
-    assert outputs["entry_url"] == "https://www.example.com/"
-    assert outputs["writer_endpoint"].endswith(".global.rds.amazonaws.com")
-    assert set(outputs["reader_endpoints"]) == {"us-east-1", "us-west-2"}
-    assert outputs["cdn_domain"].endswith(".cloudfront.net")
+    assert outputs["entryUrl"] == "https://www.example.com/"
+    assert outputs["writerEndpoint"].endswith(".global.rds.amazonaws.com")
+    assert set(outputs["readerEndpoints"]) == {"us-east-1", "us-west-2"}
+    assert outputs["cdnDomain"].endswith(".cloudfront.net")
     assert set(outputs["frontends"]) == {"us-east-1", "us-west-2"}
-    assert outputs["slo"] == {"rto_seconds": 300, "rpo_seconds": 60}
-    assert set(outputs["backup_vaults"]) == {"us-east-1", "us-west-2"}
+    assert outputs["slo"] == {"rtoSeconds": 300, "rpoSeconds": 60}
+    assert set(outputs["backupVaults"]) == {"us-east-1", "us-west-2"}
+
+
+def test_prod_outputs_drive_the_failover_runbooks() -> None:
+    """`pulumi stack output --json` of prod is what `hakit failover --stack-outputs` reads."""
+    from hakit.ops.failover_targets import FailoverTargets
+
+    graph = graph_of("prod")
+    targets = FailoverTargets.model_validate(graph.stack_outputs)
+    assert targets.regions == ("us-east-1", "us-west-2")
+    assert targets.global_cluster_identifier == graph.one("aws:rds/globalCluster:GlobalCluster").id
+    assert set(targets.health_check_ids) == set(targets.routing_control_arns) == {"us-east-1", "us-west-2"}
+    assert targets.arc_cluster_arn == graph.one("aws:route53recoverycontrol/cluster:Cluster").output("arn")
 
 
 def test_staging_uses_latency_routing_and_a_keepalived_pair() -> None:
@@ -140,7 +152,7 @@ def test_staging_uses_latency_routing_and_a_keepalived_pair() -> None:
     assert graph.stack_outputs["frontends"]["us-west-2"] == {
         "kind": "keepalived",
         "eip": eip.output("public_ip"),
-        "security_group_id": pair_group.id,
+        "securityGroupId": pair_group.id,
     }
 
 
@@ -151,7 +163,7 @@ def test_dev_is_one_small_region() -> None:
     zone = graph.one("aws:route53/zone:Zone")
     assert zone.input("name") == "dev.example.com"
     assert record.input("zone_id") == zone.output("zone_id")
-    assert graph.stack_outputs["name_servers"] == zone.output("name_servers")
+    assert graph.stack_outputs["nameServers"] == zone.output("name_servers")
     assert record.input("weighted_routing_policies.0.weight") == 100
     assert record.input("health_check_id")
     assert not graph.by_type(CLUSTER)

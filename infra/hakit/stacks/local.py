@@ -30,4 +30,4 @@ def local_lab_args(config: StackConfig, stack: str) -> LocalLabArgs:
 def build_local(config: StackConfig, stack: str) -> dict[str, Any]:
     """Register the lab; return its outputs for export."""
     lab = LocalLab(config.service.name, local_lab_args(config, stack))
-    return {"vip": lab.vip, "urls": lab.urls, "entry_url": lab.urls[0], "network": lab.network_name}
+    return {"vip": lab.vip, "urls": lab.urls, "entryUrl": lab.urls[0], "network": lab.network_name}

@@ -26,6 +26,7 @@ from hakit.components.dns import (
     FailoverDnsArgs,
     FailoverDnsHealthCheckArgs,
     FailoverDnsRecordArgs,
+    FailoverDnsRecoveryControlArgs,
 )
 from hakit.components.keepalived_pair import KeepalivedPair, KeepalivedPairArgs
 from hakit.components.loadbalancer import LoadBalancer, LoadBalancerArgs
@@ -143,6 +144,12 @@ class ServiceRegion(pulumi.ComponentResource):
         self.public_ip = pair.public_ip
         self.security_group_id = pair.security_group_id
 
+    def summary(self) -> dict[str, Any]:
+        """The front door as a stack output: kind, entry (ALB DNS name or Elastic IP), security group."""
+        if self.dns_name is not None:
+            return {"kind": "alb", "dnsName": self.dns_name, "securityGroupId": self.security_group_id}
+        return {"kind": "keepalived", "eip": self.public_ip, "securityGroupId": self.security_group_id}
+
     def health_check(self, config: StackConfig) -> FailoverDnsHealthCheckArgs:
         """The Route 53 check of this region's front door (HTTPS to the ALB, HTTP to the pair's EIP)."""
         spec = config.service.health_check
@@ -178,14 +185,14 @@ class ServiceRegion(pulumi.ComponentResource):
         return record
 
 
-def recovery_control(config: StackConfig) -> dict[str, Any]:
+def recovery_control(config: StackConfig) -> FailoverDnsRecoveryControlArgs | None:
     """FailoverDns ARC settings: one cell (routing control) per region, at least one On."""
     if not config.routing.recovery_control:
-        return {}
-    settings: dict[str, Any] = {"cells": [r.name for r in config.regions], "min_cells_on": 1}
+        return None
+    settings: FailoverDnsRecoveryControlArgs = {"cells": [r.name for r in config.regions], "min_cells_on": 1}
     if config.routing.arc_cluster_arn:
         settings["cluster_arn"] = config.routing.arc_cluster_arn
-    return {"recovery_control": settings}
+    return settings
 
 
 def routing_policy(config: StackConfig) -> str:
@@ -216,20 +223,19 @@ class ServiceStack(pulumi.ComponentResource):
         self.regions = {r.name: ServiceRegion(f"{name}-{r.name}", config, r, opts=child) for r in ordered}
 
         routed_name = f"origin.{fqdn}" if config.cdn.enabled else fqdn
-        self.dns = FailoverDns(
-            f"{name}-dns",
-            FailoverDnsArgs(
-                zone_id=zone_id,
-                name=routed_name,
-                routing_policy=routing_policy(config),
-                health_checks={r.name: self.regions[r.name].health_check(config) for r in ordered},
-                records=[self.regions[r.name].record(config, r) for r in ordered],
-                region=config.primary_region.name,
-                tags=tags,
-                **recovery_control(config),
-            ),
-            opts=child,
+        dns_args = FailoverDnsArgs(
+            zone_id=zone_id,
+            name=routed_name,
+            routing_policy=routing_policy(config),
+            health_checks={r.name: self.regions[r.name].health_check(config) for r in ordered},
+            records=[self.regions[r.name].record(config, r) for r in ordered],
+            region=config.primary_region.name,
+            tags=tags,
         )
+        control = recovery_control(config)
+        if control is not None:
+            dns_args["recovery_control"] = control
+        self.dns = FailoverDns(f"{name}-dns", dns_args, opts=child)
         self.cdn: FailoverCdn | None = None
         if config.cdn.enabled:
             self.cdn = self._cdn(name, config, zone_id, tags, routed_name)
@@ -360,43 +366,39 @@ class ServiceStack(pulumi.ComponentResource):
 
 
 def build_service(config: StackConfig, stack: str) -> dict[str, Any]:
-    """Register the service stack and return the outputs worth exporting."""
+    """Register the service stack; return its outputs, camelCase as Pulumi programs export them.
+
+    `regions`, `healthCheckIds`, `arcClusterArn`, `routingControlArns` and `globalClusterIdentifier` are
+    what `hakit failover --stack-outputs` reads (`pulumi stack output --json`).
+    """
     service = ServiceStack(config.service.name, config)
     fqdn = config.service.fqdn
     outputs: dict[str, Any] = {
-        "entry_url": f"https://{fqdn}/",
+        "entryUrl": f"https://{fqdn}/",
         "fqdn": fqdn,
-        "routed_name": f"origin.{fqdn}" if service.cdn is not None else fqdn,
-        "routing_policy": routing_policy(config),
-        "primary_region": config.primary_region.name,
+        "routedName": f"origin.{fqdn}" if service.cdn is not None else fqdn,
+        "routingPolicy": routing_policy(config),
+        "primaryRegion": config.primary_region.name,
         "regions": [r.name for r in config.regions],
-        "slo": config.slo.model_dump(),
-        "health_check_ids": service.dns.health_check_ids,
-        "arc_cluster_arn": service.dns.cluster_arn,
-        "routing_control_arns": service.dns.routing_control_arns,
-        "frontends": {
-            region: (
-                {"kind": "alb", "dns_name": part.dns_name, "security_group_id": part.security_group_id}
-                if part.dns_name is not None
-                else {
-                    "kind": "keepalived",
-                    "eip": part.public_ip,
-                    "security_group_id": part.security_group_id,
-                }
-            )
-            for region, part in service.regions.items()
-        },
+        "slo": {"rtoSeconds": config.slo.rto_seconds, "rpoSeconds": config.slo.rpo_seconds},
+        "healthCheckIds": service.dns.health_check_ids,
+        "frontends": {region: part.summary() for region, part in service.regions.items()},
     }
+    if config.routing.recovery_control:
+        outputs["arcClusterArn"] = service.dns.cluster_arn
+        outputs["routingControlArns"] = service.dns.routing_control_arns
     if service.name_servers is not None:
-        outputs["name_servers"] = service.name_servers
+        outputs["nameServers"] = service.name_servers
     if service.cdn is not None:
-        outputs["cdn_domain"] = service.cdn.domain_name
-        outputs["cdn_distribution_id"] = service.cdn.distribution_id
+        outputs["cdnDomain"] = service.cdn.domain_name
+        outputs["cdnDistributionId"] = service.cdn.distribution_id
     if service.database is not None:
-        outputs["writer_endpoint"] = service.database.writer_endpoint
-        outputs["reader_endpoints"] = service.database.reader_endpoints
-        outputs["global_cluster_arn"] = service.database.global_arn
-        outputs["db_master_secret_arn"] = service.database.master_secret_arn
+        outputs["writerEndpoint"] = service.database.writer_endpoint
+        outputs["readerEndpoints"] = service.database.reader_endpoints
+        outputs["globalClusterIdentifier"] = service.database.global_arn.apply(
+            lambda arn: arn.rsplit(":", 1)[-1]
+        )
+        outputs["dbMasterSecretArn"] = service.database.master_secret_arn
     if service.backup is not None:
-        outputs["backup_vaults"] = service.backup.vault_arns
+        outputs["backupVaults"] = service.backup.vault_arns
     return outputs
