@@ -73,7 +73,10 @@ backup = AwsBackup(
     },
 )
 
+# `regions`, `healthCheckIds` and `dynamodbTableName` are what `hakit failover --stack-outputs` reads.
 pulumi.export("url", f"https://{config.require('hostname')}/")
-pulumi.export("health_check_ids", dns.health_check_ids)
-pulumi.export("table_arns", table.resource_arns)
-pulumi.export("backup_vaults", backup.vault_arns)
+pulumi.export("regions", [primary, secondary])
+pulumi.export("healthCheckIds", dns.health_check_ids)
+pulumi.export("dynamodbTableName", table.global_arn.apply(lambda arn: arn.rsplit("/", 1)[-1]))
+pulumi.export("tableArns", table.resource_arns)
+pulumi.export("backupVaults", backup.vault_arns)

@@ -52,4 +52,13 @@ def test_table_replicated_and_backed_up_in_both_regions(graph: ResourceGraph) ->
         "eu-west-1",
     ]
     assert graph.stack_outputs["url"] == "https://orders.example.org/"
-    assert set(graph.stack_outputs["backup_vaults"]) == {"eu-central-1", "eu-west-1"}
+    assert set(graph.stack_outputs["backupVaults"]) == {"eu-central-1", "eu-west-1"}
+
+
+def test_outputs_feed_the_failover_runbooks(graph: ResourceGraph) -> None:
+    from hakit.ops.failover_targets import FailoverTargets
+
+    targets = FailoverTargets.model_validate(graph.stack_outputs)
+    assert targets.regions == ("eu-west-1", "eu-central-1")
+    assert set(targets.health_check_ids) == {"eu-west-1", "eu-central-1"}
+    assert targets.dynamodb_table_name == graph.one("aws:dynamodb/table:Table").id
