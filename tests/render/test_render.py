@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -276,3 +277,14 @@ def test_diff_tree_reports_every_kind_of_change(tmp_path: Path) -> None:
     }
     assert "-two\n+TWO\n" in changes["h/a.conf"].diff
     assert "new" not in changes["h/s.conf"].diff and "content not shown" in changes["h/s.conf"].diff
+
+
+def test_directories_are_0755_whatever_the_umask(tmp_path: Path, example: Inventory) -> None:
+    previous = os.umask(0o002)
+    try:
+        write_tree(render_inventory(example, source=EXAMPLE_SOURCE), tmp_path / "out")
+    finally:
+        os.umask(previous)
+    for path in [tmp_path / "out", *(tmp_path / "out").rglob("*")]:
+        if path.is_dir():
+            assert path.stat().st_mode & 0o777 == 0o755, path

@@ -26,13 +26,27 @@ def _check_replaceable(out: Path) -> None:
         )
 
 
+def _make_dirs(top: Path, directory: Path) -> None:
+    """Create `directory` and its parents below `top` as 0755 whatever the umask.
+
+    keepalived's script security refuses scripts in directories writable by group or others.
+    """
+    missing = []
+    while directory != top and not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        path.mkdir()
+        os.chmod(path, 0o755)
+
+
 def _populate(tree: RenderedTree, top: Path) -> None:
     (top / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
     for host in sorted(tree):
         for relative in sorted(tree[host]):
             rendered = tree[host][relative]
             target = top / host / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _make_dirs(top, target.parent)
             # Create with the final mode: a secret is never readable by others, not even briefly.
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, rendered.effective_mode)
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
