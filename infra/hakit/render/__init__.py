@@ -44,7 +44,5 @@ def render_host(inv: Inventory, host_name: str, *, source: str, root: str = "") 
     """The files of one host (empty when no section concerns it)."""
     if host_name not in inv.hosts:
         raise KeyError(f"unknown host {host_name!r}")
-    for cluster_name, cluster in inv.load_balancers.items():
-        if host_name in cluster.nodes and len(PRODUCERS) == 1:
-            return render_cluster(inv, cluster_name, source=source, root=root)[host_name]
+    # Every producer sees the whole inventory (a host's files may depend on its peers): render all.
     return render_inventory(inv, source=source, root=root).get(host_name, {})
