@@ -12,6 +12,8 @@ so a component constructed for another language carries exactly the type its SDK
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -71,4 +73,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # Started as a script (PulumiPlugin.yaml `main`), Python puts this package's own folder first on
+    # sys.path, where `testing`, `spec`, ... would shadow same-named top-level modules: drop it.
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        del sys.path[0]
     main()
