@@ -75,23 +75,22 @@ def run_validation(
         return validate_tree(tree, root=root, jobs=jobs, dedupe=dedupe, progress=advance)
 
 
-def _host_verdicts(report: ValidationReport | None, reason: str) -> dict[str, str]:
-    if report is None:
-        return {}
+def _host_verdicts(report: ValidationReport | None) -> dict[str, str]:
+    """host -> 'yes', 'FAILED' or 'no (why)' (partly skipped hosts say why)."""
     verdicts: dict[str, str] = {}
-    for result in report.results:
+    for result in report.results if report is not None else []:
         current = verdicts.get(result.host, "yes")
         if not result.ok and not result.skipped:
             verdicts[result.host] = "FAILED"
         elif result.skipped and current == "yes":
             verdicts[result.host] = f"no ({result.message})"
         else:
-            verdicts.setdefault(result.host, current)
+            verdicts[result.host] = current
     return verdicts
 
 
 def _print_summary(tree: RenderedTree, report: ValidationReport | None, not_validated: str) -> None:
-    verdicts = _host_verdicts(report, not_validated)
+    verdicts = _host_verdicts(report)
     table = Table(title=None, show_edge=False, header_style="bold")
     table.add_column("host")
     table.add_column("files", justify="right")
