@@ -524,6 +524,12 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "no custom page for 418",
     ),
     (
+        "error page too large",
+        set_path(*PROXY, "error_pages", value={503: "x" * 20_000}),
+        "load_balancers.edge.proxy.error_pages[503]",
+        "HAProxy error files must fit one buffer",
+    ),
+    (
         "breaker without checks",
         set_path(*WEB, "health_check", value=None),
         "load_balancers.edge.proxy.backends.web.circuit_breaker",

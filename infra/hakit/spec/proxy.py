@@ -45,6 +45,9 @@ DEFAULT_RETRY_ON: dict[str, list[RetryOn]] = {
 ERROR_PAGE_STATUSES = (400, 403, 404, 405, 408, 429, 500, 502, 503, 504)
 """Statuses both HAProxy (`errorfile`) and nginx (`error_page`) can replace."""
 
+MAX_ERROR_PAGE_BYTES = 12_000
+"""HAProxy serves an error file from one buffer (16 kB by default, headers and hakit's frame included)."""
+
 DEFAULT_ERROR_PAGES = (429, 502, 503, 504)
 """Statuses that get hakit's built-in page when `error_pages` does not name them."""
 
@@ -283,11 +286,17 @@ class Proxy(SpecModel):
                     f"unknown backend {frontend.backend!r} (known: {', '.join(sorted(self.backends))})",
                 )
         yield from self._port_rules()
-        for status in self.error_pages:
+        for status, body in self.error_pages.items():
             if status not in ERROR_PAGE_STATUSES:
                 yield Problem(
                     ("error_pages", status),
                     f"no custom page for {status}: use one of {', '.join(map(str, ERROR_PAGE_STATUSES))}",
+                )
+            elif len(body.encode()) > MAX_ERROR_PAGE_BYTES:
+                yield Problem(
+                    ("error_pages", status),
+                    f"page of {len(body.encode())} bytes: HAProxy error files must fit one buffer "
+                    f"(at most {MAX_ERROR_PAGE_BYTES} bytes here; link to assets instead of inlining them)",
                 )
         if self.kind == "nginx":
             yield from self._nginx_rules()
