@@ -97,3 +97,15 @@ def test_plan_unknown_stack_exit_2(hakit) -> None:  # type: ignore[no-untyped-de
     result = hakit("plan", "--stack", "qa")
     assert result.returncode == 2
     assert "no such stack file" in result.stderr
+
+
+def test_plan_component_rejection_is_exit_2(hakit, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A value the model accepts but a component rejects (an unknown engine version) is still exit 2."""
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copytree(ROOT / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("hakit", "__pycache__"))
+    text = (ROOT / "Pulumi.prod.yaml").read_text().replace('engine_version: "16.4"', 'engine_version: "9.9"')
+    (tmp_path / "Pulumi.prod.yaml").write_text(text)
+    result = hakit("plan", "--stack", "prod", "--root", str(tmp_path))
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"{tmp_path / 'Pulumi.prod.yaml'}: GlobalDatabaseArgs.aurora.engine_version: ")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hakit.errors import SpecError
+from hakit.errors import HakitError, SpecError
 
 
 def plan(
@@ -21,12 +21,16 @@ def plan(
     """Run the stack's program under mocks and print its resource tree and counts per type and region."""
     from hakit.stacks.plan import render_text, summarize
     from hakit.stacks.program import stack_file, synth_stack
+    from hakit.testing import DuplicateUrnError
 
     try:
         graph = synth_stack(stack, root=root)
     except ValueError as err:
         # A component rejected its arguments: still a config problem of this stack file, exit 2.
         raise SpecError(f"{stack_file(stack, root)}: {' '.join(str(err).split())}") from None
+    except DuplicateUrnError as err:
+        # The engine would refuse the deployment the same way: a program bug, said in one line.
+        raise HakitError(f"{stack_file(stack, root)}: {err}") from None
     summary = summarize(graph)
     typer.echo(json.dumps(summary, indent=2, default=str) if as_json else render_text(summary))
 
