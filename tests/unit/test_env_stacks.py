@@ -276,3 +276,16 @@ def test_runtime_errors_name_the_stack_file_when_it_is_there(
     message = str(caught.value)
     assert f"{tmp_path / 'Pulumi.test.yaml'}:2: hakit:service.domain: required field is missing" in message
     assert f"{tmp_path / 'Pulumi.test.yaml'}:1: hakit:slo: required field is missing" in message
+
+
+def test_component_rejections_stop_pulumi_up_in_one_line() -> None:
+    from hakit.testing import load_stack_config
+
+    config = load_stack_config(str(ROOT / "Pulumi.prod.yaml"))
+    config["hakit:database"] = {**config["hakit:database"], "engine_version": "9.9"}
+    with pytest.raises(pulumi.RunError) as caught:
+        synth(run, config=config, stack="prod", project="hakit")
+    # Checked before anything registers; the runtime value differs from the file here, so no file line.
+    assert str(caught.value).startswith(
+        "invalid stack config:\nstack prod: hakit:database.engine_version: Aurora PostgreSQL 9 cannot be"
+    )

@@ -99,13 +99,20 @@ def test_plan_unknown_stack_exit_2(hakit) -> None:  # type: ignore[no-untyped-de
     assert "no such stack file" in result.stderr
 
 
-def test_plan_component_rejection_is_exit_2(hakit, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """A value the model accepts but a component rejects (an unknown engine version) is still exit 2."""
+def test_plan_component_checks_run_first_with_file_lines(hakit, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Values only a component can judge (a global-capable engine version, an AWS cron) fail up front."""
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
-    shutil.copytree(ROOT / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("hakit", "__pycache__"))
-    text = (ROOT / "Pulumi.prod.yaml").read_text().replace('engine_version: "16.4"', 'engine_version: "9.9"')
+    text = (ROOT / "Pulumi.prod.yaml").read_text()
+    text = text.replace('engine_version: "16.4"', 'engine_version: "9.6"').replace(
+        "cron(0 3 * * ? *)", "cron(0 25 * * ? *)"
+    )
     (tmp_path / "Pulumi.prod.yaml").write_text(text)
+    lines = text.splitlines()
+    version_line = next(i for i, line in enumerate(lines, 1) if "engine_version" in line)
+    schedule_line = next(i for i, line in enumerate(lines, 1) if "schedule:" in line)
     result = hakit("plan", "--stack", "prod", "--root", str(tmp_path))
     assert result.returncode == 2
-    (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"{tmp_path / 'Pulumi.prod.yaml'}: GlobalDatabaseArgs.aurora.engine_version: ")
+    source = tmp_path / "Pulumi.prod.yaml"
+    version, schedule = result.stderr.strip().splitlines()
+    assert version.startswith(f"{source}:{version_line}: hakit:database.engine_version: Aurora PostgreSQL 9 ")
+    assert schedule.startswith(f"{source}:{schedule_line}: hakit:backup.schedule: ")

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hakit.errors import SpecError
+from hakit.spec.base import Problem
+from hakit.spec.loader import LineIndex, format_path, load_yaml
 from hakit.spec.stack import StackConfig, stack_config_from_file, stack_config_from_mapping
 
 if TYPE_CHECKING:
@@ -31,15 +33,46 @@ def _stack_file_candidates(stack: str) -> list[Path]:
     return [here / f"Pulumi.{stack}.yaml", here.parent / f"Pulumi.{stack}.yaml"]
 
 
+def _preflight(config: StackConfig) -> list[Problem]:
+    if config.target == "local":
+        return []
+    from hakit.stacks.service import preflight
+
+    return preflight(config)
+
+
+def _problem_lines(problems: list[Problem], source: str, lines: LineIndex | None) -> list[str]:
+    found = []
+    for problem in problems:
+        line = lines.line(problem.loc) if lines is not None else None
+        where = f"{source}:{line}" if line is not None else source
+        found.append((line or 0, f"{where}: {format_path(problem.loc)}: {problem.message}"))
+    return [text for _, text in sorted(found)]
+
+
+def config_from_file(path: str | Path) -> StackConfig:
+    """Validate a stack file: the model, then the components' checks (`preflight`), all with file lines."""
+    config = stack_config_from_file(path)
+    problems = _preflight(config)
+    if problems:
+        _, lines = load_yaml(path)
+        raise SpecError(_problem_lines(problems, str(path), lines.prefixed(("config",))))
+    return config
+
+
 def load_config(config: Mapping[str, Any], stack: str) -> StackConfig:
     """Validate the runtime config; on failure re-check the stack file (if found) to report file lines."""
     try:
-        return stack_config_from_mapping(config, source=f"stack {stack}")
+        validated = stack_config_from_mapping(config, source=f"stack {stack}")
+        problems = _preflight(validated)
+        if problems:
+            raise SpecError(_problem_lines(problems, f"stack {stack}", None))
+        return validated
     except SpecError as runtime_error:
         for candidate in _stack_file_candidates(stack):
             if candidate.is_file():
                 try:
-                    stack_config_from_file(candidate)
+                    config_from_file(candidate)
                 except SpecError as file_error:
                     raise file_error from None
         # Unknown lines: drop the placeholder line number the loader uses.
@@ -69,7 +102,12 @@ def run() -> None:
     except SpecError as err:
         # RunError: the engine shows the message without a Python traceback.
         raise pulumi.RunError("invalid stack config:\n" + "\n".join(err.lines)) from None
-    for key, value in build(config, stack).items():
+    try:
+        outputs = build(config, stack)
+    except ValueError as err:
+        # Components reject bad arguments with ValueError before registering anything (hakit convention).
+        raise pulumi.RunError(f"invalid stack config: {' '.join(str(err).split())}") from None
+    for key, value in outputs.items():
         pulumi.export(key, value)
 
 
@@ -101,14 +139,14 @@ def stack_file(env: str, root: str | Path = ".") -> Path:
 def synth_stack(env: str, *, root: str | Path = ".") -> ResourceGraph:
     """Run the project's program under mocks with `Pulumi.<env>.yaml`, exactly as `pulumi up` would load it.
 
-    The file is validated first with line numbers (SpecError, exit 2) so no resource is registered
-    from a bad config.
+    The file is validated first with line numbers (the model, then the components' checks; SpecError,
+    exit 2) so no resource is registered from a bad config.
     """
     from hakit.testing import load_stack_config, synth
 
     base = Path(root)
     path = stack_file(env, base)
-    stack_config_from_file(path)
+    config_from_file(path)
     project, program = project_settings(base)
     config = load_stack_config(str(path))
 

@@ -18,9 +18,9 @@ import pulumi_aws.ec2 as ec2
 import pulumi_aws.lb as aws_lb
 import pulumi_aws.route53 as route53
 
-from hakit.components.backup import AwsBackup, AwsBackupArgs
+from hakit.components.backup import AwsBackup, AwsBackupArgs, check_backup_schedule
 from hakit.components.cdn import FailoverCdn, FailoverCdnArgs
-from hakit.components.database import GlobalDatabase, GlobalDatabaseArgs
+from hakit.components.database import GlobalDatabase, GlobalDatabaseArgs, resolve_aurora_engine
 from hakit.components.dns import (
     FailoverDns,
     FailoverDnsArgs,
@@ -30,6 +30,7 @@ from hakit.components.dns import (
 )
 from hakit.components.keepalived_pair import KeepalivedPair, KeepalivedPairArgs
 from hakit.components.loadbalancer import LoadBalancer, LoadBalancerArgs
+from hakit.spec.base import Problem
 from hakit.spec.stack import RegionSpec, StackConfig
 
 DB_PORTS = {"aurora-postgresql": 5432, "aurora-mysql": 3306}
@@ -183,6 +184,37 @@ class ServiceRegion(pulumi.ComponentResource):
             record["weight"] = region.weight
             record["set_identifier"] = region.name
         return record
+
+
+def preflight(config: StackConfig) -> list[Problem]:
+    """The components' own checks of values the config passes through untouched, run before any resource.
+
+    The stack model cannot know which engine versions can be global or what a valid AWS cron is; the
+    components do (pure functions). Asking them first turns a late component error into a config error.
+    """
+    problems: list[Problem] = []
+    database = config.database
+    if database is not None and database.enabled:
+        try:
+            resolve_aurora_engine(
+                database.engine, database.version(), write_forwarding=True, field="engine_version"
+            )
+        except ValueError as err:
+            problems.append(
+                Problem(("hakit:database", "engine_version"), _without_field(err, "engine_version"))
+            )
+    backup = config.backup
+    if backup is not None and backup.enabled:
+        try:
+            check_backup_schedule(backup.schedule, "schedule")
+        except ValueError as err:
+            problems.append(Problem(("hakit:backup", "schedule"), _without_field(err, "schedule")))
+    return problems
+
+
+def _without_field(err: ValueError, field: str) -> str:
+    text = " ".join(str(err).split())
+    return text[len(field) + 2 :] if text.startswith(f"{field}: ") else text
 
 
 def recovery_control(config: StackConfig) -> FailoverDnsRecoveryControlArgs | None:
