@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hakit.testing.graph import Node, ResourceGraph
@@ -124,5 +125,5 @@ def render_text(summary: dict[str, Any]) -> str:
     lines.append("  ".join([f"{'total':<{width}}", *total_cells, f"{summary['resources']:>10}"]))
     if summary["outputs"]:
         lines += ["", "outputs (mock values where the cloud computes them):"]
-        lines += [f"  {key}: {value}" for key, value in summary["outputs"].items()]
+        lines += [f"  {key}: {json.dumps(value, default=str)}" for key, value in summary["outputs"].items()]
     return "\n".join(lines)
