@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,11 +31,11 @@ def _hakit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]
 
 
 @pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
+def state_dir(tmp_path: Path) -> Iterator[Path]:
     """A state directory; whatever a failing test left in it is torn down."""
     require_root()
     require_binaries("ip", "keepalived", "haproxy")
-    yield tmp_path  # type: ignore[misc]
+    yield tmp_path
     _hakit("lab", "down", "--state-dir", str(tmp_path))
 
 

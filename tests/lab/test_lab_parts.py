@@ -7,13 +7,15 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from hakit.errors import HakitError
 from hakit.lab.drills import DrillResult, _account, parse_drills
 from hakit.lab.from_inventory import build_plan
-from hakit.lab.load import LoadConfig
+from hakit.lab.load import LoadConfig, Record
 from hakit.lab.procs import Supervisor, is_running, process_tree
 from hakit.lab.session import open_inventory, tune
 from hakit.lab.vip import _parse
@@ -30,10 +32,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def supervisor(tmp_path: Path) -> Supervisor:
+def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
     """A supervisor whose processes are all stopped after the test."""
     sup = Supervisor(tmp_path / "logs")
-    yield sup  # type: ignore[misc]
+    yield sup
     sup.stop_all()
 
 
@@ -47,9 +49,7 @@ def _wait_port(port: int, timeout: float = 5.0) -> None:
     raise AssertionError(f"nothing listens on {port}")
 
 
-def _load(
-    supervisor: Supervisor, tmp_path: Path, config: LoadConfig, name: str = "load"
-) -> list[list[object]]:
+def _load(supervisor: Supervisor, tmp_path: Path, config: LoadConfig, name: str = "load") -> list[Record]:
     out = tmp_path / f"{name}.json"
     argv = [sys.executable, "-m", "hakit.lab.load", "--out", str(out)]
     for key, value in vars(config).items():
@@ -57,7 +57,7 @@ def _load(
             argv += [f"--{key.replace('_', '-')}", str(value)]
     supervisor.start(name, argv)
     supervisor.popen(name).wait(timeout=30)
-    return list(json.loads(out.read_text()))
+    return [cast(Record, tuple(r)) for r in json.loads(out.read_text())]
 
 
 def test_backend_and_load_client_account_every_request(supervisor: Supervisor, tmp_path: Path) -> None:
