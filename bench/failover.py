@@ -2,14 +2,18 @@
 
 Prints, per drill, the measured time-to-detect, the protocol's theoretical limit (3 x advert + skew for a
 crash, one advert for a clean stop), their ratio, and the lost (failed) requests. Goal: ratio <= 1.05 and
-0 lost on backend failures. Usage: `python bench/failover.py [--drills 1-7] [--adverts 1,0.1]`.
+0 lost on backend failures. First, the lab's stdlib backend against http.server's defaults (wrk, loopback).
+Usage: `python bench/failover.py [--drills 1-7] [--adverts 1,0.1] [--proxies haproxy,nginx]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,6 +24,37 @@ from rich.console import Console
 from rich.table import Table
 
 INVENTORIES = Path(__file__).resolve().parents[1] / "tests" / "lab"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def backend_rate(naive: bool) -> float:
+    """Requests/s `wrk -t1 -c10 -d2s` gets from one lab backend on loopback."""
+    port = _free_port()
+    argv = [sys.executable, "-m", "hakit.lab.backend", "--bind", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen([*argv, *(["--naive"] if naive else [])])
+    try:
+        for _ in range(100):
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.02)
+        out = subprocess.run(
+            ["wrk", "-t1", "-c10", "-d2s", "--timeout", "2s", f"http://127.0.0.1:{port}/"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=5)
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return float(match.group(1)) if match else 0.0
 
 
 def run(proxy: str, advert: float, drills: list[int]) -> list[DrillResult]:
@@ -70,12 +105,18 @@ def main() -> None:
     if os.geteuid() != 0:
         sys.exit("bench/failover.py needs root (network namespaces)")
     drills = parse_drills(args.drills)
+    console = Console(width=160)
+    if shutil.which("wrk"):
+        fast, naive = backend_rate(naive=False), backend_rate(naive=True)
+        console.print(
+            f"lab backend (Nagle off, buffered writes): {fast:,.0f} req/s; "
+            f"http.server defaults: {naive:,.0f} req/s ({fast / max(naive, 1):.0f}x)"
+        )
     results: list[DrillResult] = []
     started = time.monotonic()
     for proxy in args.proxies.split(","):
         for advert in (float(a) for a in args.adverts.split(",")):
             results += run(proxy, advert, drills)
-    console = Console(width=160)
     console.print(table(results))
     ratios = [r.ratio for r in results if r.ratio is not None and r.drill in (4, 5, 6)]
     backend_lost = sum(r.failed for r in results if r.drill in (1, 2, 3))

@@ -58,6 +58,13 @@ class Handler(BaseHTTPRequestHandler):
         """Silence per-request logging (it would cost more than the request)."""
 
 
+class NaiveHandler(Handler):
+    """http.server's defaults (Nagle on, one send per header line): for the benchmark's comparison only."""
+
+    disable_nagle_algorithm = False
+    wbufsize = 0
+
+
 class Server(ThreadingHTTPServer):
     """Threaded server with a deep accept queue and reusable address."""
 
@@ -88,12 +95,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="backend")
     parser.add_argument("--mode", choices=["ok", "500"], default="ok")
     parser.add_argument("--health-path", default="/health")
+    parser.add_argument("--naive", action="store_true", help="http.server defaults (slow; for comparison)")
     args = parser.parse_args(argv)
     _State.mode, _State.name, _State.health_path = args.mode, args.name, args.health_path
     signal.signal(signal.SIGUSR1, _set_mode("500"))  # type: ignore[arg-type]
     signal.signal(signal.SIGUSR2, _set_mode("ok"))  # type: ignore[arg-type]
     signal.signal(signal.SIGTERM, _terminate)
-    server = Server((args.bind, args.port), Handler)
+    server = Server((args.bind, args.port), NaiveHandler if args.naive else Handler)
     server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         server.serve_forever(poll_interval=0.2)
