@@ -156,3 +156,17 @@ def test_recovery_control_rules(tmp_path: Path) -> None:
     assert "hakit:routing.arc_cluster_arn: needs recovery_control: true" in line
     (line,) = _errors(tmp_path, HEAD + "  hakit:routing:\n    arc_cluster_arn: cluster-1\n")
     assert "hakit:routing.arc_cluster_arn: 'cluster-1' is not a Route 53 ARC cluster ARN" in line
+
+
+def test_keepalived_pair_needs_two_zones(tmp_path: Path) -> None:
+    pair = REGION_B.replace(
+        "targets: [10.1.1.10, 10.1.2.10]", "targets: [10.1.1.10, 10.1.2.10]\n      frontend: keepalived"
+    ) + (
+        "      availability_zones: [us-west-2a, us-west-2a]\n      vpc_cidr: 10.1.0.0/16\n"
+        "      keepalived:\n        private_ips: [10.1.1.50, 10.1.2.50]\n"
+    )
+    (line,) = _errors(tmp_path, HEAD + "  hakit:regions:\n" + REGION_A + pair)
+    assert (
+        "hakit:regions[1].availability_zones: the keepalived pair needs its first two subnets in two AZs"
+        in line
+    )

@@ -205,6 +205,11 @@ class RegionSpec(SpecModel):
     def _pair_rules(self) -> Iterator[Problem]:
         if self.keepalived is None:
             yield Problem(("keepalived",), "frontend keepalived needs keepalived.private_ips")
+        zones = self.zones()
+        if zones[0] == zones[1]:
+            yield Problem(
+                ("availability_zones",), "the keepalived pair needs its first two subnets in two AZs"
+            )
         if self.vpc_cidr is None:
             yield Problem(("vpc_cidr",), "frontend keepalived needs the VPC CIDR")
         if self.keepalived is None or self.vpc_cidr is None:
