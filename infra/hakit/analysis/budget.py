@@ -22,7 +22,7 @@ from hakit.analysis.rules_ha import (
     routing_policy,
     table_regions,
 )
-from hakit.analysis.schedule import schedule_interval_seconds
+from hakit.analysis.schedule import calendar_interval_seconds, schedule_interval_seconds
 from hakit.analysis.view import Resource, StackView
 
 if TYPE_CHECKING:
@@ -39,6 +39,10 @@ AURORA_GLOBAL_LAG_RPO = 1.0
 """Aurora Global Database storage replication lag: 'typically under a second'."""
 DYNAMODB_GLOBAL_LAG_RPO = 1.0
 """DynamoDB global tables (eventual, MREC): replication 'typically within a second'."""
+MARIADB_ASYNC_LAG_RPO = 1.0
+"""Dual-primary MariaDB: asynchronous replication; the tail not yet shipped when a node's disk is lost.
+An assumption for a healthy LAN pair (measure `Seconds_Behind_Master` under your load); a node that
+restarts keeps its binary log (sync_binlog=1) and the lab measured 0 acknowledged rows lost."""
 ROUTE53_DEFAULTS = {"requestInterval": 30.0, "failureThreshold": 3.0}
 TARGET_GROUP_DEFAULTS = {"interval": 30.0, "unhealthyThreshold": 2.0}
 CLOUDFRONT_DEFAULTS = {"connectionAttempts": 3.0, "connectionTimeout": 10.0}
@@ -522,4 +526,58 @@ def inventory_budget(inventory: Inventory, slo: Slo | None = None) -> Budget:
                     )
                 )
             paths.append(EntryPath(f"{cluster_name}/{instance_name}", "vip", tuple(stages)))
+    paths += database_pair_paths(inventory)
+    paths += backup_job_paths(inventory)
     return Budget(tuple(paths), slo or Slo())
+
+
+def database_pair_paths(inventory: Inventory) -> list[EntryPath]:
+    """Per dual-primary MariaDB pair with a write VIP: VIP takeover, check detection, replication RPO."""
+    paths: list[EntryPath] = []
+    for pair_name, pair in inventory.databases.items():
+        vip = pair.write_vip
+        if vip is None:
+            continue
+        standby = min(node.priority for node in pair.nodes.values())
+        stages = [
+            keepalived_stage(f"{pair_name} write VIP (node crash)", float(vip.advert_int), standby, 3),
+            Stage(
+                "mariadb-check",
+                f"{pair_name} (server down, host up)",
+                "zone",
+                "rto",
+                (vip.fall * vip.check_interval + vip.check_timeout) / 1000 + float(vip.advert_int),
+                "fall x check_interval + check_timeout + advert_int (priority-0 advert)",
+                {
+                    "fall": vip.fall,
+                    "check_interval_ms": vip.check_interval,
+                    "check_timeout_ms": vip.check_timeout,
+                    "advert_int": float(vip.advert_int),
+                },
+            ),
+            Stage(
+                "mariadb-replication",
+                pair_name,
+                "data",
+                "rpo",
+                MARIADB_ASYNC_LAG_RPO,
+                "async replication lag (assumed ~1 s; a restarted node loses nothing)",
+                {"assumed_lag": MARIADB_ASYNC_LAG_RPO},
+            ),
+        ]
+        paths.append(EntryPath(f"database {pair_name}", "vip", tuple(stages)))
+    return paths
+
+
+def backup_job_paths(inventory: Inventory) -> list[EntryPath]:
+    """Per backup job of a host outside a replicated pair: data at risk = the schedule interval."""
+    replicated = {host for pair in inventory.databases.values() for host in pair.nodes}
+    paths: list[EntryPath] = []
+    for job_name, job in inventory.backups.items():
+        if job.host in replicated:
+            continue
+        seconds = calendar_interval_seconds(job.schedule)
+        formula = "OnCalendar interval" if seconds is not None else "schedule not modelled"
+        stage = Stage("backup", job_name, "data", "rpo", seconds, formula, {"schedule": job.schedule})
+        paths.append(EntryPath(f"backup {job_name}", "data", (stage,)))
+    return paths

@@ -78,3 +78,46 @@ def schedule_interval_seconds(expression: str) -> float | None:
     if len(runs) < 2:
         return None
     return float(max(b - a for a, b in itertools.pairwise(runs)) * 60)
+
+
+_CALENDAR_SHORTHANDS = {
+    "minutely": "rate(1 minute)",
+    "hourly": "cron(0 * * * ? *)",
+    "daily": "cron(0 0 * * ? *)",
+    "midnight": "cron(0 0 * * ? *)",
+    "weekly": "cron(0 0 ? * MON *)",
+    "monthly": "cron(0 0 1 * ? *)",
+    "quarterly": "cron(0 0 1 1,4,7,10 ? *)",
+    "semiannually": "cron(0 0 1 1,7 ? *)",
+    "yearly": "cron(0 0 1 1 ? *)",
+    "annually": "cron(0 0 1 1 ? *)",
+}
+
+
+def calendar_to_cron(expression: str) -> str | None:
+    """A systemd `OnCalendar=` expression -> the equivalent AWS cron; None for forms not modelled."""
+    text = expression.strip()
+    if text.lower() in _CALENDAR_SHORTHANDS:
+        return _CALENDAR_SHORTHANDS[text.lower()]
+    parts = text.split()
+    weekdays = "?"
+    if parts and parts[0][:1].isalpha():
+        weekdays = parts.pop(0).replace("..", "-").upper()
+    day_part = next((p for p in parts if p.count("-") == 2), "*-*-*")
+    time_part = next((p for p in parts if ":" in p), "00:00:00")
+    if len(parts) != (day_part in parts) + (time_part in parts):
+        return None
+    _, month, day = day_part.split("-")
+    clock = time_part.split(":")
+    if len(clock) not in (2, 3) or (len(clock) == 3 and not clock[2].isdigit()):
+        return None  # sub-minute schedules are not modelled
+    hour, minute = clock[0], clock[1]
+    month = month.replace("..", "-")
+    day = "?" if weekdays != "?" and day == "*" else day.replace("..", "-")
+    return f"cron({minute} {hour} {day} {month} {weekdays} *)"
+
+
+def calendar_interval_seconds(expression: str) -> float | None:
+    """Worst-case seconds between runs of a systemd `OnCalendar=` expression (None: not modelled)."""
+    cron = calendar_to_cron(expression)
+    return schedule_interval_seconds(cron) if cron is not None else None

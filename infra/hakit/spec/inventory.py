@@ -27,6 +27,7 @@ from hakit.spec.hosts import Host
 from hakit.spec.loadbalancer import LoadBalancer
 from hakit.spec.loader import load_model
 from hakit.spec.mariadb import Databases, database_rules
+from hakit.spec.slo import SloSpec
 
 
 class Inventory(SpecModel):
@@ -67,6 +68,7 @@ class Inventory(SpecModel):
     )
     backups: Backups = Field(default_factory=dict, description="database dumps to S3 on systemd timers")
     databases: Databases = Field(default_factory=dict, description="dual-primary MariaDB pairs")
+    slo: SloSpec | None = Field(default=None, description="recovery objectives `hakit report` checks against")
 
     def rules(self) -> Iterator[Problem]:
         """Cross-section rules: host references, interfaces, VIP subnets, VRID per segment."""

@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from hakit.errors import SpecError
 from hakit.spec.base import Name, Port, Problem, SpecModel
 from hakit.spec.loader import LineIndex, load_yaml, validate_data
+from hakit.spec.slo import SloSpec
 
 NAMESPACE = "hakit"
 """The Pulumi config namespace this model describes (`hakit:<key>`)."""
@@ -279,13 +280,6 @@ class BackupSpec(SpecModel):
     copy_region: AwsRegion | None = Field(
         default=None, description="where copies go (default: the second region; none with one region)"
     )
-
-
-class SloSpec(SpecModel):
-    """Recovery objectives the analysis compares the design's budgets against."""
-
-    rto_seconds: int = Field(gt=0, description="longest acceptable outage after a regional failure")
-    rpo_seconds: int = Field(ge=0, description="most recent writes one may lose (0: synchronous)")
 
 
 class LocalImagesSpec(SpecModel):
