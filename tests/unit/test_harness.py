@@ -174,3 +174,19 @@ def test_snake_inputs(graph: ResourceGraph) -> None:
     assert check.snake_inputs["resource_path"] == "/healthz"
     with pytest.raises(KeyError, match="no input 'nope'"):
         check.input("nope")
+
+
+def test_cli_synth_exits_without_event_loop_noise() -> None:
+    # The SDK leaves an event loop per worker thread; unclosed, they print tracebacks at interpreter exit.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    code = "from hakit.cli import main; import sys; sys.argv = ['hakit', 'plan', '--stack', 'dev']; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Exception ignored" not in done.stderr
+    assert "Traceback" not in done.stderr

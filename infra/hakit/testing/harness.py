@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import json
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,6 +23,25 @@ from hakit.testing.outputs import DEFAULT_REGION, mock_call, mock_resource
 
 Program = Callable[[], object]
 OutputOverride = Callable[[str, str, Mapping[str, Any]], Mapping[str, Any] | None]
+
+
+_LOOPS: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    """This thread's event loop (made if missing), remembered so it is closed before interpreter exit."""
+    loop = _ensure_event_loop()
+    _LOOPS.add(loop)
+    return loop
+
+
+@atexit.register
+def _close_loops() -> None:
+    # Loops left open in the SDK's worker threads are otherwise closed by the garbage collector during
+    # interpreter shutdown, which prints "Exception ignored ... Invalid file descriptor" tracebacks.
+    for loop in list(_LOOPS):
+        if not loop.is_running() and not loop.is_closed():
+            loop.close()
 
 
 def _unwrap_secrets(value: Any, path: str, secrets: set[str]) -> Any:
@@ -91,6 +113,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self._claimed.add(urn)
             return True
 
+    def Invoke(self, request: Any) -> Any:  # gRPC method name
+        _thread_loop()
+        return super().Invoke(request)
+
     def region_for(self, inputs: Mapping[str, Any], provider: Node | None) -> str:
         """Effective region: the resource's own `region`, its provider's, else the stack default."""
         own = inputs.get("region")
@@ -116,7 +142,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         provider = self.nodes.get(provider_urn or "")
         is_aws = request.type.startswith("aws:") or request.type == "pulumi:providers:aws"
         region = self.region_for(inputs, provider) if is_aws else None
-        _ensure_event_loop()
+        _thread_loop()
         resource_id, raw_state = self.mocks.new_resource(
             pulumi_mocks.MockResourceArgs(
                 typ=request.type,
@@ -229,6 +255,7 @@ def synth(
             if await out.is_secret():
                 secret_exports.add(key)
 
+    _thread_loop()
     try:
         _sync_await(run_pulumi_func(run))
     finally:
