@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
+from typing import NamedTuple
 
 import pytest
 
@@ -58,3 +60,14 @@ def require_root() -> None:
     """Network namespaces need root (CAP_NET_ADMIN)."""
     if os.geteuid() != 0:
         _unavailable("needs root for network namespaces: run the lab tests with sudo")
+
+
+class CliResult(NamedTuple):
+    """What the `hakit` console script did: exit code and both streams (the `hakit_cli` fixture)."""
+
+    code: int
+    out: str
+    err: str
+
+
+HakitCli = Callable[..., CliResult]

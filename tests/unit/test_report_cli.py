@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from analysis_programs import REPO
-from hakit import cli
+from support import HakitCli
 
 INVENTORY = str(REPO / "examples" / "inventory.yaml")
 
 
-def run(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    """Run `hakit ARGS` like the console script does; return (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["hakit", *args])
-    monkeypatch.chdir(REPO)
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as done:
-        code = int(done.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def test_program_report_as_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(monkeypatch, capsys, "report", "--program", "analysis_programs:dns_pair", "--json")
+def test_program_report_as_json(hakit_cli: HakitCli) -> None:
+    code, out, _ = hakit_cli("report", "--program", "analysis_programs:dns_pair", "--json")
     assert code == 0
     data = json.loads(out)
     assert data["source"] == "program analysis_programs:dns_pair"
@@ -38,32 +22,26 @@ def test_program_report_as_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     assert path["stages"][0]["inputs"]["request_interval"] == 10
 
 
-def test_strict_exits_1_when_over_the_slo(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_strict_exits_1_when_over_the_slo(hakit_cli: HakitCli) -> None:
     args = ("report", "--program", "analysis_programs:dns_pair", "--rto", "60")
-    code, out, err = run(monkeypatch, capsys, *args)
+    code, out, err = hakit_cli(*args)
     assert code == 0 and "over budget: app.example.com (A): RTO 90s exceeds the SLO of 60s" in out
-    code, out, err = run(monkeypatch, capsys, *args, "--strict")
+    code, out, err = hakit_cli(*args, "--strict")
     assert code == 1
     assert err.strip() == "strict: 1 objective(s) over the SLO budget"
-    code, _, _ = run(
-        monkeypatch, capsys, "report", "--program", "analysis_programs:dns_pair", "--rto", "90", "--strict"
-    )
+    code, _, _ = hakit_cli("report", "--program", "analysis_programs:dns_pair", "--rto", "90", "--strict")
     assert code == 0
 
 
-def test_fail_on_severity(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(monkeypatch, capsys, "report", "--inventory", INVENTORY, "--fail-on", "high")
+def test_fail_on_severity(hakit_cli: HakitCli) -> None:
+    code, out, err = hakit_cli("report", "--inventory", INVENTORY, "--fail-on", "high")
     assert code == 1
     assert "SEC003" in out and "RTO/RPO budget" in out and "Findings" in out
     assert err.strip() == "1 finding(s) of severity high or worse"
 
 
-def test_stack_report_markdown_with_declared_slo(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, _ = run(monkeypatch, capsys, "report", "--stack", "prod", "--markdown", "--strict")
+def test_stack_report_markdown_with_declared_slo(hakit_cli: HakitCli) -> None:
+    code, out, _ = hakit_cli("report", "--stack", "prod", "--markdown", "--strict")
     assert code == 0
     assert out.startswith("### hakit report: stack prod\n")
     assert "SLO: RTO 5 min, RPO 1 min." in out
@@ -71,8 +49,8 @@ def test_stack_report_markdown_with_declared_slo(
     assert "No findings." in out
 
 
-def test_inventory_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(monkeypatch, capsys, "report", "--inventory", INVENTORY, "--json", "--rto", "9")
+def test_inventory_json(hakit_cli: HakitCli) -> None:
+    code, out, _ = hakit_cli("report", "--inventory", INVENTORY, "--json", "--rto", "9")
     assert code == 0
     data = json.loads(out)
     assert data["counts"] == {"high": 1, "medium": 1, "low": 0}
@@ -100,18 +78,14 @@ def test_inventory_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
         (("--inventory", INVENTORY, "--json", "--markdown"), "choose one of --json and --markdown"),
     ],
 )
-def test_usage_errors_exit_2(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
-) -> None:
-    code, out, err = run(monkeypatch, capsys, "report", *args)
+def test_usage_errors_exit_2(hakit_cli: HakitCli, args: tuple[str, ...], message: str) -> None:
+    code, out, err = hakit_cli("report", *args)
     assert (code, out) == (2, "")
     assert err.strip().endswith(message)
 
 
-def test_failing_program_is_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, _, err = run(monkeypatch, capsys, "report", "--program", "analysis_programs:alb")
+def test_failing_program_is_one_line(hakit_cli: HakitCli) -> None:
+    code, _, err = hakit_cli("report", "--program", "analysis_programs:alb")
     assert code == 2
     assert err.strip() == (
         "analysis_programs:alb: the program failed: TypeError: "
@@ -119,29 +93,23 @@ def test_failing_program_is_one_line(
     )
 
 
-def test_diagram_command(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_diagram_command(hakit_cli: HakitCli, tmp_path: Path) -> None:
     target = tmp_path / "inventory.dot"
-    code, _, err = run(monkeypatch, capsys, "diagram", "--inventory", INVENTORY, "-o", str(target))
+    code, _, err = hakit_cli("diagram", "--inventory", INVENTORY, "-o", str(target))
     assert code == 0
     assert err.strip() == f"wrote {target} (14 nodes, 19 edges)"
     assert 'host_lb1 -> host_lb2 [label="VRRP 0.361 s"' in target.read_text()
-    code, _, err = run(
-        monkeypatch, capsys, "diagram", "--inventory", INVENTORY, "-o", str(tmp_path / "x.txt")
-    )
+    code, _, err = hakit_cli("diagram", "--inventory", INVENTORY, "-o", str(tmp_path / "x.txt"))
     assert code == 2 and err.strip().endswith("use a .svg, .png or .dot file name")
 
 
-def test_program_file_with_stack_config(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_program_file_with_stack_config(hakit_cli: HakitCli, tmp_path: Path) -> None:
     program = tmp_path / "main.py"
     program.write_text(
         "import pulumi_aws.lb as lb\nlb.LoadBalancer('solo', subnets=['subnet-a'])\n",
         encoding="utf-8",
     )
-    code, out, _ = run(monkeypatch, capsys, "report", "--program", str(program), "--stack", "dev", "--json")
+    code, out, _ = hakit_cli("report", "--program", str(program), "--stack", "dev", "--json")
     assert code == 0
     data = json.loads(out)
     assert data["source"] == f"program {program} (stack dev)"
