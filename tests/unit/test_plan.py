@@ -5,47 +5,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-from hakit.cli import main
+from support import HakitCli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass
-class Result:
-    """What the console script did: exit code and both streams."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def hakit(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Run the `hakit` console entry point in-process (the Pulumi SDK import is paid once per session)."""
-
-    def run(*args: str) -> Result:
-        monkeypatch.chdir(ROOT)
-        monkeypatch.setattr(sys, "argv", ["hakit", *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as done:
-            code = int(done.code or 0)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
-
-
-def test_plan_text_tree_and_counts(hakit) -> None:  # type: ignore[no-untyped-def]
-    result = hakit("plan", "--stack", "dev")
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+def test_plan_text_tree_and_counts(hakit_cli: HakitCli) -> None:
+    result = hakit_cli("plan", "--stack", "dev")
+    assert result.code == 0, result.err
+    out = result.out
     header = re.match(
         r"stack hakit/dev: (\d+) resources, (\d+) components \(global: \d+, us-east-1: \d+\)", out
     )
@@ -62,10 +32,10 @@ def test_plan_text_tree_and_counts(hakit) -> None:  # type: ignore[no-untyped-de
     assert sum(int(row.split()[-1]) for row in table[1:-1]) == int(header.group(1))
 
 
-def test_plan_json_local_is_docker_only(hakit) -> None:  # type: ignore[no-untyped-def]
-    result = hakit("plan", "--stack", "local", "--json")
-    assert result.returncode == 0, result.stderr
-    plan = json.loads(result.stdout)
+def test_plan_json_local_is_docker_only(hakit_cli: HakitCli) -> None:
+    result = hakit_cli("plan", "--stack", "local", "--json")
+    assert result.code == 0, result.err
+    plan = json.loads(result.out)
     assert plan["stack"] == "local" and plan["placements"] == {"local": 10}
     assert all(kind.startswith("docker:") for kind in plan["counts"])
     (root,) = plan["tree"]
@@ -73,33 +43,33 @@ def test_plan_json_local_is_docker_only(hakit) -> None:  # type: ignore[no-untyp
     assert plan["outputs"]["vip"] == "172.30.57.100"
 
 
-def test_plan_bad_config_is_one_line_per_problem_exit_2(hakit, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_plan_bad_config_is_one_line_per_problem_exit_2(hakit_cli: HakitCli, tmp_path: Path) -> None:
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     text = (ROOT / "Pulumi.dev.yaml").read_text()
     text = text.replace("interval_seconds: 30", "interval_seconds: 15").replace(
         "rpo_seconds: 86400", "rpo: 1"
     )
     (tmp_path / "Pulumi.dev.yaml").write_text(text)
-    result = hakit("plan", "--stack", "dev", "--root", str(tmp_path))
-    assert result.returncode == 2
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
+    result = hakit_cli("plan", "--stack", "dev", "--root", str(tmp_path))
+    assert result.code == 2
+    assert result.out == ""
+    lines = result.err.strip().splitlines()
     source = str(tmp_path / "Pulumi.dev.yaml")
     assert lines == [
         f"{source}:11: hakit:service.health_check.interval_seconds: Input should be 10 or 30",
         f"{source}:20: hakit:slo.rpo_seconds: required field is missing",
         f"{source}:22: hakit:slo.rpo: unknown field",
     ]
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.err
 
 
-def test_plan_unknown_stack_exit_2(hakit) -> None:  # type: ignore[no-untyped-def]
-    result = hakit("plan", "--stack", "qa")
-    assert result.returncode == 2
-    assert "no such stack file" in result.stderr
+def test_plan_unknown_stack_exit_2(hakit_cli: HakitCli) -> None:
+    result = hakit_cli("plan", "--stack", "qa")
+    assert result.code == 2
+    assert "no such stack file" in result.err
 
 
-def test_plan_component_checks_run_first_with_file_lines(hakit, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_plan_component_checks_run_first_with_file_lines(hakit_cli: HakitCli, tmp_path: Path) -> None:
     """Values only a component can judge (a global-capable engine version, an AWS cron) fail up front."""
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     text = (ROOT / "Pulumi.prod.yaml").read_text()
@@ -110,9 +80,9 @@ def test_plan_component_checks_run_first_with_file_lines(hakit, tmp_path: Path) 
     lines = text.splitlines()
     version_line = next(i for i, line in enumerate(lines, 1) if "engine_version" in line)
     schedule_line = next(i for i, line in enumerate(lines, 1) if "schedule:" in line)
-    result = hakit("plan", "--stack", "prod", "--root", str(tmp_path))
-    assert result.returncode == 2
+    result = hakit_cli("plan", "--stack", "prod", "--root", str(tmp_path))
+    assert result.code == 2
     source = tmp_path / "Pulumi.prod.yaml"
-    version, schedule = result.stderr.strip().splitlines()
+    version, schedule = result.err.strip().splitlines()
     assert version.startswith(f"{source}:{version_line}: hakit:database.engine_version: Aurora PostgreSQL 9 ")
     assert schedule.startswith(f"{source}:{schedule_line}: hakit:backup.schedule: ")
