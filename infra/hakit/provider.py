@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pulumi
 
 PACKAGE = "hakit"
-VERSION = "0.1.0"
+VERSION = metadata.version("hakit")  # the schema's version follows the installed distribution
 
 
 def components() -> list[type[pulumi.ComponentResource]]:
