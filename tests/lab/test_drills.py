@@ -58,6 +58,12 @@ def nginx_lab() -> Iterator[Lab]:
 def _run(lab: Lab, number: int) -> DrillResult:
     result = DrillRunner(lab).run(number)
     print(result.to_dict())  # shown with -s / on failure: the measured numbers
+    if result.failed:
+        # On failure, the proxy's own view of the failed requests (HAProxy logs carry termination states).
+        for node in lab.plan.nodes:
+            log = Path(lab.supervisor.records[f"proxy-{node.name}"].log)
+            lines = [line for line in log.read_text(errors="replace").splitlines() if "HTTP/1.1" in line]
+            print(node.name, *[line for line in lines if " 200 " not in line][-10:], sep="\n  ")
     return result
 
 

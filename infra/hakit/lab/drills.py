@@ -142,6 +142,13 @@ def _account(result: DrillResult, records: list[Record], fault_at: float) -> Non
     ]
     result.recover_s = (max(impaired) - fault_at) if impaired else 0.0
     result.extra["baseline_ms"] = round(baseline * 1000, 2)
+    failures = [r for r in records if not r[3] or r[3] >= 500]
+    if failures:
+        # kind (n: new connection, k: keep-alive) @ start relative to the fault / duration / status
+        result.extra["failures"] = " ".join(
+            f"{r[0]}@{(r[1] - fault_at) * 1000:+.0f}ms/{(r[2] - r[1]) * 1000:.0f}ms/{r[3] or 'none'}"
+            for r in failures[:5]
+        )
 
 
 class DrillRunner:
