@@ -30,8 +30,8 @@ def _lab(name: str, nopreempt: bool = False) -> Iterator[Lab]:
     inv, cluster = open_inventory(HERE / f"{name}.yaml", None)
     if nopreempt:
         inv = tune(inv, cluster, nopreempt=True)
-    # The default base (/run/hakit-lab) is traversable: nginx workers (www-data) read the error pages there,
-    # and keepalived's script security refuses scripts below world-writable directories such as /tmp.
+    # The default base (/run/hakit-lab) is traversable: nginx workers (www-data) read the error pages there
+    # (pytest's 0700 temp directories turned every 429 into a dropped connection).
     lab = create_lab(inv, cluster, source=f"tests/lab/{name}.yaml")
     try:
         lab.up()

@@ -397,7 +397,7 @@ def destroy_from_state(state: dict[str, object]) -> None:
 
 
 DEFAULT_BASE = Path("/run/hakit-lab")
-"""Where labs keep their files and state (root-owned, not world-writable: keepalived's script security)."""
+"""Where labs keep their files and state: root-owned, traversable (nginx workers read the error pages)."""
 
 
 def new_workdir(prefix: str, base: Path = DEFAULT_BASE) -> Path:
