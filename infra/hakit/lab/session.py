@@ -9,13 +9,14 @@ from decimal import Decimal
 from pathlib import Path
 from types import FrameType
 
+from rich.table import Table
+
 from hakit.errors import HakitError
 from hakit.lab.drills import DrillResult
 from hakit.lab.from_inventory import build_plan, choose_cluster
 from hakit.lab.netns import new_prefix
 from hakit.lab.runtime import DEFAULT_BASE, Lab, destroy_from_state, load_state, new_workdir
 from hakit.spec.inventory import Inventory, load_inventory
-from rich.table import Table
 
 
 def state_path(prefix: str, base: Path = DEFAULT_BASE) -> Path:
