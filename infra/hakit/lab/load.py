@@ -4,12 +4,13 @@ Two kinds of traffic at once: a new connection every `--new-interval-ms` (each r
 total; a connect attempt that gets no answer in `--connect-timeout-ms` or is refused is retried within that
 deadline, as a patient client would), and `--keepalive N` persistent connections sending requests back to back
 (a request lost on an established connection fails: it may have reached the server and is not replayed,
-except when a reused connection is closed cleanly before any byte of the answer: that GET is resent once on a
-new connection, as browsers and HTTP libraries do; HAProxy closes that way so that clients retry).
+except when a reused connection is closed or reset before any byte of the answer: that GET is resent once on
+a new connection, as browsers and HTTP libraries do; HAProxy closes that way so that clients retry).
 
 The run stops at `--max-requests`, at `--max-seconds`, or on SIGTERM/SIGINT, then writes every request as
 `[kind, start, end, status, reconnects, backend]` (times from CLOCK_MONOTONIC, shared with the parent;
-status 0 = failed) to `--out` as JSON. It prints `ready` once the first request succeeded.
+status 0 = failed, and then the last field says why: `!timeout`, `!reset`, ...) to `--out` as JSON.
+It prints `ready` once the first request succeeded.
 """
 
 from __future__ import annotations
@@ -135,6 +136,15 @@ async def _connect(
             await asyncio.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
 
 
+def _reason(err: BaseException) -> str:
+    """Why a request failed, for the record's last field: `!timeout`, `!reset`, `!incomplete head`..."""
+    if isinstance(err, TimeoutError):
+        return "!timeout"
+    if isinstance(err, ConnectionResetError):
+        return "!reset"
+    return f"!{err}" if str(err) else f"!{type(err).__name__}"
+
+
 def _close(writer: asyncio.StreamWriter | None) -> None:
     if writer is not None:
         with contextlib.suppress(Exception):
@@ -153,9 +163,9 @@ async def _one_new_connection(run: _Run) -> None:
         status, backend, _ = await asyncio.wait_for(_read_response(reader), deadline - time.monotonic())
         run.record(("n", start, time.monotonic(), status, retries, backend))
     except _Failed as err:
-        run.record(("n", start, time.monotonic(), 0, max(retries, err.retries), ""))
-    except (TimeoutError, OSError):
-        run.record(("n", start, time.monotonic(), 0, retries, ""))
+        run.record(("n", start, time.monotonic(), 0, max(retries, err.retries), _reason(err)))
+    except (TimeoutError, OSError) as err:
+        run.record(("n", start, time.monotonic(), 0, retries, _reason(err)))
     finally:
         _close(writer)
 
@@ -195,11 +205,11 @@ async def _keepalive_connection(run: _Run) -> None:
                 status, backend, close = await asyncio.wait_for(
                     _read_response(reader), deadline - time.monotonic()
                 )
-            except _Closed:
+            except (_Closed, ConnectionResetError, BrokenPipeError):
                 if not reused:
                     raise
-                # A reused connection closed cleanly with no answer: like browsers and HTTP libraries
-                # (RFC 9112 9.3.1), resend the idempotent GET once on a new connection.
+                # A reused connection closed or reset before any byte of the answer: like browsers and
+                # HTTP libraries (RFC 9112 9.3.1), resend the idempotent GET once on a new connection.
                 _close(writer)
                 reader, writer, more = await _connect(config, deadline)
                 retries += 1 + more
@@ -213,7 +223,7 @@ async def _keepalive_connection(run: _Run) -> None:
                 reader = writer = None
         except (_Failed, TimeoutError, OSError) as err:
             retries = max(retries, err.retries) if isinstance(err, _Failed) else retries
-            run.record(("k", start, time.monotonic(), 0, retries, ""))
+            run.record(("k", start, time.monotonic(), 0, retries, _reason(err)))
             _close(writer)
             reader = writer = None
         if interval:
