@@ -61,10 +61,18 @@ def test_prod_dns_failover_is_wired_to_both_load_balancers() -> None:
     assert records["PRIMARY"].input("aliases.0.name") == balancers["us-east-1"]
     assert records["SECONDARY"].input("aliases.0.name") == balancers["us-west-2"]
     checks = {check.id: check for check in graph.by_type(HEALTH_CHECK)}
+    controls = graph.by_type("aws:route53recoverycontrol/routingControl:RoutingControl")
+    assert len(controls) == 2
     for role, region in (("PRIMARY", "us-east-1"), ("SECONDARY", "us-west-2")):
-        check = checks[records[role].input("health_check_id")]
-        assert check.input("fqdn") == balancers[region]
-        assert check.input("resource_path") == "/healthz"
+        # Each record is gated by "routing control On AND the region's endpoint healthy" (ARC in prod).
+        gate = checks[records[role].input("health_check_id")]
+        assert gate.input("type") == "CALCULATED" and gate.input("child_health_threshold") == 2
+        children = [checks[child] for child in gate.input("child_healthchecks")]
+        endpoint = next(c for c in children if c.input("type") == "HTTPS")
+        assert endpoint.input("fqdn") == balancers[region]
+        assert endpoint.input("resource_path") == "/healthz"
+        control = next(c for c in children if c.input("type") == "RECOVERY_CONTROL")
+        assert control.input("routing_control_arn") in {c.output("arn") for c in controls}
     # The CDN's primary origin is the failover name, its secondary the second region's own name.
     distribution = graph.one("aws:cloudfront/distribution:Distribution")
     origins = {o["originId"]: o["domainName"] for o in distribution.input("origins")}
@@ -122,40 +130,34 @@ def test_prod_outputs_drive_the_failover_runbooks() -> None:
     targets = FailoverTargets.model_validate(graph.stack_outputs)
     assert targets.regions == ("us-east-1", "us-west-2")
     assert targets.global_cluster_identifier == graph.one("aws:rds/globalCluster:GlobalCluster").id
-    assert set(targets.health_check_ids) == {"us-east-1", "us-west-2"}
-    assert targets.arc_cluster_arn is None and not targets.routing_control_arns
+    assert set(targets.health_check_ids) == set(targets.routing_control_arns) == {"us-east-1", "us-west-2"}
+    assert targets.arc_cluster_arn == graph.one("aws:route53recoverycontrol/cluster:Cluster").output("arn")
 
 
-def test_recovery_control_gates_each_region(tmp_path: Path) -> None:
-    """routing.recovery_control: a record is served while its routing control is On AND its endpoint is up."""
+def test_without_recovery_control_records_use_their_endpoint_checks(tmp_path: Path) -> None:
+    """prod minus `recovery_control`: each record is gated by its region's endpoint check, no ARC at all."""
     from hakit.ops.failover_targets import FailoverTargets
 
     text = (ROOT / "Pulumi.prod.yaml").read_text()
-    text = text.replace("    policy: failover\n", "    policy: failover\n    recovery_control: true\n")
-    (tmp_path / "Pulumi.arc.yaml").write_text(text)
+    assert "    recovery_control: true\n" in text
+    (tmp_path / "Pulumi.noarc.yaml").write_text(text.replace("    recovery_control: true\n", ""))
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     shutil.copytree(ROOT / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("hakit", "__pycache__"))
-    graph = synth_stack("arc", root=tmp_path)
+    graph = synth_stack("noarc", root=tmp_path)
     balancers = _lb_by_region(graph)
     checks = {check.id: check for check in graph.by_type(HEALTH_CHECK)}
-    controls = graph.by_type("aws:route53recoverycontrol/routingControl:RoutingControl")
-    assert len(controls) == 2
+    assert not [n for n in graph.resources if n.type.startswith("aws:route53recoverycontrol/")]
     records = {
         r.input("failover_routing_policies.0.type"): r
         for r in graph.by_type(RECORD)
         if r.input("failover_routing_policies", None)
     }
     for role, region in (("PRIMARY", "us-east-1"), ("SECONDARY", "us-west-2")):
-        gate = checks[records[role].input("health_check_id")]
-        assert gate.input("type") == "CALCULATED" and gate.input("child_health_threshold") == 2
-        children = [checks[child] for child in gate.input("child_healthchecks")]
-        endpoint = next(c for c in children if c.input("type") == "HTTPS")
-        assert endpoint.input("fqdn") == balancers[region]
-        control = next(c for c in children if c.input("type") == "RECOVERY_CONTROL")
-        assert control.input("routing_control_arn") in {c.output("arn") for c in controls}
+        check = checks[records[role].input("health_check_id")]
+        assert check.input("type") == "HTTPS" and check.input("fqdn") == balancers[region]
     targets = FailoverTargets.model_validate(graph.stack_outputs)
-    assert set(targets.routing_control_arns) == {"us-east-1", "us-west-2"}
-    assert targets.arc_cluster_arn == graph.one("aws:route53recoverycontrol/cluster:Cluster").output("arn")
+    assert set(targets.health_check_ids) == {"us-east-1", "us-west-2"}
+    assert targets.arc_cluster_arn is None and not targets.routing_control_arns
 
 
 def test_staging_uses_latency_routing_and_a_keepalived_pair() -> None:

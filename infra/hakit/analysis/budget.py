@@ -44,6 +44,8 @@ MARIADB_ASYNC_LAG_RPO = 1.0
 An assumption for a healthy LAN pair (measure `Seconds_Behind_Master` under your load); a node that
 restarts keeps its binary log (sync_binlog=1) and the lab measured 0 acknowledged rows lost."""
 ROUTE53_DEFAULTS = {"requestInterval": 30.0, "failureThreshold": 3.0}
+MAX_CHECK_NESTING = 4
+"""Calculated health checks nested deeper than this (or in a cycle) count as unbounded."""
 TARGET_GROUP_DEFAULTS = {"interval": 30.0, "unhealthyThreshold": 2.0}
 CLOUDFRONT_DEFAULTS = {"connectionAttempts": 3.0, "connectionTimeout": 10.0}
 
@@ -187,7 +189,7 @@ def _inputs(**values: tuple[float, bool] | float) -> dict[str, Any]:
 
 
 def dns_stage(view: StackView, records: list[Resource]) -> Stage:
-    """Route 53 failover: health check interval x failure threshold + TTL of the answer that must go away.
+    """Route 53 failover: the health check's detection time + TTL of the answer that must go away.
 
     Failover sets: the PRIMARY. Latency/weighted/... sets: the slowest answer to leave (worst case).
     """
@@ -208,21 +210,127 @@ def _answer_stage(view: StackView, primary: Resource) -> Stage:
         return Stage(
             "dns", name, "region", "rto", None, "no health check: Route 53 never fails over", {"ttl": ttl[0]}
         )
-    check = checks[0]
-    interval = _num(check, "requestInterval", ROUTE53_DEFAULTS)
-    threshold = _num(check, "failureThreshold", ROUTE53_DEFAULTS)
-    inputs = _inputs(request_interval=interval, failure_threshold=threshold, ttl=ttl)
+    detection = check_detection(view, checks[0])
+    inputs = {**detection.inputs, **_inputs(ttl=ttl)}
     if alias:
         inputs["ttl"] = f"{ttl[0]:g} (alias: the target's TTL)"
+    if detection.seconds is None:
+        return Stage("dns", name, "region", "rto", None, detection.formula, inputs)
     return Stage(
-        "dns",
-        name,
-        "region",
-        "rto",
-        interval[0] * threshold[0] + ttl[0],
-        "request_interval x failure_threshold + TTL",
-        inputs,
+        "dns", name, "region", "rto", detection.seconds + ttl[0], f"{detection.formula} + TTL", inputs
     )
+
+
+@dataclass(frozen=True)
+class Detection:
+    """How long a Route 53 health check takes to report unhealthy (None: unbounded), and why."""
+
+    seconds: float | None
+    formula: str
+    inputs: Mapping[str, Any]
+    summary: str
+    """One line for a parent's inputs: `east-hc HTTPS 10 x 3 = 30s`."""
+
+
+def check_detection(view: StackView, check: Resource, depth: int = 0) -> Detection:
+    """Detection time of a health check by type: endpoint probes, routing controls, calculated, alarms.
+
+    A CALCULATED check has no interval: it changes state when its children do. With a threshold of N of
+    M children it turns unhealthy once M - N + 1 have failed; a lost region fails them together, so the
+    slowest child bounds it (routing controls flip at once: 0). Nested calculated checks recurse.
+    """
+    kind = str(check.get("type") or "").upper()
+    if kind == "RECOVERY_CONTROL":
+        controls = view.referenced(check, "routingControlArn", tokens.ROUTING_CONTROL)
+        control = controls[0].name if controls else str(check.get("routingControlArn") or "?")
+        return Detection(
+            0.0,
+            "routing control flip (an operator or runbook action: no detection delay)",
+            {"routing_control": control},
+            f"{check.name} RECOVERY_CONTROL 0s (flipped by an operator)",
+        )
+    if kind == "CALCULATED":
+        return _calculated_detection(view, check, depth)
+    if kind == "CLOUDWATCH_METRIC":
+        return _alarm_detection(view, check)
+    interval = _num(check, "requestInterval", ROUTE53_DEFAULTS)
+    threshold = _num(check, "failureThreshold", ROUTE53_DEFAULTS)
+    seconds = interval[0] * threshold[0]
+    return Detection(
+        seconds,
+        "request_interval x failure_threshold",
+        _inputs(request_interval=interval, failure_threshold=threshold),
+        f"{check.name} {kind} {_shown(interval)} x {_shown(threshold)} = {seconds:g}s",
+    )
+
+
+def _calculated_detection(view: StackView, check: Resource, depth: int) -> Detection:
+    """The slowest child's detection (routing controls 0); unbounded when a child is unreadable."""
+    listed = check.items("childHealthchecks")
+    children = view.referenced(check, "childHealthchecks", tokens.HEALTH_CHECK)
+    if depth >= MAX_CHECK_NESTING:
+        return _unbounded(check, f"calculated checks nested deeper than {MAX_CHECK_NESTING} levels")
+    if not children or len(children) < len(listed):
+        return _unbounded(check, "calculated check whose children are not all in the stack")
+    details = [check_detection(view, child, depth + 1) for child in children]
+    required = check.get("childHealthThreshold")
+    if not isinstance(required, (int, float)) or isinstance(required, bool):
+        required = len(children)
+    figures = [d.seconds for d in details]
+    seconds = None if None in figures else max(x for x in figures if x is not None)
+    shown = "unbounded" if seconds is None else f"{seconds:g}s"
+    threshold = f"{required:g} of {len(children)}"
+    return Detection(
+        seconds,
+        "calculated: slowest child (request_interval x failure_threshold; routing control 0)",
+        {"child_health_threshold": threshold, "children": "; ".join(d.summary for d in details)},
+        f"{check.name} CALCULATED {threshold} [{'; '.join(d.summary for d in details)}] = {shown}",
+    )
+
+
+def _alarm_detection(view: StackView, check: Resource) -> Detection:
+    """The alarm's period x evaluation_periods when the alarm is in the stack; unbounded otherwise."""
+    alarm_name = check.get("cloudwatchAlarmName")
+    alarms = view.referenced(check, "cloudwatchAlarmName", tokens.METRIC_ALARM)
+    region = check.get("cloudwatchAlarmRegion")
+    alarms = [a for a in alarms if a.region == region] or alarms
+    if not alarms:
+        return _unbounded(
+            check, f"CloudWatch alarm {alarm_name} not in the stack: period x evaluation_periods unknown"
+        )
+    alarm = alarms[0]
+    period = _alarm_period(alarm)
+    evaluations = alarm.get("evaluationPeriods")
+    if period is None or not isinstance(evaluations, (int, float)) or isinstance(evaluations, bool):
+        return _unbounded(check, f"CloudWatch alarm {alarm.name}: period or evaluation_periods unreadable")
+    seconds = period * float(evaluations)
+    return Detection(
+        seconds,
+        "alarm period x evaluation_periods",
+        {"alarm": alarm.name, "period": period, "evaluation_periods": float(evaluations)},
+        f"{check.name} CLOUDWATCH_METRIC {alarm.name} {period:g} x {float(evaluations):g} = {seconds:g}s",
+    )
+
+
+def _alarm_period(alarm: Resource) -> float | None:
+    """The alarm's `period`, or that of the metric query it alarms on (metric math)."""
+    candidates = [alarm.get("period")] + [
+        query.get("metric", {}).get("period")
+        for query in alarm.items("metricQueries")
+        if isinstance(query, dict) and query.get("returnData") and isinstance(query.get("metric"), dict)
+    ]
+    for value in candidates:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
+    return None
+
+
+def _unbounded(check: Resource, formula: str) -> Detection:
+    return Detection(None, formula, {"check": check.name}, f"{check.name}: unbounded ({formula})")
+
+
+def _shown(value: tuple[float, bool]) -> str:
+    return f"{value[0]:g} (default)" if value[1] else f"{value[0]:g}"
 
 
 def cdn_stage(dist: Resource) -> Stage:

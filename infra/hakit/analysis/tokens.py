@@ -4,6 +4,8 @@ from __future__ import annotations
 
 RECORD = "aws:route53/record:Record"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+ROUTING_CONTROL = "aws:route53recoverycontrol/routingControl:RoutingControl"
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 TARGET_GROUPS = ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup")
 LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
