@@ -99,6 +99,15 @@ def _plain_http(data: dict[str, Any]) -> None:
     frontend["redirect_https"] = False
 
 
+def _web(data: dict[str, Any]) -> dict[str, Any]:
+    backend: dict[str, Any] = edge(data)["proxy"]["backends"]["web"]
+    return backend
+
+
+def _retries_500(data: dict[str, Any]) -> None:
+    _web(data)["retry_on"] = ["all-retryable-errors"]
+
+
 FAILING: dict[str, Callable[[], Inventory]] = {
     "HA003": lambda: _unvalidated({"nodes": {"lb1": inventory().load_balancers["edge"].nodes["lb1"]}}),
     "HA007": lambda: _unvalidated(
@@ -111,6 +120,7 @@ FAILING: dict[str, Callable[[], Inventory]] = {
     ),
     "HA009": lambda: inventory(_no_health_check),
     "HA011": lambda: inventory(_single_server),
+    "HA012": lambda: inventory(_retries_500),
     "SEC003": lambda: inventory(_plain_http),
     "SEC007": lambda: inventory(_v2_shared),
 }
@@ -144,6 +154,64 @@ def test_nginx_health_check_is_passive_only() -> None:
     nginx = inventory(lambda data: edge(data)["proxy"].update(kind="nginx"))
     (finding,) = [f for f in analyze_inventory(nginx) if f.rule_id == "HA009"]
     assert "passively" in finding.message
+
+
+def _blind(change: Callable[[dict[str, Any]], None]) -> list[str]:
+    return [f.resource for f in analyze_inventory(inventory(change)) if f.rule_id == "HA012"]
+
+
+WEB_PATH = "load_balancers.edge.proxy.backends.web"
+
+
+@pytest.mark.parametrize(
+    "retry_on", [["all-retryable-errors"], ["conn-failure", "500"], ["500", "502", "503"]]
+)
+def test_haproxy_breaker_blind_when_500_is_retried(retry_on: list[str]) -> None:
+    assert _blind(lambda data: _web(data).update(retry_on=retry_on)) == [f"{WEB_PATH}.retry_on"]
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        {},  # the default retry set of a backend with a breaker leaves 500 out
+        {"retry_on": ["conn-failure", "response-timeout", "502", "503", "504"]},
+        {"retry_on": ["all-retryable-errors"], "circuit_breaker": None},  # nothing to blind
+        {"retry_on": ["all-retryable-errors"], "retries": 0},  # no retry-on rendered at all
+    ],
+)
+def test_haproxy_breaker_that_sees_500_passes(update: dict[str, Any]) -> None:
+    assert _blind(lambda data: _web(data).update(update)) == []
+
+
+def _nginx(update: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        edge(data)["proxy"]["kind"] = "nginx"
+        _web(data).update(update)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("update", "field"),
+    [
+        ({"retry_on": ["conn-failure", "response-timeout", "502", "503"]}, "retry_on"),
+        ({"retries": 0}, "retries"),
+    ],
+)
+def test_nginx_breaker_blind_when_500_is_not_retried(update: dict[str, Any], field: str) -> None:
+    assert _blind(_nginx(update)) == [f"{WEB_PATH}.{field}"]
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        {},  # the default retry set of a backend with a breaker includes 500
+        {"retry_on": ["all-retryable-errors"]},
+        {"retry_on": ["conn-failure", "502"], "circuit_breaker": None},
+    ],
+)
+def test_nginx_breaker_that_sees_500_passes(update: dict[str, Any]) -> None:
+    assert _blind(_nginx(update)) == []
 
 
 def test_example_inventory_findings() -> None:

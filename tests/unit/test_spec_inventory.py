@@ -131,11 +131,38 @@ def test_measured_zero_loss_settings_are_the_defaults(tmp_path: Path) -> None:
     inv = Inventory.model_validate(BASE)
     backend = inv.load_balancers["edge"].proxy.backends["web"]
     assert backend.retries == 3 and backend.redispatch
-    assert backend.effective_retry_on("haproxy") == ["all-retryable-errors"]
-    assert backend.effective_retry_on("nginx") == ["conn-failure", "response-timeout", "502", "503"]
     assert backend.circuit_breaker is not None and backend.circuit_breaker.on_error == "mark-down"
+    # With the (default) circuit breaker, 500s stay visible to it: HAProxy does not retry them, nginx does.
+    assert backend.effective_retry_on("haproxy") == [
+        "conn-failure",
+        "empty-response",
+        "junk-response",
+        "response-timeout",
+        "0rtt-rejected",
+        "502",
+        "503",
+        "504",
+    ]
+    assert backend.effective_retry_on("nginx") == ["conn-failure", "response-timeout", "500", "502", "503"]
+    assert not backend.breaker_blind_to_500("haproxy") and not backend.breaker_blind_to_500("nginx")
     vrrp = inv.load_balancers["edge"].vrrp
     assert vrrp.version == 3 and vrrp.unicast and vrrp.track_proxy.enabled
+
+
+def test_default_retry_sets_without_a_circuit_breaker() -> None:
+    backend = Inventory.model_validate(BASE).load_balancers["edge"].proxy.backends["web"]
+    plain = backend.model_copy(update={"circuit_breaker": None})
+    assert plain.effective_retry_on("haproxy") == ["all-retryable-errors"]
+    assert plain.effective_retry_on("nginx") == ["conn-failure", "response-timeout", "502", "503"]
+
+
+def test_explicit_retry_on_is_kept_even_when_it_blinds_the_breaker() -> None:
+    # A misconfiguration, reported by analysis rule HA012 rather than refused by the model.
+    data = copy.deepcopy(BASE)
+    data["load_balancers"]["edge"]["proxy"]["backends"]["web"]["retry_on"] = ["all-retryable-errors"]
+    backend = Inventory.model_validate(data).load_balancers["edge"].proxy.backends["web"]
+    assert backend.effective_retry_on("haproxy") == ["all-retryable-errors"]
+    assert backend.breaker_blind_to_500("haproxy")
 
 
 def set_path(*keys: Any, value: Any) -> Mutation:

@@ -79,6 +79,42 @@ def backend_single_server(inventory: Inventory) -> Hit:
                 )
 
 
+@inventory_rule(
+    "HA012",
+    "circuit-breaker-blind-to-500",
+    Severity.MEDIUM,
+    "ha",
+    "A proxy circuit breaker can see servers answering 500 (retry_on allows it; bare metal).",
+)
+def circuit_breaker_blind_to_500(inventory: Inventory) -> Hit:
+    """Retry settings that hide 500s from the breaker keep a failing server in rotation (lab drill 8)."""
+    for name, cluster in inventory.load_balancers.items():
+        kind = cluster.proxy.kind
+        for backend_name, backend in cluster.proxy.backends.items():
+            if not backend.breaker_blind_to_500(kind):
+                continue
+            path = f"load_balancers.{name}.proxy.backends.{backend_name}"
+            if kind == "haproxy":
+                yield (
+                    f"{path}.retry_on",
+                    f"backend {backend_name} of {name} retries 500s: observe layer7 never counts a retried "
+                    "answer, so a server answering 500 is never marked down (drop 500 and "
+                    "all-retryable-errors from retry_on)",
+                )
+            elif backend.retries == 0:
+                yield (
+                    f"{path}.retries",
+                    f"backend {backend_name} of {name} has retries 0: nginx max_fails counts a 500 only "
+                    "when it retries it, so a server answering 500 is never taken out",
+                )
+            else:
+                yield (
+                    f"{path}.retry_on",
+                    f"backend {backend_name} of {name} does not retry 500s: nginx max_fails counts only what "
+                    "proxy_next_upstream retries, so a server answering 500 is never taken out (add 500)",
+                )
+
+
 @inventory_rule("SEC003")
 def frontend_without_tls(inventory: Inventory) -> Hit:
     """A frontend that serves plain HTTP and does not redirect to HTTPS."""

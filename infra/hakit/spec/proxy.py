@@ -1,8 +1,11 @@
 """The proxy layer of a load-balancer cluster: HAProxy or nginx frontends, backends, limits and pages.
 
 Defaults are the settings that lost 0 requests in the failover measurements (DESIGN.md): HAProxy
-`retries 3` + `option redispatch` + `retry-on all-retryable-errors` + `observe layer7` circuit breaking;
-nginx `proxy_next_upstream error timeout http_502 http_503`.
+`retries 3` + `option redispatch` + `retry-on` + `observe layer7` circuit breaking; nginx
+`proxy_next_upstream error timeout http_502 http_503`. With a circuit breaker the default retry sets
+leave the breaker able to see 500s (measured in the lab, drill 8): HAProxy retries every retryable
+error except 500 (a retried 500 is never counted by `observe layer7`), nginx adds `http_500` (its
+`max_fails` counts only what `proxy_next_upstream` retries).
 """
 
 from __future__ import annotations
@@ -36,11 +39,34 @@ RetryOn = Literal[
 ]
 """Retry conditions (HAProxy `retry-on` vocabulary; mapped to nginx `proxy_next_upstream`)."""
 
+ALL_RETRYABLE_ERRORS: tuple[RetryOn, ...] = (
+    "conn-failure",
+    "empty-response",
+    "junk-response",
+    "response-timeout",
+    "0rtt-rejected",
+    "500",
+    "502",
+    "503",
+    "504",
+)
+"""What HAProxy 2.6's `retry-on all-retryable-errors` activates (configuration.txt, `retry-on`)."""
+
 DEFAULT_RETRY_ON: dict[str, list[RetryOn]] = {
     "haproxy": ["all-retryable-errors"],
     "nginx": ["conn-failure", "response-timeout", "502", "503"],
 }
-"""The measured zero-loss retry sets per proxy kind (used when `retry_on` is not given)."""
+"""The measured zero-loss retry sets per proxy kind (used when `retry_on` is not given, without a breaker)."""
+
+BREAKER_RETRY_ON: dict[str, list[RetryOn]] = {
+    "haproxy": [retry for retry in ALL_RETRYABLE_ERRORS if retry != "500"],
+    "nginx": ["conn-failure", "response-timeout", "500", "502", "503"],
+}
+"""The default retry sets of a backend with a circuit breaker: the breaker still sees servers answering 500.
+
+HAProxy's `observe layer7` never counts a response it retries; nginx's `max_fails` counts a 500 only when
+`proxy_next_upstream` retries it.
+"""
 
 ERROR_PAGE_STATUSES = (400, 403, 404, 405, 408, 429, 500, 502, 503, 504)
 """Statuses both HAProxy (`errorfile`) and nginx (`error_page`) can replace."""
@@ -127,7 +153,9 @@ class Backend(SpecModel):
     health_check: HealthCheck | None = Field(default_factory=HealthCheck)
     retries: int = Field(default=3, ge=0, le=10, description="extra attempts on another server")
     redispatch: bool = Field(default=True, description="retry on a different server, not the same one")
-    retry_on: list[RetryOn] | None = Field(default=None, description="default: the measured zero-loss set")
+    retry_on: list[RetryOn] | None = Field(
+        default=None, description="default: the measured zero-loss set, keeping 500s visible to the breaker"
+    )
     circuit_breaker: CircuitBreaker | None = Field(default_factory=CircuitBreaker)
     keepalive: int = Field(
         default=32, ge=0, le=10_000, description="idle upstream connections kept per worker"
@@ -156,8 +184,22 @@ class Backend(SpecModel):
             seen.setdefault(server.endpoint(), name)
 
     def effective_retry_on(self, kind: str) -> list[RetryOn]:
-        """`retry_on`, or the zero-loss default of the proxy kind."""
-        return list(self.retry_on) if self.retry_on is not None else list(DEFAULT_RETRY_ON[kind])
+        """`retry_on`, or the default of the proxy kind (one that keeps a circuit breaker seeing 500s)."""
+        if self.retry_on is not None:
+            return list(self.retry_on)
+        defaults = BREAKER_RETRY_ON if self.circuit_breaker is not None else DEFAULT_RETRY_ON
+        return list(defaults[kind])
+
+    def breaker_blind_to_500(self, kind: str) -> bool:
+        """True when the circuit breaker can never count a 500 because of the retry settings."""
+        if self.circuit_breaker is None:
+            return False
+        retry_on = self.effective_retry_on(kind)
+        if kind == "haproxy":
+            # No retries: HAProxy renders no retry-on and observe layer7 sees every answer.
+            return self.retries > 0 and ("500" in retry_on or "all-retryable-errors" in retry_on)
+        # nginx: max_fails counts a 500 only when proxy_next_upstream retries it (and tries remain).
+        return self.retries == 0 or not ("500" in retry_on or "all-retryable-errors" in retry_on)
 
 
 class Tls(SpecModel):
