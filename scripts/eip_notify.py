@@ -119,12 +119,11 @@ def current_instance(ec2: object, allocation_id: str) -> str | None:
     return str(instance) if instance else None
 
 
-def move_eip(settings: Settings, instance_id: str, region: str) -> str:
-    """Associate the EIP with `instance_id` unless it already is; verify. Returns what happened."""
+def move_eip(settings: Settings, instance_id: str, region: str, deadline: float) -> str:
+    """Associate the EIP with `instance_id` unless it is already; verify; all by `deadline` (monotonic)."""
     import boto3
     from botocore.config import Config
 
-    deadline = time.monotonic() + settings.deadline_seconds
     ec2 = boto3.client(
         "ec2",
         region_name=region,
@@ -237,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             region = settings.region or retry(
                 "imds region", lambda: imds.get("meta-data/placement/region"), deadline
             )
-            outcome = move_eip(settings, instance_id, region)
-    except NotifyError as err:
+            outcome = move_eip(settings, instance_id, region, deadline)
+    except (NotifyError, OSError) as err:  # OSError: the lock file's directory or the file itself
         log.error("%s %s -> %s: %s", args.kind, args.name, state, err)
         return 1
     log.info("%s %s -> %s: Elastic IP %s", args.kind, args.name, state, outcome)
