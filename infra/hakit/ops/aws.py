@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 if TYPE_CHECKING:
@@ -190,9 +190,6 @@ def describe_error(err: BaseException) -> str:
         message = str(err.response.get("Error", {}).get("Message", "")).strip()
         return f"{error_code(err)}: {message}" if message else error_code(err)
     return f"{type(err).__name__}: {err}".replace("\n", " ")
-
-
-AWS_ERRORS: tuple[type[BaseException], ...] = (ClientError, BotoCoreError)
 
 
 def retry_throttled(
