@@ -246,7 +246,7 @@ def _run(
     traffic_only: bool,
     as_json: bool,
 ) -> None:
-    from hakit.ops.failover import EXIT_PRECHECK, EXIT_USAGE, Runbook
+    from hakit.ops.failover import EXIT_USAGE, Runbook
     from hakit.ops.failover_targets import REGION_PATTERN
 
     if not re.match(REGION_PATTERN, to):
@@ -259,8 +259,7 @@ def _run(
     elif not as_json:
         _print_plan(plan)
     if not plan.ok:
-        failed = [c.line() for c in plan.checks if not c.ok and c.blocking]
-        raise HakitError([f"refused: {line}" for line in failed], EXIT_PRECHECK)
+        raise plan.refusal()
     if dry_run:
         return
     if not confirmed:

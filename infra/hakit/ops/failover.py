@@ -95,6 +95,11 @@ class Plan:
         """True when no blocking check failed."""
         return all(c.ok or not c.blocking for c in self.checks)
 
+    def refusal(self) -> HakitError:
+        """The error naming every failed blocking check (exit code EXIT_PRECHECK)."""
+        failed = [c.line() for c in self.checks if not c.ok and c.blocking]
+        return HakitError([f"refused: {line}" for line in failed], EXIT_PRECHECK)
+
     def steps(self) -> list[str]:
         """The actions, in order, as the operator should read them."""
         steps: list[str] = []
@@ -320,8 +325,7 @@ class Runbook:
     def execute(self, plan: Plan, *, allow_data_loss: bool = False) -> GlobalClusterView | None:
         """Act on a plan whose checks passed: promote, wait for the writer, move traffic."""
         if not plan.ok:
-            failed = [c.line() for c in plan.checks if not c.ok and c.blocking]
-            raise HakitError([f"refused: {line}" for line in failed], EXIT_PRECHECK)
+            raise plan.refusal()
         if plan.kind is Kind.FAILOVER and plan.move_database and not allow_data_loss:
             raise HakitError(
                 "failover may lose writes: it needs allow_data_loss (--allow-data-loss --yes)", EXIT_USAGE
