@@ -129,6 +129,7 @@ def test_auto_recovery_alarms(graph: ResourceGraph) -> None:
     [
         ({"private_ips": ["10.21.1.50"]}, "KeepalivedPairArgs.private_ips: exactly two distinct addresses"),
         ({"private_ips": ["10.21.1.50", "10.99.2.50"]}, "10.99.2.50 is outside vpc_cidr 10.21.0.0/16"),
+        ({"private_ips": ["10.21.1.50", "10.21.1"]}, "KeepalivedPairArgs.private_ips: Expected 4 octets"),
         ({"vpc_cidr": "not-a-cidr"}, "KeepalivedPairArgs.vpc_cidr:"),
         ({"subnet_ids": ["subnet-a"]}, "KeepalivedPairArgs.subnet_ids: two subnets"),
         ({"targets": ["10.21.1.10"]}, "KeepalivedPairArgs.targets: at least two targets for redundancy"),

@@ -26,6 +26,7 @@ import pulumi_aws.vpc as vpc
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 
+from hakit.components._util import child_opts, merge_tags
 from hakit.paths import scripts_dir
 from hakit.render import render_cluster
 from hakit.render.tree import HostFiles
@@ -99,7 +100,11 @@ def pair_inventory(args: KeepalivedPairArgs) -> Inventory:
     if len(ips) != 2 or len(set(ips)) != 2:
         raise ValueError("KeepalivedPairArgs.private_ips: exactly two distinct addresses")
     for ip in ips:
-        if IPv4Address(ip) not in network:
+        try:
+            address = IPv4Address(ip)
+        except ValueError as err:
+            raise ValueError(f"KeepalivedPairArgs.private_ips: {err}") from None
+        if address not in network:
             raise ValueError(f"KeepalivedPairArgs.private_ips: {ip} is outside vpc_cidr {network}")
     targets = [str(t) for t in _need(args, "targets")]
     single = bool(args.get("allow_single_target", False))
@@ -247,17 +252,14 @@ class KeepalivedPair(pulumi.ComponentResource):
         listen_port = int(args.get("listen_port", 80))
         super().__init__("hakit:keepalived:KeepalivedPair", name, {}, opts)
         explicit_region = args.get("region")  # None: the provider's region
-        tags = {"hakit:component": "KeepalivedPair", "hakit:name": name, **dict(args.get("tags") or {})}
-
-        def child(**extra: Any) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(parent=self, **extra)
+        tags = merge_tags("KeepalivedPair", name, args.get("tags"))
 
         group = ec2.SecurityGroup(
             f"{name}-sg",
             vpc_id=args["vpc_id"],
             description=f"hakit keepalived pair {name}: VRRP inside the pair, service port",
             tags=tags,
-            opts=child(),
+            opts=child_opts(self),
             region=explicit_region,
         )
         # VRRP is IP protocol 112 (no ports): only members of this group may send it.
@@ -267,7 +269,7 @@ class KeepalivedPair(pulumi.ComponentResource):
             ip_protocol="112",
             referenced_security_group_id=group.id,
             description="VRRP between the pair",
-            opts=child(),
+            opts=child_opts(self),
             region=explicit_region,
         )
         for index, cidr in enumerate(args.get("ingress_cidrs") or ["0.0.0.0/0"]):
@@ -279,7 +281,7 @@ class KeepalivedPair(pulumi.ComponentResource):
                 to_port=listen_port,
                 cidr_ipv4=cidr,
                 description="service port",
-                opts=child(),
+                opts=child_opts(self),
                 region=explicit_region,
             )
         vpc.SecurityGroupEgressRule(
@@ -288,10 +290,10 @@ class KeepalivedPair(pulumi.ComponentResource):
             ip_protocol="-1",
             cidr_ipv4="0.0.0.0/0",
             description="targets, EC2 API, package mirrors",
-            opts=child(),
+            opts=child_opts(self),
             region=explicit_region,
         )
-        eip = ec2.Eip(f"{name}-eip", domain="vpc", tags=tags, opts=child(), region=explicit_region)
+        eip = ec2.Eip(f"{name}-eip", domain="vpc", tags=tags, opts=child_opts(self), region=explicit_region)
         # Not associated here: keepalived's master claims it, and Pulumi must not move it back on the next up.
 
         role = iam.Role(
@@ -309,9 +311,9 @@ class KeepalivedPair(pulumi.ComponentResource):
                 }
             ),
             tags=tags,
-            opts=child(),
+            opts=child_opts(self),
         )
-        profile = iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child())
+        profile = iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child_opts(self))
 
         ami = (
             args.get("ami")
@@ -349,7 +351,7 @@ class KeepalivedPair(pulumi.ComponentResource):
                 ),
                 tags={**tags, "Name": f"{name}-{node}"},
                 # A fixed private IP cannot exist twice: replacing means delete first.
-                opts=child(delete_before_replace=True),
+                opts=child_opts(self, delete_before_replace=True),
                 region=explicit_region,
             )
             instances.append(instance)
@@ -367,7 +369,7 @@ class KeepalivedPair(pulumi.ComponentResource):
                     comparison_operator="GreaterThanOrEqualToThreshold",
                     alarm_actions=[f"arn:aws:automate:{region}:ec2:{action}"],
                     tags=tags,
-                    opts=child(),
+                    opts=child_opts(self),
                     region=explicit_region,
                 )
         # Least privilege: associate this one EIP with these two instances; describing cannot be scoped.
@@ -397,7 +399,7 @@ class KeepalivedPair(pulumi.ComponentResource):
                     sort_keys=True,
                 )
             ),
-            opts=child(),
+            opts=child_opts(self),
         )
         self.public_ip = eip.public_ip
         self.allocation_id = eip.allocation_id
