@@ -30,6 +30,7 @@ from hakit.lab.load import LoadConfig, Record
 from hakit.lab.plan import LabPlan, NodePlan, backend_host, lb_host, root_of
 from hakit.lab.procs import ProcRecord, Supervisor, stop_records
 from hakit.lab.vip import VipWatcher
+from hakit.render.writer import write_file
 
 STATS_SOCKET = "run/hakit-lab-stats.sock"
 NGINX_LAB_ERROR_LOG = "var/log/hakit-lab-nginx-error.log"
@@ -109,8 +110,7 @@ class Lab:
         for lab_file in node.files:
             path = root / lab_file.relpath
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(lab_file.content)
-            path.chmod(lab_file.mode)
+            write_file(path, lab_file.content, lab_file.mode)
             # Every directory a config points into (pid files, sockets, logs, temp paths) must exist.
             for match in rooted.finditer(lab_file.content):
                 (root / match.group(1).lstrip("/")).parent.mkdir(parents=True, exist_ok=True)

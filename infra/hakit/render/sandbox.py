@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hakit.render.tree import RenderedFile
+from hakit.render.writer import write_file
 
 TIMEOUT_S = 60
 """Upper bound for any helper process (openssl, ip, the daemons)."""
@@ -82,9 +83,7 @@ def materialize(
     for relative, rendered in bundle:
         target = sandbox / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        text = sandbox_text(rendered.content, root, sandbox)
-        target.write_text(text, encoding="utf-8", newline="")
-        os.chmod(target, rendered.effective_mode)
+        write_file(target, sandbox_text(rendered.content, root, sandbox), rendered.effective_mode)
     config_text = config_path.read_text(encoding="utf-8")
     # Directories the daemon expects (sockets, logs, temp paths, chroot).
     for token in re.findall(re.escape(str(sandbox)) + r"/[^\s\";]*", config_text):

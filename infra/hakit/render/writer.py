@@ -40,6 +40,19 @@ def _make_dirs(top: Path, directory: Path) -> None:
         os.chmod(path, 0o755)
 
 
+def write_file(path: Path, content: str, mode: int, *, exclusive: bool = False) -> None:
+    """Write `content` to `path` with `mode` from its creation on (a secret is never readable by others).
+
+    `exclusive` refuses a file that already exists (O_EXCL).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, mode)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        # The umask may have narrowed the mode and O_CREAT keeps an existing file's: set it before writing.
+        os.fchmod(fd, mode)
+        handle.write(content)
+
+
 def _populate(tree: RenderedTree, top: Path) -> None:
     (top / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
     for host in sorted(tree):
@@ -47,11 +60,7 @@ def _populate(tree: RenderedTree, top: Path) -> None:
             rendered = tree[host][relative]
             target = top / host / relative
             _make_dirs(top, target.parent)
-            # Create with the final mode: a secret is never readable by others, not even briefly.
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, rendered.effective_mode)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                handle.write(rendered.content)
-            os.chmod(target, rendered.effective_mode)
+            write_file(target, rendered.content, rendered.effective_mode, exclusive=True)
 
 
 def write_tree(tree: RenderedTree, out_dir: str | Path) -> Path:
