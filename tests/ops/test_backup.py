@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -195,6 +196,30 @@ def test_mariadb_round_trip_identical_checksums(
     report(
         f"mariadb: {result.size / MIB:.1f} MiB, backup {result.seconds:.2f}s, verify {verified.seconds:.2f}s"
     )
+
+
+def test_corrupt_gzip_download_is_one_line_error_nothing_restored(
+    mariadb: MariaDBServer, bucket: str, moto_s3: str
+):
+    """A damaged .sql.gz in the bucket: restore refuses with a one-line error, before creating a database."""
+    mariadb.sql("DROP DATABASE IF EXISTS damaged; CREATE DATABASE damaged")
+    mariadb.sql(
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB;"
+        "INSERT INTO t SELECT seq, SHA2(seq, 256) FROM seq_1_to_2000;",
+        database="damaged",
+    )
+    job = maria_job(mariadb, "damaged", bucket, moto_s3)
+    s3 = s3_client(moto_s3)
+    result = run_backup(job, s3=s3)
+    body = bytearray(s3.get_object(Bucket=bucket, Key=result.key)["Body"].read())
+    middle = len(body) // 2
+    body[middle : middle + 64] = bytes(b ^ 0xFF for b in body[middle : middle + 64])
+    s3.put_object(Bucket=bucket, Key=result.key, Body=bytes(body))
+    before = {row[0] for row in mariadb.sql("SHOW DATABASES")}
+
+    with pytest.raises(HakitError, match=rf"^{re.escape(result.key)}: corrupt download: "):
+        restore_backup(job, s3=s3, verify=True)
+    assert {row[0] for row in mariadb.sql("SHOW DATABASES")} == before
 
 
 def test_killed_dump_leaves_no_partial_object_and_next_run_succeeds(

@@ -257,14 +257,17 @@ def download(
     path = directory / ("restore.sql" if engine.compressed_by_us else "restore.pgdump")
     sha, size = hashlib.sha256(), 0
     decompressor = zlib.decompressobj(31) if engine.compressed_by_us else None
-    with s3_errors(job.target, f"download {backup.data_key}"), path.open("wb") as out:
-        body = s3.get_object(Bucket=job.target.bucket, Key=backup.data_key)["Body"]
-        while chunk := body.read(READ_SIZE):
-            sha.update(chunk)
-            size += len(chunk)
-            out.write(decompressor.decompress(chunk) if decompressor else chunk)
-        if decompressor is not None:
-            out.write(decompressor.flush())
+    try:
+        with s3_errors(job.target, f"download {backup.data_key}"), path.open("wb") as out:
+            body = s3.get_object(Bucket=job.target.bucket, Key=backup.data_key)["Body"]
+            while chunk := body.read(READ_SIZE):
+                sha.update(chunk)
+                size += len(chunk)
+                out.write(decompressor.decompress(chunk) if decompressor else chunk)
+            if decompressor is not None:
+                out.write(decompressor.flush())
+    except zlib.error as err:  # damaged gzip data (its CRC or structure): one line, not a traceback
+        raise HakitError(f"{backup.data_key}: corrupt download: not valid gzip ({err})") from None
     if size != manifest["size"] or sha.hexdigest() != manifest["sha256"]:
         raise HakitError(
             f"{backup.data_key}: corrupt download: {size} bytes sha256 {sha.hexdigest()}, "
