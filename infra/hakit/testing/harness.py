@@ -137,7 +137,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.duplicates.append(urn)
             return super().RegisterResource(request)
         secrets: set[str] = set()
-        inputs = _unwrap_secrets(rpc.deserialize_properties(request.object), "", secrets)
+        raw_inputs = rpc.deserialize_properties(request.object)
+        inputs = _unwrap_secrets(raw_inputs, "", secrets)  # builds new containers: raw_inputs stays as sent
         provider_urn = _provider_urn(request.provider)
         provider = self.nodes.get(provider_urn or "")
         is_aws = request.type.startswith("aws:") or request.type == "pulumi:providers:aws"
@@ -147,7 +148,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             pulumi_mocks.MockResourceArgs(
                 typ=request.type,
                 name=request.name,
-                inputs=rpc.deserialize_properties(request.object),
+                inputs=raw_inputs,
                 provider=request.provider,
                 resource_id=request.importId,
                 custom=request.custom or False,
@@ -163,10 +164,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             urn=urn, id=resource_id or "", object=_sync_await(rpc.serialize_properties(raw_state, {}))
         )
         parent = request.parent or None
-        if parent is not None and parent.endswith("::" + pulumi.get_project() + "-" + pulumi.get_stack()):
-            parent = None
-        if parent is not None and self.nodes.get(parent) is None:
-            parent = None  # the stack itself
+        if parent is not None and parent not in self.nodes:
+            parent = None  # the stack itself (registered above without a node)
         node = Node(
             urn=urn,
             type=request.type,
