@@ -110,8 +110,7 @@ def restore(
         table = Table("table", "source rows", "restored rows", "checksum", "result")
         for check in report.tables:
             rows = [str(stat.rows) if stat else "missing" for stat in (check.source, check.restored)]
-            same = check.source is not None and check.restored is not None
-            checksum = "equal" if same and check.source == check.restored else "DIFFERENT"
+            checksum = "equal" if check.ok else "DIFFERENT"
             table.add_row(check.table, *rows, checksum, "ok" if check.ok else "FAIL")
         _out.print(table)
     _log(f"restore of {report.stamp} into {report.database}: {'ok' if report.ok else 'FAILED'}")
