@@ -156,8 +156,7 @@ def build_report(
     _one_source(stack, program, inventory)
     if inventory is not None:
         model = _inventory(inventory)
-        declared = getattr(model, "slo", None)  # an inventory `slo:` section, when the model has one
-        base = Slo.from_mapping(declared.model_dump() if declared is not None else None)
+        base = Slo.from_mapping(model.slo.model_dump() if model.slo is not None else None)
         return inventory_report(f"inventory {inventory}", model, _slo(base, rto, rpo))
     source, view, config = _synth_view(stack, program, root)
     return stack_report(source, view, _slo(slo_from_config(config), rto, rpo))
