@@ -53,9 +53,9 @@ class ServiceRegion(pulumi.ComponentResource):
         self.public_ip: pulumi.Output[str] | None = None
         self.security_group_id: pulumi.Output[str]
         if region.frontend == "alb":
-            self._alb(name, config, region, tags)
+            self._alb(name, config, region, targets, tags)
         else:
-            self._pair(name, config, region, tags)
+            self._pair(name, config, region, targets, tags)
         self.database_security_group: ec2.SecurityGroup | None = None
         if config.database is not None and config.database.enabled:
             port = DB_PORTS[config.database.engine]
@@ -77,10 +77,11 @@ class ServiceRegion(pulumi.ComponentResource):
             )
         self.register_outputs({"dns_name": self.dns_name, "public_ip": self.public_ip})
 
-    def _alb(self, name: str, config: StackConfig, region: RegionSpec, tags: dict[str, str]) -> None:
+    def _alb(
+        self, name: str, config: StackConfig, region: RegionSpec, targets: list[str], tags: dict[str, str]
+    ) -> None:
         """An ALB over the targets (HTTPS with the region's certificate), the targets attached by IP."""
         child = pulumi.ResourceOptions(parent=self)
-        targets = [str(ip) for ip in region.targets]
         assert region.certificate_arn is not None  # RegionSpec.rules
         balancer = LoadBalancer(
             f"{name}-alb",
@@ -118,10 +119,11 @@ class ServiceRegion(pulumi.ComponentResource):
         self.security_group_id = balancer.security_group_id
         self.zone_id = balancer.zone_id
 
-    def _pair(self, name: str, config: StackConfig, region: RegionSpec, tags: dict[str, str]) -> None:
+    def _pair(
+        self, name: str, config: StackConfig, region: RegionSpec, targets: list[str], tags: dict[str, str]
+    ) -> None:
         """The EC2 keepalived pair over the targets, its Elastic IP the region's entry."""
         child = pulumi.ResourceOptions(parent=self)
-        targets = [str(ip) for ip in region.targets]
         assert region.keepalived is not None and region.vpc_cidr is not None  # RegionSpec.rules
         pair = KeepalivedPair(
             f"{name}-pair",
@@ -254,10 +256,11 @@ class ServiceStack(pulumi.ComponentResource):
 
         self.regions = {r.name: ServiceRegion(f"{name}-{r.name}", config, r, opts=child) for r in ordered}
 
-        routed_name = f"origin.{fqdn}" if config.cdn.enabled else fqdn
+        # With a CDN the routing records sit behind it, at its primary origin's name.
+        self.routed_name = f"origin.{fqdn}" if config.cdn.enabled else fqdn
         dns_args = FailoverDnsArgs(
             zone_id=zone_id,
-            name=routed_name,
+            name=self.routed_name,
             routing_policy=routing_policy(config),
             health_checks={r.name: self.regions[r.name].health_check(config) for r in ordered},
             records=[self.regions[r.name].record(config, r) for r in ordered],
@@ -270,7 +273,7 @@ class ServiceStack(pulumi.ComponentResource):
         self.dns = FailoverDns(f"{name}-dns", dns_args, opts=child)
         self.cdn: FailoverCdn | None = None
         if config.cdn.enabled:
-            self.cdn = self._cdn(name, config, zone_id, tags, routed_name)
+            self.cdn = self._cdn(name, config, zone_id, tags, self.routed_name)
 
         self.database: GlobalDatabase | None = None
         if config.database is not None and config.database.enabled:
@@ -408,7 +411,7 @@ def build_service(config: StackConfig, stack: str) -> dict[str, Any]:
     outputs: dict[str, Any] = {
         "entryUrl": f"https://{fqdn}/",
         "fqdn": fqdn,
-        "routedName": f"origin.{fqdn}" if service.cdn is not None else fqdn,
+        "routedName": service.routed_name,
         "routingPolicy": routing_policy(config),
         "primaryRegion": config.primary_region.name,
         "regions": [r.name for r in config.regions],
