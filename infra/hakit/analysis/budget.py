@@ -27,6 +27,7 @@ from hakit.analysis.view import Resource, StackView
 
 if TYPE_CHECKING:
     from hakit.spec.inventory import Inventory
+    from hakit.spec.proxy import Backend
 
 Scenario = Literal["region", "zone", "data"]
 
@@ -601,42 +602,41 @@ def inventory_budget(inventory: Inventory, slo: Slo | None = None) -> Budget:
                 )
             else:
                 stages.append(Stage("keepalived", cluster_name, "zone", "rto", None, "one node: no takeover"))
-            for backend_name, backend in cluster.proxy.backends.items():
-                check = backend.health_check
-                if check is None or cluster.proxy.kind == "nginx":
-                    breaker = backend.circuit_breaker
-                    if breaker is None:
-                        stages.append(
-                            Stage(cluster.proxy.kind, backend_name, "zone", "rto", None, "no health check")
-                        )
-                        continue
-                    stages.append(
-                        Stage(
-                            cluster.proxy.kind,
-                            backend_name,
-                            "zone",
-                            "rto",
-                            breaker.fail_timeout / 1000,
-                            "passive: fail_timeout (retries hide errors)",
-                            {"error_limit": breaker.error_limit, "fail_timeout_ms": breaker.fail_timeout},
-                        )
-                    )
-                    continue
-                stages.append(
-                    Stage(
-                        cluster.proxy.kind,
-                        backend_name,
-                        "zone",
-                        "rto",
-                        (check.fall * check.interval + check.timeout) / 1000,
-                        "fall x inter + timeout",
-                        {"fall": check.fall, "inter_ms": check.interval, "timeout_ms": check.timeout},
-                    )
-                )
+            stages += [
+                backend_stage(cluster.proxy.kind, backend_name, backend)
+                for backend_name, backend in cluster.proxy.backends.items()
+            ]
             paths.append(EntryPath(f"{cluster_name}/{instance_name}", "vip", tuple(stages)))
     paths += database_pair_paths(inventory)
     paths += backup_job_paths(inventory)
     return Budget(tuple(paths), slo or Slo())
+
+
+def backend_stage(kind: str, name: str, backend: Backend) -> Stage:
+    """How fast a proxy stops sending to a dead server: its active check, else (nginx) the passive breaker."""
+    check = backend.health_check
+    if check is not None and kind != "nginx":
+        return Stage(
+            kind,
+            name,
+            "zone",
+            "rto",
+            (check.fall * check.interval + check.timeout) / 1000,
+            "fall x inter + timeout",
+            {"fall": check.fall, "inter_ms": check.interval, "timeout_ms": check.timeout},
+        )
+    breaker = backend.circuit_breaker
+    if breaker is None:
+        return Stage(kind, name, "zone", "rto", None, "no health check")
+    return Stage(
+        kind,
+        name,
+        "zone",
+        "rto",
+        breaker.fail_timeout / 1000,
+        "passive: fail_timeout (retries hide errors)",
+        {"error_limit": breaker.error_limit, "fail_timeout_ms": breaker.fail_timeout},
+    )
 
 
 def database_pair_paths(inventory: Inventory) -> list[EntryPath]:
