@@ -148,9 +148,7 @@ def _build(topology: Topology) -> None:
 
 def set_sysctl(ns: str, key: str, value: str) -> None:
     """Set a sysctl inside a namespace (net.* keys are per namespace)."""
-    subprocess.run(
-        ["ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"{key}={value}"], check=True, capture_output=True
-    )
+    run_ip("netns", "exec", ns, "sysctl", "-q", "-w", f"{key}={value}")
 
 
 def link_down(topology: Topology, host: str) -> None:
