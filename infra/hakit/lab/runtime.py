@@ -11,7 +11,6 @@ import contextlib
 import csv
 import io
 import json
-import os
 import re
 import select
 import shutil
@@ -331,9 +330,7 @@ class Lab:
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(state, out, indent=2)
+        write_file(tmp, json.dumps(state, indent=2), 0o600)
         tmp.replace(path)
 
 
