@@ -86,3 +86,18 @@ def test_plan_component_checks_run_first_with_file_lines(hakit_cli: HakitCli, tm
     version, schedule = result.err.strip().splitlines()
     assert version.startswith(f"{source}:{version_line}: hakit:database.engine_version: Aurora PostgreSQL 9 ")
     assert schedule.startswith(f"{source}:{schedule_line}: hakit:backup.schedule: ")
+
+
+def test_plan_bad_project_file_is_one_line_exit_2(hakit_cli: HakitCli, tmp_path: Path) -> None:
+    shutil.copy(ROOT / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml")
+    project = tmp_path / "Pulumi.yaml"
+    for text, expected in (
+        ("name: [hakit\n", f"{project}:2: (yaml): "),
+        ("- hakit\n", f"{project}:1: (top): a project file is a mapping"),
+        ("name: hakit\n", f"{project}: main: the program {tmp_path / '__main__.py'} does not exist"),
+    ):
+        project.write_text(text)
+        result = hakit_cli("plan", "--stack", "dev", "--root", str(tmp_path))
+        assert result.code == 2, result.err
+        assert result.err.startswith(expected), result.err
+        assert "Traceback" not in result.err

@@ -112,18 +112,19 @@ def run() -> None:
 
 
 def project_settings(root: Path) -> tuple[str, Path]:
-    """(project name, program file) from the project's `Pulumi.yaml`."""
-    from ruamel.yaml import YAML
-
+    """(project name, program file) from the project's `Pulumi.yaml`; a bad file is a SpecError (exit 2)."""
     project_file = root / "Pulumi.yaml"
-    try:
-        document = YAML(typ="safe").load(project_file.read_text(encoding="utf-8")) or {}
-    except OSError as err:
-        raise SpecError(f"{project_file}: cannot read: {err.strerror or err}") from None
+    document, _ = load_yaml(project_file)
+    if document is None:
+        document = {}
+    if not isinstance(document, Mapping):
+        raise SpecError(f"{project_file}:1: (top): a project file is a mapping (name:, runtime:, main:)")
     main = Path(str(document.get("main") or "."))
     program = root / main
     if program.is_dir():
         program = program / "__main__.py"
+    if not program.is_file():
+        raise SpecError(f"{project_file}: main: the program {program} does not exist")
     return str(document.get("name") or root.resolve().name), program
 
 
