@@ -26,6 +26,7 @@ from db_servers import (
     wait_for,
     world_traversable,
 )
+from failover_support import moto_reset, moto_server
 from support import require_binaries
 
 
@@ -133,6 +134,20 @@ def moto_s3() -> Iterator[str]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def failover_moto() -> Iterator[str]:
+    """One moto server for the failover and status tests (Route 53, DynamoDB), apart from the S3 one."""
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def moto_url(failover_moto: str) -> str:
+    """The failover moto server, emptied for this test."""
+    moto_reset(failover_moto)
+    return failover_moto
 
 
 @pytest.fixture

@@ -25,8 +25,6 @@ from failover_support import (
     lag_request,
     lag_response,
     make_clock,
-    moto_reset,
-    moto_server,
     promoting,
 )
 from hakit.commands import failover as failover_commands
@@ -220,12 +218,6 @@ def test_stack_outputs_file_and_bad_input(
 
 
 # ------------------------------------------------------------------ the real command, as a process
-@pytest.fixture(scope="module")
-def cli_moto() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
 def run_hakit(*args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -241,20 +233,19 @@ def run_hakit(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_subprocess_exit_codes_and_status_json_against_moto(cli_moto: str) -> None:
+def test_subprocess_exit_codes_and_status_json_against_moto(moto_url: str) -> None:
     refused = run_hakit("failover", "failover", "--global-cluster", "g", "--to", WEST)
     assert refused.returncode == 2
     assert refused.stderr.strip().count("\n") == 0 and "Traceback" not in refused.stderr
 
-    moto_reset(cli_moto)
-    factory = FakeFactory(moto_url=cli_moto)
+    factory = FakeFactory(moto_url=moto_url)
     check = factory.route53().create_health_check(
         CallerReference="east",
         HealthCheckConfig={"Type": "HTTPS", "FullyQualifiedDomainName": "east.example.com", "Port": 443},
     )["HealthCheck"]["Id"]
     status = run_hakit(
         "failover", "status", "--health-check", f"{EAST}={check}", "--dynamodb-table", "sessions",
-        "--region", EAST, "--endpoint-url", cli_moto, "--json",
+        "--region", EAST, "--endpoint-url", moto_url, "--json",
     )  # fmt: skip
     # The table does not exist in moto: the status is still printed, and the run says it is complete.
     assert status.returncode == 0, status.stderr

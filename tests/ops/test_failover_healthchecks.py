@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,8 +18,6 @@ from failover_support import (
     lag_request,
     lag_response,
     make_clock,
-    moto_reset,
-    moto_server,
     promoting,
 )
 from hakit.ops.failover import Kind, Runbook, RunbookSettings
@@ -28,18 +25,6 @@ from hakit.ops.failover_healthchecks import HealthCheckState, plan_inversion, re
 from hakit.ops.failover_targets import FailoverTargets
 from hypothesis import given
 from hypothesis import strategies as st
-
-
-@pytest.fixture(scope="module")
-def failover_moto() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture
-def moto_url(failover_moto: str) -> str:
-    moto_reset(failover_moto)
-    return failover_moto
 
 
 def create_check(route53: Any, name: str, inverted: bool, kind: str = "HTTPS") -> str:

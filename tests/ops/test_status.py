@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from failover_support import (
     ARC_CLUSTER,
     EAST,
@@ -23,8 +21,6 @@ from failover_support import (
     lag_request,
     lag_response,
     make_clock,
-    moto_reset,
-    moto_server,
     rc_state,
 )
 from hakit.ops.failover_targets import FailoverTargets
@@ -32,18 +28,6 @@ from hakit.ops.status import collect_status, render_status
 from rich.console import Console
 
 EU = "eu-west-1"
-
-
-@pytest.fixture(scope="module")
-def status_moto() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture
-def moto_url(status_moto: str) -> str:
-    moto_reset(status_moto)
-    return status_moto
 
 
 def make_table(factory: FakeFactory, region: str) -> None:
