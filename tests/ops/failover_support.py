@@ -6,7 +6,6 @@ order across services and regions, not just the order per client that botocore's
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.stub import Stubber
+from db_servers import free_port
 
 ACCOUNT = "123456789012"
 EAST = "us-east-1"
@@ -43,10 +43,7 @@ MUTATING = {
 
 def closed_port_url() -> str:
     """A loopback URL nobody listens on: connecting fails at once with EndpointConnectionError."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @dataclass
@@ -298,9 +295,7 @@ def moto_server() -> Iterator[str]:
     """A moto server on a free loopback port (stopped on exit)."""
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
