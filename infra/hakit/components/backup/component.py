@@ -9,7 +9,7 @@ import pulumi_aws.backup as backup
 import pulumi_aws.iam as iam
 import pulumi_aws.sns as sns
 
-from hakit.components._util import merge_tags
+from hakit.components._util import child_opts, merge_tags
 from hakit.components.backup.args import AwsBackupArgs
 from hakit.components.backup.policies import (
     ASSUME_ROLE_POLICY,
@@ -61,7 +61,6 @@ class AwsBackup(pulumi.ComponentResource):
     def __init__(self, name: str, args: AwsBackupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         spec = build_backup_spec(name, dict(args))
         super().__init__(TYPE_TOKEN, name, {}, opts)
-        self._spec = spec
         tags = merge_tags(TYPE_TOKEN, spec.name, spec.tags)
         role = self._role(spec, tags)
         # Partition and account come from the role's ARN: no data-source invoke needed.
@@ -101,16 +100,13 @@ class AwsBackup(pulumi.ComponentResource):
             }
         )
 
-    def _child(self, **extra: Any) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, **extra)
-
     def _role(self, spec: BackupPlanSpec, tags: Mapping[str, Any]) -> iam.Role:
         return iam.Role(
             f"{spec.name}-backup",
             assume_role_policy=ASSUME_ROLE_POLICY,
             description=f"AWS Backup service role for {spec.name}",
             tags=dict(tags),
-            opts=self._child(),
+            opts=child_opts(self),
         )
 
     def _attach_managed_policies(
@@ -121,7 +117,7 @@ class AwsBackup(pulumi.ComponentResource):
                 f"{spec.name}-{policy}",
                 role=role.name,
                 policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:policy/service-role/", policy),
-                opts=self._child(),
+                opts=child_opts(self),
             )
 
     def _vaults(
@@ -136,7 +132,7 @@ class AwsBackup(pulumi.ComponentResource):
                 force_destroy=spec.force_destroy,
                 region=region,
                 tags=dict(tags),
-                opts=self._child(),
+                opts=child_opts(self),
             )
             if spec.lock is not None:
                 backup.VaultLockConfiguration(
@@ -146,7 +142,7 @@ class AwsBackup(pulumi.ComponentResource):
                     max_retention_days=spec.lock.max_days,
                     changeable_for_days=spec.lock.changeable_for_days,
                     region=region,
-                    opts=self._child(),
+                    opts=child_opts(self),
                 )
             vaults[region] = vault
         return vaults
@@ -166,14 +162,14 @@ class AwsBackup(pulumi.ComponentResource):
                 kms_master_key_id=keys[region],
                 region=region,
                 tags=dict(tags),
-                opts=self._child(),
+                opts=child_opts(self),
             )
             topic_policy_resource = sns.TopicPolicy(
                 f"{spec.name}-backup-{region}",
                 arn=topic.arn,
                 policy=pulumi.Output.all(topic.arn, account).apply(lambda v: topic_policy(v[0], v[1])),
                 region=region,
-                opts=self._child(),
+                opts=child_opts(self),
             )
             backup.VaultNotifications(
                 f"{spec.name}-{region}",
@@ -181,7 +177,7 @@ class AwsBackup(pulumi.ComponentResource):
                 sns_topic_arn=topic.arn,
                 backup_vault_events=list(NOTIFY_EVENTS),
                 region=region,
-                opts=self._child(depends_on=[topic_policy_resource]),
+                opts=child_opts(self, depends_on=[topic_policy_resource]),
             )
             for index, email in enumerate(spec.emails):
                 sns.TopicSubscription(
@@ -191,7 +187,7 @@ class AwsBackup(pulumi.ComponentResource):
                     endpoint=email,
                     filter_policy=FAILURE_FILTER_POLICY,
                     region=region,
-                    opts=self._child(),
+                    opts=child_opts(self),
                 )
             topics[region] = topic
         return topics
@@ -243,7 +239,7 @@ class AwsBackup(pulumi.ComponentResource):
                 rules=rules,
                 region=region,
                 tags=dict(tags),
-                opts=self._child(),
+                opts=child_opts(self),
             )
             for selection in (s for s in spec.selections if s.region == region):
                 backup.Selection(
@@ -258,7 +254,7 @@ class AwsBackup(pulumi.ComponentResource):
                     ]
                     or None,
                     region=region,
-                    opts=self._child(),
+                    opts=child_opts(self),
                 )
             plans[region] = plan
         return plans
@@ -287,7 +283,7 @@ class AwsBackup(pulumi.ComponentResource):
                 },
                 region=region,
                 tags=dict(tags),
-                opts=self._child(),
+                opts=child_opts(self),
             )
             arns = [
                 s.resource_arns for s in spec.selections if s.region == region and s.resource_arns is not None
@@ -305,5 +301,5 @@ class AwsBackup(pulumi.ComponentResource):
                 restore_metadata_overrides=dict(test.metadata_overrides) or None,
                 validation_window_hours=test.validation_window_hours,
                 region=region,
-                opts=self._child(),
+                opts=child_opts(self),
             )
