@@ -65,8 +65,7 @@ def run(proxy: str, advert: float, drills: list[int]) -> list[DrillResult]:
         lab.up()
         return run_drills(lab, drills)
     finally:
-        lab.down()
-        shutil.rmtree(lab.workdir, ignore_errors=True)
+        lab.remove()
 
 
 def table(results: list[DrillResult]) -> Table:

@@ -6,7 +6,6 @@ from the inventory's settings (advert_int 0.1, priorities 150/100) plus slack fo
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,8 +36,7 @@ def _lab(name: str, nopreempt: bool = False) -> Iterator[Lab]:
         lab.up()
         yield lab
     finally:
-        lab.down()
-        shutil.rmtree(lab.workdir, ignore_errors=True)
+        lab.remove()
         assert not set(lab.topology.namespaces()) & netns.existing_namespaces()
         assert not any(lab.supervisor.alive(n) for n in lab.supervisor.records)
 

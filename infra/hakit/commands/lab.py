@@ -50,8 +50,7 @@ def up_command(
             lab.save_state(session.state_path(lab.prefix, state_dir), inventory)
         except BaseException:
             # up() already stopped what it started; the log tails are in the error message.
-            lab.down()
-            session.destroy_from_state({"prefix": lab.prefix, "workdir": str(lab.workdir)})
+            lab.remove()
             raise
     if lab.watcher is not None:
         lab.watcher.close()  # the monitors belong to this command; the daemons stay
@@ -101,8 +100,7 @@ def drill_command(
                 lab.up()
                 results = run_drills(lab, numbers)
             finally:
-                lab.down()
-                session.destroy_from_state({"prefix": lab.prefix, "workdir": str(lab.workdir)})
+                lab.remove()
     if as_json:
         _out.print_json(json.dumps([r.to_dict() for r in results]))
     else:

@@ -79,6 +79,11 @@ class Lab:
         self.supervisor.stop_all()
         netns.destroy(self.topology.namespaces())
 
+    def remove(self) -> None:
+        """`down()`, then delete the work directory (configs and logs) as well."""
+        self.down()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
     def attach(self, state: dict[str, object]) -> None:
         """Adopt a lab left running by `lab up` (its state file): PIDs, bridge ports, a new VIP watcher."""
         ports = state.get("ports")
