@@ -135,18 +135,21 @@ class Budget:
     slo: Slo = Slo()
 
     def violations(self) -> list[str]:
-        """One line per path over its declared objective (unbounded counts as over)."""
+        """One line per path and objective it is over (unbounded counts as over)."""
+        return [line for path in self.paths for line in self.path_violations(path)]
+
+    def path_violations(self, path: EntryPath) -> list[str]:
+        """The lines for one path: RTO and/or RPO over the declared objective."""
         lines = []
-        for path in self.paths:
-            for metric, actual, limit in (
-                ("RTO", path.rto_seconds, self.slo.rto_seconds),
-                ("RPO", path.rpo_seconds, self.slo.rpo_seconds),
-            ):
-                if limit is None:
-                    continue
-                if actual is None or actual > limit:
-                    shown = "unbounded" if actual is None else f"{actual:g}s"
-                    lines.append(f"{path.name}: {metric} {shown} exceeds the SLO of {limit:g}s")
+        for metric, actual, limit in (
+            ("RTO", path.rto_seconds, self.slo.rto_seconds),
+            ("RPO", path.rpo_seconds, self.slo.rpo_seconds),
+        ):
+            if limit is None:
+                continue
+            if actual is None or actual > limit:
+                shown = "unbounded" if actual is None else f"{actual:g}s"
+                lines.append(f"{path.name}: {metric} {shown} exceeds the SLO of {limit:g}s")
         return lines
 
     def as_dict(self) -> dict[str, Any]:

@@ -174,9 +174,8 @@ def _print_tables(report: Report) -> None:
     )
     for column in ("Entry path", "RTO", "RPO", "Stage", "Figure", escape("Formula [inputs]")):
         budget.add_column(column, overflow="fold")
-    over = {line.split(":", 1)[0] for line in report.budget.violations()}
     for path in report.budget.paths:
-        style = "bold red" if path.name in over else ""
+        style = "bold red" if report.budget.path_violations(path) else ""
         for index, stage in enumerate(path.stages):
             first = index == 0
             cells = (
