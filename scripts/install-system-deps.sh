@@ -20,14 +20,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 # Package install must not start the daemons: the tests start their own, on their own ports.
-printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 log=$(mktemp)
+trap 'rm -f /usr/sbin/policy-rc.d "$log"' EXIT
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
 # dpkg is chatty even with -qq: keep its output for a failure only.
 if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
   tail -n 40 "$log" >&2
   echo "system deps: apt-get failed installing ${missing[*]}" >&2
   exit 1
 fi
-rm -f "$log"
 echo "system deps: installed ${missing[*]}"
