@@ -112,16 +112,10 @@ class ArcDataPlane:
             {"RoutingControlArn": arn, "RoutingControlState": state}  # type: ignore[typeddict-item]
             for arn, state in states.items()
         ]
-        if safety_rules_to_override:
-            self._call(
-                "update_routing_control_states",
-                lambda c: c.update_routing_control_states(
-                    UpdateRoutingControlStateEntries=entries,
-                    SafetyRulesToOverride=list(safety_rules_to_override),
-                ),
-            )
-        else:
-            self._call(
-                "update_routing_control_states",
-                lambda c: c.update_routing_control_states(UpdateRoutingControlStateEntries=entries),
-            )
+        # The parameter is left out, not sent empty, when no rule is overridden.
+        rules = list(safety_rules_to_override)
+        override = {"SafetyRulesToOverride": rules} if rules else {}
+        self._call(
+            "update_routing_control_states",
+            lambda c: c.update_routing_control_states(UpdateRoutingControlStateEntries=entries, **override),
+        )
