@@ -11,7 +11,7 @@ from rich.table import Column, Table
 
 from hakit.errors import HakitError
 from hakit.ops.aws import ClientFactory, Clock, describe_error, error_code, retry_throttled
-from hakit.ops.failover_arc import ArcDataPlane
+from hakit.ops.failover_arc import ON, ArcDataPlane
 from hakit.ops.failover_aurora import describe_global_cluster, replication_lag_ms
 from hakit.ops.failover_healthchecks import HealthCheckState, read_health_check
 from hakit.ops.failover_progress import NullReporter, Reporter
@@ -233,7 +233,7 @@ def render_status(status: StackStatus) -> list[Table]:
             title_justify="left",
         )
         for rc in status.routing_controls:
-            state = f"[green]{rc.state}[/]" if rc.state == "On" else f"[red]{rc.state}[/]"
+            state = f"[green]{rc.state}[/]" if rc.state == ON else f"[red]{rc.state}[/]"
             table.add_row(rc.region, rc.arn, state)
         tables.append(table)
     if status.dynamodb:
