@@ -69,6 +69,8 @@ def test_lab_outputs(graph: ResourceGraph) -> None:
     [
         ({"vip": "10.0.0.1"}, "LocalLabArgs.vip: 10.0.0.1 is outside the lab subnet 172.30.57.0/24"),
         ({"vip": "172.30.57.11"}, "collides with an address the lab assigns"),
+        ({"vip": "172.30.57.1"}, "LocalLabArgs.vip: 172.30.57.1 collides with an address the lab assigns"),
+        ({"subnet": "172.30.57.0/29", "vip": "172.30.57.6"}, "LocalLabArgs.subnet: .* is too small"),
         ({"backends": 0}, "LocalLabArgs.backends:"),
     ],
 )

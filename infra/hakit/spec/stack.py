@@ -307,12 +307,14 @@ class LocalLabSpec(SpecModel):
 
     def rules(self) -> Iterator[Problem]:
         """The VIP must be a usable address of the subnet, clear of the addresses the lab assigns."""
-        hosts = list(self.subnet.hosts())
+        # Arithmetic, not a list of the subnet's hosts: a /8 would hold 16 million addresses.
+        usable = self.subnet.num_addresses - 2  # without the network and broadcast addresses
+        gateway = self.subnet.network_address + 1  # the Docker network's gateway (LocalLab)
         if self.vip not in self.subnet:
             yield Problem(("vip",), f"{self.vip} is outside the lab subnet {self.subnet}")
-        elif self.vip in self.assigned_addresses().values() or self.vip == hosts[0]:
+        elif self.vip in self.assigned_addresses().values() or self.vip == gateway:
             yield Problem(("vip",), f"{self.vip} collides with an address the lab assigns to a container")
-        if len(hosts) < self.backends + 10:
+        if usable < self.backends + 10:
             yield Problem(
                 ("subnet",), f"{self.subnet} is too small for {self.backends} backends and two proxies"
             )
