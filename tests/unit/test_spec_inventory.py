@@ -539,6 +539,12 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "user and password go together",
     ),
     (
+        "stats password haproxy would cut at '#'",
+        set_path(*PROXY, "stats", value={"user": "admin", "password": "ab#cd"}),
+        "load_balancers.edge.proxy.stats.password",
+        "must not contain spaces, ':', '#'",
+    ),
+    (
         "public stats without password",
         set_path(*PROXY, "stats", value={"address": "198.18.1.11"}),
         "load_balancers.edge.proxy.stats.password",

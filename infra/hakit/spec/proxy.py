@@ -295,8 +295,9 @@ class Stats(SpecModel):
         """Credentials come in pairs and are required when stats listen beyond loopback."""
         if (self.user is None) != (self.password is None):
             yield Problem(("password" if self.password is None else "user",), "user and password go together")
-        if self.password is not None and re.search(r"[\s:]", self.password.get_secret_value()):
-            yield Problem(("password",), "must not contain spaces or ':'")
+        # haproxy.cfg would cut the password at '#' (a comment) or strip quotes and backslashes from it.
+        if self.password is not None and re.search(r"[\s:#'\"\\]", self.password.get_secret_value()):
+            yield Problem(("password",), "must not contain spaces, ':', '#', quotes or '\\'")
         if self.enabled and not self.address.is_loopback and self.password is None:
             yield Problem(("password",), "stats beyond loopback need a user and password")
 
