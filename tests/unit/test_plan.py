@@ -101,3 +101,19 @@ def test_plan_bad_project_file_is_one_line_exit_2(hakit_cli: HakitCli, tmp_path:
         assert result.code == 2, result.err
         assert result.err.startswith(expected), result.err
         assert "Traceback" not in result.err
+
+
+def test_plan_component_rejection_is_one_line_exit_2(hakit_cli: HakitCli, tmp_path: Path) -> None:
+    """A value the model accepts but a component refuses (a 45-letter name for the database) stops cleanly."""
+    long_name = "a" * 45
+    text = (ROOT / "Pulumi.prod.yaml").read_text()
+    assert "    name: shop\n" in text
+    (tmp_path / "Pulumi.prod.yaml").write_text(text.replace("    name: shop\n", f"    name: {long_name}\n"))
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copytree(ROOT / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("hakit", "__pycache__"))
+    result = hakit_cli("plan", "--stack", "prod", "--root", str(tmp_path))
+    assert result.code == 2, result.err
+    assert result.err.strip() == (
+        f"{tmp_path / 'Pulumi.prod.yaml'}: GlobalDatabaseArgs.name: '{long_name}' must be 1-40 lowercase "
+        "letters, digits or single hyphens, starting with a letter"
+    )

@@ -19,6 +19,9 @@ from hakit.spec.stack import StackConfig, stack_config_from_file, stack_config_f
 if TYPE_CHECKING:
     from hakit.testing import ResourceGraph
 
+INVALID_CONFIG = "invalid stack config:"
+"""How the program's RunError starts when the config (or a component, on its arguments) rejects it."""
+
 
 def runtime_config() -> dict[str, Any]:
     """Every config key the engine passed to this program (`ns:key` -> value)."""
@@ -101,12 +104,12 @@ def run() -> None:
         config = load_config(runtime_config(), stack)
     except SpecError as err:
         # RunError: the engine shows the message without a Python traceback.
-        raise pulumi.RunError("invalid stack config:\n" + "\n".join(err.lines)) from None
+        raise pulumi.RunError(f"{INVALID_CONFIG}\n" + "\n".join(err.lines)) from None
     try:
         outputs = build(config, stack)
     except ValueError as err:
         # Components reject bad arguments with ValueError before registering anything (hakit convention).
-        raise pulumi.RunError(f"invalid stack config: {' '.join(str(err).split())}") from None
+        raise pulumi.RunError(f"{INVALID_CONFIG} {' '.join(str(err).split())}") from None
     for key, value in outputs.items():
         pulumi.export(key, value)
 
@@ -143,6 +146,8 @@ def synth_stack(env: str, *, root: str | Path = ".") -> ResourceGraph:
     The file is validated first with line numbers (the model, then the components' checks; SpecError,
     exit 2) so no resource is registered from a bad config.
     """
+    import pulumi
+
     from hakit.testing import load_stack_config, synth
 
     base = Path(root)
@@ -154,4 +159,8 @@ def synth_stack(env: str, *, root: str | Path = ".") -> ResourceGraph:
     def program_main() -> None:
         runpy.run_path(str(program), run_name="__main__")
 
-    return synth(program_main, config=config, stack=env, project=project)
+    try:
+        return synth(program_main, config=config, stack=env, project=project)
+    except pulumi.RunError as err:
+        # `run()` stops this way when a component rejects its arguments: one line, exit 2, no traceback.
+        raise SpecError(f"{path}: {' '.join(str(err).removeprefix(INVALID_CONFIG).split())}") from None
