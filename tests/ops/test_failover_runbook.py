@@ -52,6 +52,7 @@ WITH_ARC = FailoverTargets(
 )
 DB_ONLY = FailoverTargets(global_cluster_identifier=GLOBAL_ID, regions=(EAST, WEST))
 SWITCHING = {"Status": "pending", "FromDbClusterArn": EAST_ARN, "ToDbClusterArn": WEST_ARN}
+TO_WEST = {"GlobalClusterIdentifier": GLOBAL_ID, "TargetDbClusterIdentifier": WEST_ARN}
 
 
 def runbook(
@@ -105,11 +106,15 @@ def describe(rds: Stubber, response: dict[str, Any]) -> None:
     rds.add_response("describe_global_clusters", response, {"GlobalClusterIdentifier": GLOBAL_ID})
 
 
+def expect_switchover(rds: Stubber) -> None:
+    """The switchover_global_cluster call to the west secondary, answered with a pending switchover."""
+    rds.add_response("switchover_global_cluster", promoting(failover=SWITCHING), TO_WEST)
+
+
 def test_switchover_happy_path_exact_calls_and_wait() -> None:
     factory = FakeFactory()
     rds = queue_prechecks(factory)
-    target = {"GlobalClusterIdentifier": GLOBAL_ID, "TargetDbClusterIdentifier": WEST_ARN}
-    rds.add_response("switchover_global_cluster", promoting(failover=SWITCHING), target)
+    expect_switchover(rds)
     describe(rds, global_cluster(status="switching-over", failover=SWITCHING))
     describe(rds, global_cluster(writer=WEST_ARN))
     queue_arc_move(factory)
@@ -206,11 +211,7 @@ def test_refuses_when_the_target_is_already_the_writer_or_still_syncing() -> Non
 def test_writer_that_never_flips_times_out_with_exit_4() -> None:
     factory = FakeFactory()
     rds = queue_prechecks(factory, arc=False)
-    rds.add_response(
-        "switchover_global_cluster",
-        promoting(failover=SWITCHING),
-        {"GlobalClusterIdentifier": GLOBAL_ID, "TargetDbClusterIdentifier": WEST_ARN},
-    )
+    expect_switchover(rds)
     for _ in range(4):  # t = 0, 10, 20, 30 s; the timeout is 30 s
         describe(rds, global_cluster(status="switching-over", failover=SWITCHING))
     book, clock, reporter = runbook(factory, DB_ONLY)
@@ -231,11 +232,7 @@ def test_writer_that_never_flips_times_out_with_exit_4() -> None:
 def test_throttling_while_waiting_backs_off_and_retries() -> None:
     factory = FakeFactory()
     rds = queue_prechecks(factory, arc=False)
-    rds.add_response(
-        "switchover_global_cluster",
-        promoting(failover=SWITCHING),
-        {"GlobalClusterIdentifier": GLOBAL_ID, "TargetDbClusterIdentifier": WEST_ARN},
-    )
+    expect_switchover(rds)
     rds.add_client_error("describe_global_clusters", "Throttling", "Rate exceeded", 400)
     rds.add_client_error("describe_global_clusters", "ThrottlingException", "Rate exceeded", 400)
     describe(rds, global_cluster(writer=WEST_ARN))
@@ -253,11 +250,10 @@ def test_throttling_while_waiting_backs_off_and_retries() -> None:
 def test_throttled_switchover_request_is_retried() -> None:
     factory = FakeFactory()
     rds = queue_prechecks(factory, arc=False)
-    params = {"GlobalClusterIdentifier": GLOBAL_ID, "TargetDbClusterIdentifier": WEST_ARN}
     rds.add_client_error(
-        "switchover_global_cluster", "Throttling", "Rate exceeded", 400, expected_params=params
+        "switchover_global_cluster", "Throttling", "Rate exceeded", 400, expected_params=TO_WEST
     )
-    rds.add_response("switchover_global_cluster", promoting(failover=SWITCHING), params)
+    expect_switchover(rds)
     describe(rds, global_cluster(writer=WEST_ARN))
     book, clock, reporter = runbook(factory, DB_ONLY)
     book.execute(book.prepare(Kind.SWITCHOVER, WEST))
@@ -311,11 +307,7 @@ def test_failover_needs_confirmation_and_sends_allow_data_loss() -> None:
 def test_traffic_failure_after_the_flip_exits_5_and_traffic_only_finishes_the_job() -> None:
     factory = FakeFactory()
     rds = queue_prechecks(factory)
-    rds.add_response(
-        "switchover_global_cluster",
-        promoting(failover=SWITCHING),
-        {"GlobalClusterIdentifier": GLOBAL_ID, "TargetDbClusterIdentifier": WEST_ARN},
-    )
+    expect_switchover(rds)
     describe(rds, global_cluster(writer=WEST_ARN))
     for endpoint in (EP1, EP2, EP1, EP2):  # two rounds over both endpoints, all unavailable
         factory.stub("route53-recovery-cluster", endpoint).add_client_error(
@@ -374,11 +366,7 @@ def test_runbook_needs_a_global_cluster() -> None:
 def test_switchover_waits_until_the_global_cluster_settles() -> None:
     factory = FakeFactory()
     rds = queue_prechecks(factory, arc=False)
-    rds.add_response(
-        "switchover_global_cluster",
-        promoting(failover=SWITCHING),
-        {"GlobalClusterIdentifier": GLOBAL_ID, "TargetDbClusterIdentifier": WEST_ARN},
-    )
+    expect_switchover(rds)
     describe(rds, global_cluster(writer=WEST_ARN, status="switching-over", failover=SWITCHING))
     describe(rds, global_cluster(writer=WEST_ARN))
     book, clock, reporter = runbook(factory, DB_ONLY)
