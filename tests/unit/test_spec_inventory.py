@@ -236,6 +236,15 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "at most 8 characters",
     ),
     (
+        "VRRP password keepalived would cut at '!'",
+        combine(
+            set_path(*LB, "vrrp", "version", value=2),
+            set_path(*LB, "vrrp", "auth", value={"password": "ab!cd"}),
+        ),
+        "load_balancers.edge.vrrp.auth.password",
+        "must not contain spaces, '!', '#'",
+    ),
+    (
         "fractional advert with v2",
         combine(set_path(*LB, "vrrp", "version", value=2), set_path(*LB, "vrrp", "advert_int", value=0.5)),
         "load_balancers.edge.vrrp.advert_int",

@@ -44,6 +44,9 @@ class VrrpAuth(SpecModel):
             yield Problem(("password",), "VRRP passwords are at most 8 characters")
         if not self.password.get_secret_value():
             yield Problem(("password",), "the password is empty")
+        # keepalived.conf cuts a word at '!' or '#' (comments) and at '"'; a space ends it (keepalived 2.2.7).
+        if any(char.isspace() or char in '!#"' for char in self.password.get_secret_value()):
+            yield Problem(("password",), "must not contain spaces, '!', '#' or '\"'")
 
 
 class Garp(SpecModel):
