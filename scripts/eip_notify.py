@@ -159,7 +159,10 @@ def load_settings(args: argparse.Namespace) -> Settings:
     path = args.config or os.environ.get("HAKIT_EIP_CONFIG", DEFAULT_CONFIG)
     if os.path.exists(path):
         with open(path, encoding="utf-8") as handle:
-            values.update(json.load(handle))
+            document = json.load(handle)
+        if not isinstance(document, dict):
+            raise NotifyError(f"{path}: settings must be a JSON object")
+        values.update(document)
     elif args.config:
         raise NotifyError(f"{path}: no such settings file")
     for key, env in (

@@ -277,3 +277,19 @@ def test_missing_allocation_is_a_usage_error(tmp_path: Path, imds: tuple[str, Im
     )
     assert result.returncode == 2
     assert "allocation_id" in result.stderr
+
+
+def test_settings_file_that_is_not_an_object_is_a_usage_error(tmp_path: Path) -> None:
+    settings = tmp_path / "eip_notify.json"
+    settings.write_text("[1]")
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "INSTANCE", "VI", "MASTER", "1", "--config", str(settings)],
+        env={"PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"{settings}: settings must be a JSON object" in result.stderr
+    assert "Traceback" not in result.stderr
