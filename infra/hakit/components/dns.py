@@ -416,9 +416,9 @@ def _health_checks(
             search = spec.get("search_string")
             props["type"] = f"{kind}_STR_MATCH" if search else kind
             props["port"] = spec.get("port", 443 if kind == "HTTPS" else 80)
-            for src, dst in (("fqdn", "fqdn"), ("ip_address", "ip_address"), ("regions", "regions")):
-                if spec.get(src) is not None:
-                    props[dst] = spec[src]
+            for key_name in ("fqdn", "ip_address", "regions"):
+                if spec.get(key_name) is not None:
+                    props[key_name] = spec[key_name]
             if kind != "TCP":
                 props["resource_path"] = spec.get("path", "/")
             if search:
