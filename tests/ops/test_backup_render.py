@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -194,7 +193,7 @@ def test_bad_jobs_are_reported_with_file_and_line(tmp_path: Path, old: str, new:
 def test_job_file_errors_name_the_file(tmp_path: Path):
     """`hakit backup` on a broken job file: one line per problem, exit 2, no traceback."""
     path = tmp_path / "job.json"
-    path.write_text(json.dumps({"name": "x", "host": "db1"}))
+    path.write_text('{"name": "x",\n "host": "db1",\n "retention": {"daily": -1}}\n')
     done = subprocess.run(
         [HAKIT_BIN, "backup", "list", "--config", str(path)],
         capture_output=True,
@@ -204,7 +203,11 @@ def test_job_file_errors_name_the_file(tmp_path: Path):
     )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert f"{path}: source: Field required" in done.stderr.splitlines()
+    assert done.stderr.splitlines() == [
+        f"{path}:1: source: required field is missing",
+        f"{path}:1: target: required field is missing",
+        f"{path}:3: retention.daily: Input should be greater than or equal to 0",
+    ]
 
 
 moments = st.datetimes(

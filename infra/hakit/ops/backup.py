@@ -365,17 +365,7 @@ def restore_backup(
 
 
 def load_job(path: Path) -> BackupJobConfig:
-    """Read a rendered job file (JSON) with clean errors."""
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise HakitError(f"{path}: cannot read job file: {err.strerror}", exit_code=2) from err
-    from pydantic import ValidationError
+    """Read a rendered job file (JSON) with clean `FILE:LINE: field: rule` errors."""
+    from hakit.spec.loader import load_model
 
-    try:
-        return BackupJobConfig.model_validate_json(text)
-    except ValidationError as err:
-        raise HakitError(
-            [f"{path}: {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in err.errors()],
-            exit_code=2,
-        ) from err
+    return load_model(path, BackupJobConfig)
