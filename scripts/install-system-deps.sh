@@ -21,8 +21,18 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 # Package install must not start the daemons: the tests start their own, on their own ports.
 log=$(mktemp)
-trap 'rm -f /usr/sbin/policy-rc.d "$log"' EXIT
-printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+policy=/usr/sbin/policy-rc.d
+saved=""
+if [ -e "$policy" ]; then
+  saved=$(mktemp)
+  cp -p "$policy" "$saved"  # the admin's own policy comes back afterwards
+fi
+restore() {
+  rm -f "$log"
+  if [ -n "$saved" ]; then mv -f "$saved" "$policy"; else rm -f "$policy"; fi
+}
+trap restore EXIT
+printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy"
 # dpkg is chatty even with -qq: keep its output for a failure only.
 if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
   tail -n 40 "$log" >&2
