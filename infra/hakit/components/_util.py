@@ -94,6 +94,17 @@ def require_plain(value: Any, where: str) -> None:
         fail(where, "must be a plain value (the component's shape depends on it), not an Output")
 
 
+def account_administers_key(partition: str, account: str) -> dict[str, Any]:
+    """The KMS key-policy statement that lets the account's IAM administer the key (AWS's default)."""
+    return {
+        "Sid": "AccountAdministers",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+
 def arn_region(arn: str) -> str:
     """The region field of an ARN (`arn:aws:acm:us-east-1:...` -> `us-east-1`); '' for global ARNs."""
     parts = arn.split(":")

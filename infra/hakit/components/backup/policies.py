@@ -2,6 +2,8 @@
 
 import json
 
+from hakit.components._util import account_administers_key
+
 # The current (non-deprecated) vault events that can report a failure or an expiry; the email
 # subscription filter below drops the successful ones (State == COMPLETED).
 NOTIFY_EVENTS = (
@@ -22,13 +24,7 @@ def key_policy(partition: str, account: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "AccountAdministers",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
+                account_administers_key(partition, account),
                 {
                     "Sid": "BackupPublishesEncryptedNotifications",
                     "Effect": "Allow",

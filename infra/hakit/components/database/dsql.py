@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws.dsql as dsql
 from pulumi_aws.get_caller_identity import get_caller_identity_output
 
+from hakit.components._util import account_administers_key
 from hakit.components.database.parts import EngineParts
 from hakit.components.database.plan import DatabasePlan
 
@@ -28,13 +29,7 @@ def dsql_key_policy(partition: str, account: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "AccountAdministers",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
+                account_administers_key(partition, account),
                 {
                     "Sid": "AuroraDsqlUsesTheKey",
                     "Effect": "Allow",
