@@ -108,8 +108,6 @@ def postgres() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def moto_s3() -> Iterator[str]:
     """A moto server on a free loopback port; yields its endpoint URL. Fake credentials for boto3."""
-    from moto.server import ThreadedMotoServer
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per S3 call otherwise
 
     saved = {
@@ -122,13 +120,10 @@ def moto_s3() -> Iterator[str]:
             "AWS_DEFAULT_REGION": "us-east-1",
         }
     )
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        with moto_server() as url:
+            yield url
     finally:
-        server.stop()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
