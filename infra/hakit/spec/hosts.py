@@ -8,6 +8,7 @@ from ipaddress import IPv4Interface, IPv6Interface
 from pydantic import Field
 
 from hakit.spec.base import IfName, Problem, SpecModel
+from hakit.spec.reach import DeployTarget
 
 
 class InterfaceSpec(SpecModel):
@@ -33,6 +34,7 @@ class Host(SpecModel):
         min_length=1, description="network interfaces by Linux name (at most 15 characters)"
     )
     description: str = ""
+    deploy: DeployTarget | None = Field(default=None, description="how `hakit deploy` reaches the host (SSH)")
 
     def primary_address(self) -> str:
         """The first interface's IPv4 address (else IPv6), without prefix: the host's address for peers."""

@@ -1,0 +1,68 @@
+"""Rollout order and VIP-holder rules for the hakit deploy playbook (stdlib only: runs inside Ansible).
+
+`hakit.deploy.order` re-exports these functions; the playbook uses them as Jinja filters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def rollout_order(priorities: Mapping[str, int], holders: Sequence[str]) -> list[str]:
+    """Nodes in push order: non-holders by ascending VRRP priority (BACKUPs first), VIP holders last."""
+    held = set(holders)
+    rank = {name: position for position, name in enumerate(priorities)}
+    backups = sorted((n for n in priorities if n not in held), key=lambda n: (priorities[n], rank[n]))
+    last = sorted((n for n in priorities if n in held), key=lambda n: (priorities[n], rank[n]))
+    return backups + last
+
+
+def holder_problems(
+    cluster: str, holds: Mapping[str, Mapping[str, bool]], instances: Sequence[str]
+) -> list[str]:
+    """One line per VRRP instance that does not have exactly one holder among the cluster's nodes."""
+    problems = []
+    for instance in instances:
+        holding = sorted(node for node, held in holds.items() if held.get(instance))
+        if not holding:
+            problems.append(
+                f"{cluster}: VRRP instance {instance}: no node holds its VIP (is keepalived running?)"
+            )
+        elif len(holding) > 1:
+            problems.append(
+                f"{cluster}: VRRP instance {instance}: {len(holding)} nodes hold its VIP "
+                f"({', '.join(holding)}): split brain, refusing to push"
+            )
+    return problems
+
+
+def hakit_vip_problems(
+    hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]], fact: str
+) -> list[str]:
+    """`holder_problems` over every hakit cluster group, from each node's `fact` (pre-flight)."""
+    problems: list[str] = []
+    for group in sorted(groups):
+        if not group.startswith(("hakit_lb_", "hakit_db_")):
+            continue
+        nodes = list(groups[group])
+        if not nodes:
+            continue
+        first = hostvars[nodes[0]]
+        instances = list(first.get("hakit_vrrp", {}))
+        holds = {node: dict(hostvars[node].get(fact, {}).get("holds", {})) for node in nodes}
+        problems += holder_problems(str(first.get("hakit_cluster", group)), holds, instances)
+    return problems
+
+
+def hakit_holders(results: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Hosts that hold any VIP, from the looped `holds` step results (item = the host asked)."""
+    return sorted(str(r["item"]) for r in results if any(r.get("holds", {}).values()))
+
+
+class FilterModule:
+    """Jinja filters of the hakit deploy playbook."""
+
+    def filters(self) -> dict[str, Any]:
+        """Filter name -> function."""
+        return {"hakit_vip_problems": hakit_vip_problems, "hakit_holders": hakit_holders}
