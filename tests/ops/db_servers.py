@@ -69,11 +69,15 @@ class MariaDBServer:
     socket: Path
     proc: subprocess.Popen[bytes] | None = None
     log: list[str] = field(default_factory=list)
+    netns: str | None = None  # run inside this network namespace (`ip netns exec` execs: same PID)
 
     def start(self, timeout: float = 30.0) -> None:
         """Start mariadbd in the foreground (as a child) and wait until it answers."""
+        inside = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen(
-            ["mariadbd", f"--defaults-file={self.cnf}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [*inside, "mariadbd", f"--defaults-file={self.cnf}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
         def up() -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hakit.errors import SpecError
 from hakit.render import render_inventory
-from hakit.render.mariadb import CHECK_SCRIPT, bootstrap_path, config_path
+from hakit.render.mariadb import CHECK_SCRIPT, bootstrap_path, config_path, sysctl_path
 from hakit.render.validate import validate_tree
 from hakit.spec.inventory import load_inventory
 from support import require_binaries, require_root
@@ -68,7 +68,8 @@ def test_server_options_make_a_safe_dual_primary_pair(rendered: dict[str, dict[s
             domain,
             offset,
         )
-        assert got["bind_address"] == address  # the replication interface (eth1)
+        # The replication interface's address (eth1) and the write VIP, which clients connect to.
+        assert got["bind_address"] == f"{address},198.18.8.10"
         for name, value in {
             "auto_increment_increment": "2",
             "log_bin": "mariadb-bin",
@@ -151,6 +152,11 @@ def test_keepalived_accepts_the_config(tmp_path: Path):
             r"databases\.main\.options\.sync_binlog: managed by hakit",
         ),
         (
+            "db2: {server_id: 102, gtid_domain_id: 2}",
+            "db2: {server_id: 102, gtid_domain_id: 2, port: 3307}",
+            r"databases\.main\.write_vip: the nodes listen on different ports \(3306, 3307\)",
+        ),
+        (
             "address: 198.18.8.10/24",
             "address: 198.18.99.10/24",
             r"databases\.main\.write_vip\.address: 198\.18\.99\.10 is outside",
@@ -173,3 +179,93 @@ def test_bad_pairs_are_reported_with_file_and_line(tmp_path: Path, old: str, new
     assert caught.value.exit_code == 2
     expected = re.compile(re.escape(f"{path}:") + r"\d+: " + error)
     assert any(expected.match(found) for found in caught.value.lines), caught.value.lines
+
+
+# Spellings mariadbd 10.11 reads as a managed option (checked against the real parser below).
+MANAGED_SPELLINGS = [
+    ("loose-server-id", "server-id"),
+    ("loose_server_id", "server-id"),
+    ("server-i", "server-id"),
+    ("server_i", "server-id"),
+    ("skip-sync-binlog", "sync-binlog"),
+    ("disable-log-slave-updates", "log-slave-updates"),
+    ("disable_log_slave_updates", "log-slave-updates"),
+    ("loose-disable-log-slave-updates", "log-slave-updates"),
+    ("maximum-auto-increment-increment", "auto-increment-increment"),
+    ("auto-increment-o", "auto-increment-offset"),
+    ("gtid_domain", "gtid-domain-id"),
+    ("innodb-flush-log-at-trx", "innodb-flush-log-at-trx-commit"),
+    ("expire_logs_days", "expire-logs-days"),
+    ("skip-networking", "networking"),
+    ("bind", "bind-address"),
+]
+
+
+@pytest.mark.parametrize(("name", "target"), MANAGED_SPELLINGS)
+def test_managed_options_are_refused_under_any_spelling(tmp_path: Path, name: str, target: str):
+    """Prefixes, `_`/`-` and abbreviations that reach a managed option: FILE:LINE error (exit 2)."""
+    text = INVENTORY.replace("max_connections: 500", f"{name}: 7")
+    path = tmp_path / "inventory.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError) as caught:
+        load_inventory(path)
+    assert caught.value.exit_code == 2
+    expected = re.compile(
+        re.escape(f"{path}:")
+        + r"\d+: "
+        + re.escape(f"databases.main.options.{name}: ")
+        + r".*"
+        + re.escape(target)
+    )
+    assert any(expected.match(found) for found in caught.value.lines), caught.value.lines
+
+
+def _mariadbd_reads(tmp_path: Path, cnf_text: str) -> dict[str, str]:
+    """The option values mariadbd itself takes from an option file (`--verbose --help`, nothing started)."""
+    mariadbd = require_binaries("mariadbd")["mariadbd"]
+    cnf = tmp_path / "probe.cnf"
+    cnf.write_text(cnf_text)
+    out = subprocess.run(
+        [mariadbd, f"--defaults-file={cnf}", "--verbose", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    values = out.split("Variables (--variable-name=value)", 1)[1]
+    return dict(line.split(None, 1) for line in values.splitlines()[3:] if len(line.split(None, 1)) == 2)
+
+
+@pytest.mark.daemons
+def test_the_refused_spellings_really_reach_the_managed_option(tmp_path: Path):
+    """The rule is not broader than the parser: mariadbd 10.11 reads every refused spelling as its target."""
+    for name, target in MANAGED_SPELLINGS:
+        if target in ("networking", "bind-address") or name.startswith("maximum-"):
+            # Not listed among the variables (a switch; a string checked above), or the ceiling for
+            # SET SESSION rather than the value: refused all the same.
+            continue
+        base = _mariadbd_reads(tmp_path, f"[mariadbd]\n{target} = 1\n")
+        # The skip-/disable- forms take no value (they switch off or zero the option); others set 7.
+        switch = any(p in name for p in ("skip-", "disable-", "disable_"))
+        line = name if switch else f"{name} = 7"
+        changed = _mariadbd_reads(tmp_path, f"[mariadbd]\n{target} = 1\n{line}\n")
+        assert changed[target] != base[target], (name, target, base[target], changed[target])
+
+
+@pytest.mark.daemons
+def test_managed_options_win_over_site_options_in_mariadbd(
+    rendered: dict[str, dict[str, str]], tmp_path: Path
+):
+    """Managed settings come after the site's in [mariadbd]: mariadbd ends up with the pair's values."""
+    text = rendered["db1"][config_path("main").lstrip("/")]
+    group = text.split("[mariadbd]", 1)[1]
+    assert group.index("max_connections = 500") < group.index("server_id = 101")
+    read = _mariadbd_reads(tmp_path, text)
+    assert (read["server-id"], read["gtid-domain-id"], read["max-connections"]) == ("101", "1", "500")
+    assert read["bind-address"] == "198.18.9.11,198.18.8.10"
+
+
+def test_a_write_vip_comes_with_nonlocal_bind(rendered: dict[str, dict[str, str]]):
+    """Both nodes bind the VIP before holding it: a sysctl drop-in sets net.ipv4.ip_nonlocal_bind."""
+    for node in ("db1", "db2"):
+        sysctl = rendered[node][sysctl_path("main").lstrip("/")]
+        assert "net.ipv4.ip_nonlocal_bind = 1" in sysctl.splitlines()

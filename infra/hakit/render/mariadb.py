@@ -17,6 +17,18 @@ def config_path(pair_name: str) -> str:
     return f"/etc/mysql/mariadb.conf.d/60-hakit-{pair_name}.cnf"
 
 
+def sysctl_path(pair_name: str) -> str:
+    """Absolute path of the sysctl drop-in that lets mariadbd bind the write VIP it does not hold."""
+    return f"/etc/sysctl.d/60-hakit-mariadb-{pair_name}.conf"
+
+
+SYSCTL_NONLOCAL_BIND = """{header}
+# MariaDB pair "{pair}" binds its write VIP {vip} on both nodes, whether or not keepalived assigned it here.
+# Apply it before mariadbd starts (sysctl --system; systemd-sysctl does at boot).
+net.ipv4.ip_nonlocal_bind = 1
+"""
+
+
 def bootstrap_path(pair_name: str) -> str:
     """Absolute path of a pair's bootstrap script."""
     return f"/usr/local/sbin/hakit-mariadb-bootstrap-{pair_name}"
@@ -39,6 +51,9 @@ def node_files(inv: Inventory, pair_name: str, node: str, *, source: str, root: 
     cnf = rooted(root, config_path(pair_name))
     credentials = rooted(root, pair.credentials_path(pair_name))
     common = {"header": header(source), "pair": pair_name, "node": node, "peer": peer}
+    vip = pair.write_vip
+    # Clients write to the VIP: the server must listen on it too (its own address carries replication).
+    binds = [address] + ([str(vip.address.ip)] if vip is not None else [])
     server = render(
         "mariadb/server.cnf.j2",
         **common,
@@ -50,7 +65,9 @@ def node_files(inv: Inventory, pair_name: str, node: str, *, source: str, root: 
         datadir=rooted(root, pair.datadir),
         log_error=rooted(root, f"{pair.log_dir}/error.log"),
         port=spec.port,
-        address=address,
+        bind_addresses=",".join(binds),
+        vip=vip.address.ip if vip is not None else None,
+        sysctl_file=sysctl_path(pair_name),
         server_id=spec.server_id,
         gtid_domain_id=spec.gtid_domain_id,
         increment=2,
@@ -76,8 +93,10 @@ def node_files(inv: Inventory, pair_name: str, node: str, *, source: str, root: 
         # No secret inside, but only root runs it.
         bootstrap_path(pair_name).lstrip("/"): RenderedFile(bootstrap, mode=0o750),
     }
-    vip = pair.write_vip
     if vip is not None:
+        files[sysctl_path(pair_name).lstrip("/")] = RenderedFile(
+            SYSCTL_NONLOCAL_BIND.format(header=header(source), pair=pair_name, vip=vip.address.ip)
+        )
         own_vip_address = inv.hosts[node].interfaces[vip.interface].address
         peer_vip_address = inv.hosts[peer].interfaces[vip.interface].address
         assert own_vip_address is not None and peer_vip_address is not None  # database_rules

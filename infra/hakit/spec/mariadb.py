@@ -22,25 +22,64 @@ ServerId = Annotated[int, Field(ge=1, le=4294967295)]
 # Server options passed through to [mariadbd]: names as mariadbd spells them, plain values.
 _OPTION_NAME = re.compile(r"^[a-z][a-z0-9_-]{1,63}$")
 _OPTION_VALUE = re.compile(r"^[A-Za-z0-9_./:,+-]{1,200}$")
-# Options the pair manages itself; setting them through `options` would break replication safety.
+# Everything the pair's option file sets (plus the aliases and switches that change the same settings):
+# a site option reaching one of them could break replication safety (e.g. two nodes with one server_id).
 MANAGED_OPTIONS = frozenset(
     {
-        "server_id",
-        "gtid_domain_id",
-        "auto_increment_increment",
-        "auto_increment_offset",
-        "log_bin",
-        "log_slave_updates",
-        "binlog_format",
-        "sync_binlog",
-        "innodb_flush_log_at_trx_commit",
-        "relay_log_recovery",
+        "user",
         "datadir",
         "socket",
+        "pid-file",
         "port",
-        "bind_address",
+        "bind-address",
+        "networking",  # skip-networking: the VIP and replication need TCP
+        "log-error",
+        "skip-name-resolve",
+        "server-id",
+        "gtid-domain-id",
+        "auto-increment-increment",
+        "auto-increment-offset",
+        "log-bin",
+        "log-bin-index",
+        "binlog-format",
+        "log-slave-updates",
+        "sync-binlog",
+        "innodb-flush-log-at-trx-commit",
+        "binlog-expire-logs-seconds",
+        "expire-logs-days",  # the same setting in days: the later one wins
+        "relay-log",
+        "relay-log-index",
+        "relay-log-recovery",
+        "slave-net-timeout",
     }
 )
+# mariadbd's option parser (my_getopt) reads `loose-X`, `skip-X`, `disable-X`, `enable-X`, `maximum-X` and
+# `autoset-X` as option X, treats `-` and `_` alike, and takes an unambiguous prefix of a name as that name.
+_OPTION_PREFIXES = ("loose-", "skip-", "disable-", "enable-", "maximum-", "autoset-")
+# Real mariadbd 10.11 options that are a proper prefix of a managed name (found with `mariadbd --verbose
+# --help`): an exact name wins over an abbreviation, so these do not reach the managed option.
+_EXACT_NOT_MANAGED = frozenset({"innodb"})
+
+
+def managed_target(name: str) -> str | None:
+    """The managed option that mariadbd would set for a site option called `name`, or None."""
+    spelled = name.lower().replace("_", "-")
+    candidates = [spelled]
+    while True:
+        prefix = next((p for p in _OPTION_PREFIXES if candidates[-1].startswith(p)), None)
+        if prefix is None:
+            break
+        candidates.append(candidates[-1][len(prefix) :])
+    for candidate in candidates:
+        if not candidate or candidate in _EXACT_NOT_MANAGED:
+            continue
+        if candidate in MANAGED_OPTIONS:
+            return candidate
+        # An abbreviation: mariadbd expands a prefix of an option name to that option.
+        expanded = sorted(m for m in MANAGED_OPTIONS if m.startswith(candidate))
+        if expanded:
+            return expanded[0]
+    return None
 
 
 class MariaDBNode(SpecModel):
@@ -104,6 +143,13 @@ class DatabasePair(SpecModel):
         """Two nodes, distinct ids and domains, and no option that overrides what the pair manages."""
         if len(self.nodes) != 2:
             yield Problem(("nodes",), f"a dual-primary pair has exactly 2 nodes, not {len(self.nodes)}")
+        ports = {node.port for node in self.nodes.values()}
+        if self.write_vip is not None and len(ports) > 1:
+            yield Problem(
+                ("write_vip",),
+                f"the nodes listen on different ports ({', '.join(map(str, sorted(ports)))}): clients of "
+                "the VIP would reach a different port after a failover",
+            )
         for field in ("server_id", "gtid_domain_id"):
             seen: dict[int, str] = {}
             for host, node in self.nodes.items():
@@ -112,12 +158,15 @@ class DatabasePair(SpecModel):
                     yield Problem(("nodes", host, field), f"{value} is also used by {seen[value]}")
                 seen[value] = host
         for name, value in self.options.items():
-            key = name.replace("-", "_")
+            target = managed_target(name)
             if not _OPTION_NAME.match(name):
                 yield Problem(("options", name), "not a mariadbd option name")
-            elif key in MANAGED_OPTIONS:
+            elif target is not None:
+                # Prefixes (loose-, skip-, disable-...) and abbreviations reach the same option.
                 yield Problem(
-                    ("options", name), "managed by hakit for the pair; set the pair's field instead"
+                    ("options", name),
+                    f"managed by hakit for the pair (mariadbd reads it as {target!r}); "
+                    "set the pair's field instead",
                 )
             if not _OPTION_VALUE.match(str(value)):
                 yield Problem(("options", name), f"value {value!r} has characters an option file cannot hold")
