@@ -99,7 +99,7 @@ def test_haproxy_has_the_zero_loss_settings(example: Inventory) -> None:
         "stats socket /run/haproxy/admin.sock",
         "prometheus-exporter",
         "monitor-uri /healthz",
-        "http-request redirect scheme https code 301",
+        "http-request redirect location https://%[req.hdr(host),regsub(:[0-9]+$,)]%[pathq] code 301",
         "server sorry 198.18.2.30:8080 check weight 100 backup",
     ):
         assert needle in cfg, needle
@@ -113,7 +113,7 @@ def test_nginx_has_the_zero_loss_settings(example: Inventory) -> None:
         "proxy_next_upstream_tries 4;",
         "max_fails=10 fail_timeout=10s",
         "limit_req_status 429;",
-        "limit_req zone=rl_api burst=20 nodelay;",
+        "limit_req zone=rl_api burst=69 nodelay;",
         "stub_status;",
         "198.18.3.30:9000 weight=100 max_fails=10 fail_timeout=10s backup;",
     ):

@@ -50,10 +50,10 @@ def test_example_is_accepted_once_per_distinct_bundle(example: Inventory) -> Non
     report = validate_tree(tree)
     assert report.ok, report.failures
     assert len(report.results) == 8  # 4 nodes x (keepalived + proxy)
-    # keepalived.conf differs per node; haproxy.cfg and nginx.conf are shared by each pair.
-    assert report.runs == 6
+    # keepalived.conf differs per node, and so does haproxy.cfg with peers (localpeer); nginx.conf is shared.
+    assert report.runs == 7
     shared = {(r.host, r.daemon): r.same_as for r in report.results}
-    assert shared[("lb2", "haproxy")] == "lb1" and shared[("api2", "nginx")] == "api1"
+    assert shared[("lb2", "haproxy")] is None and shared[("api2", "nginx")] == "api1"
     assert any("throwaway self-signed" in note for r in report.results for note in r.notes)
     assert _namespaces() == before  # namespaces are removed
 

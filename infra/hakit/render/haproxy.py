@@ -9,13 +9,29 @@ from hakit.render.pages import error_page_bodies, error_page_statuses, http_erro
 from hakit.render.tree import HostFiles, RenderedFile
 from hakit.spec.base import format_duration
 from hakit.spec.inventory import Inventory
-from hakit.spec.proxy import Backend, Frontend, Proxy
+from hakit.spec.proxy import CONNECTION_RETRIES, Backend, Frontend, Proxy
 
 CONFIG = "etc/haproxy/haproxy.cfg"
 ERRORS_DIR = "etc/haproxy/errors"
 SOCKET = "/run/haproxy/admin.sock"
 PIDFILE = "/run/haproxy.pid"
 CHROOT = "/var/lib/haproxy"
+PEERS = "hakit"
+
+TLS_CIPHERS = ":".join(
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    )
+)
+"""Mozilla's intermediate profile, TLS 1.2 part (ECDHE only: no DH parameters to manage)."""
+
+TLS13_CIPHERSUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+"""Mozilla's intermediate profile, TLS 1.3 suites (OpenSSL 3 defaults, stated so they cannot drift)."""
 
 
 def bind_address(address: str, port: int) -> str:
@@ -30,7 +46,13 @@ def bind_address(address: str, port: int) -> str:
     return f"{parsed}:{port}"
 
 
-def _frontend(name: str, frontend: Frontend, root: str) -> dict[str, object]:
+def https_location(port: int) -> str:
+    """The redirect target: the request's host without its port, then the TLS port unless it is 443."""
+    host = "%[req.hdr(host),regsub(:[0-9]+$,)]"
+    return f"https://{host}{'' if port == 443 else f':{port}'}%[pathq]"
+
+
+def _frontend(name: str, frontend: Frontend, root: str, peers: bool) -> dict[str, object]:
     binds = [bind_address(address, frontend.port) for address in frontend.addresses]
     if frontend.tls is not None:
         cert = rooted(root, frontend.tls.cert)
@@ -44,19 +66,34 @@ def _frontend(name: str, frontend: Frontend, root: str) -> dict[str, object]:
         rate = {
             "requests": limit.requests,
             "period": format_duration(limit.period),
-            "expire": format_duration(2 * limit.period),
+            "capacity": limit.capacity(),
+            "window": format_duration(limit.window_ms()),
+            "expire": format_duration(2 * limit.window_ms()),
             "size": limit.table_size,
+            "peers": f" peers {PEERS}" if peers else "",
         }
     return {
         "name": name,
         "binds": binds,
         "maxconn": frontend.max_connections,
         "tls": frontend.tls is not None,
-        "redirect_https": frontend.redirect_https,
+        "redirect_https": https_location(frontend.tls.port)
+        if frontend.redirect_https and frontend.tls
+        else None,
         "hsts": frontend.tls.hsts_max_age if frontend.tls is not None else None,
         "rate_limit": rate,
         "backend": frontend.backend,
     }
+
+
+def replay_guard(backend: Backend) -> str | None:
+    """The methods HAProxy may replay after the server saw the request (None: no layer-7 retry to guard)."""
+    if backend.retries == 0:
+        return None
+    retry_on = set(backend.effective_retry_on("haproxy"))
+    if retry_on <= CONNECTION_RETRIES:
+        return None
+    return " ".join(dict.fromkeys(backend.idempotent_methods))
 
 
 def _backend(name: str, backend: Backend) -> dict[str, object]:
@@ -104,14 +141,25 @@ def _backend(name: str, backend: Backend) -> dict[str, object]:
         "retries": backend.retries,
         "redispatch": backend.redispatch and backend.retries > 0,
         "retry_on": " ".join(backend.effective_retry_on("haproxy")) if backend.retries > 0 else "",
+        "replay_methods": replay_guard(backend),
         "keepalive": backend.keepalive,
         "default_server": " ".join(default_server) or "init-addr last,libc,none",
         "servers": servers,
     }
 
 
-def haproxy_context(proxy: Proxy, cluster_name: str, *, source: str, root: str) -> dict[str, object]:
-    """The template variables of `haproxy.cfg`."""
+def haproxy_context(
+    proxy: Proxy,
+    cluster_name: str,
+    *,
+    source: str,
+    root: str,
+    peers: dict[str, str] | None = None,
+    local_peer: str | None = None,
+) -> dict[str, object]:
+    """The template variables of `haproxy.cfg`; `peers`: node -> address, `local_peer`: this node."""
+    sync = proxy.uses_peers() and bool(peers) and local_peer is not None
+    user, group = proxy.user()
     stats = None
     if proxy.stats.enabled:
         auth = None
@@ -130,6 +178,24 @@ def haproxy_context(proxy: Proxy, cluster_name: str, *, source: str, root: str) 
             "socket": rooted(root, SOCKET),
         },
         "max_connections": proxy.max_connections,
+        "user": user,
+        "group": group,
+        "hard_stop_after": format_duration(proxy.hard_stop_after),
+        "idle_close_on_response": proxy.idle_close_on_response,
+        "tls_ciphers": TLS_CIPHERS,
+        "tls13_ciphersuites": TLS13_CIPHERSUITES,
+        "peers": (
+            {
+                "name": PEERS,
+                "local": local_peer,
+                "nodes": [
+                    {"name": node, "address": bind_address(address, proxy.peers.port)}
+                    for node, address in (peers or {}).items()
+                ],
+            }
+            if sync
+            else None
+        ),
         "timeouts": timeouts,
         "health_port": proxy.health_port,
         "stats": stats,
@@ -137,15 +203,33 @@ def haproxy_context(proxy: Proxy, cluster_name: str, *, source: str, root: str) 
             {"status": status, "path": rooted(root, f"/{ERRORS_DIR}/{status}.http")}
             for status in error_page_statuses(proxy)
         ],
-        "frontends": [_frontend(name, frontend, root) for name, frontend in proxy.frontends.items()],
+        "frontends": [_frontend(name, frontend, root, sync) for name, frontend in proxy.frontends.items()],
         "backends": [_backend(name, backend) for name, backend in proxy.backends.items()],
     }
 
 
-def haproxy_files(inv: Inventory, cluster_name: str, *, source: str, root: str) -> HostFiles:
-    """haproxy.cfg (0600 when it holds the stats password) and one errorfile per status."""
-    proxy = inv.load_balancers[cluster_name].proxy
-    context = haproxy_context(proxy, cluster_name, source=source, root=root)
+def peer_addresses(inv: Inventory, cluster_name: str) -> dict[str, str]:
+    """Node name -> the address its peers listener binds (the host's first address)."""
+    return {node: inv.hosts[node].primary_address() for node in inv.load_balancers[cluster_name].nodes}
+
+
+def haproxy_files(
+    inv: Inventory, cluster_name: str, *, source: str, root: str, node: str | None = None
+) -> HostFiles:
+    """haproxy.cfg (0600 when it holds the stats password) and one errorfile per status.
+
+    With stick tables the file names `node` as the local peer (default: the cluster's first node).
+    """
+    cluster = inv.load_balancers[cluster_name]
+    proxy = cluster.proxy
+    context = haproxy_context(
+        proxy,
+        cluster_name,
+        source=source,
+        root=root,
+        peers=peer_addresses(inv, cluster_name),
+        local_peer=node or next(iter(cluster.nodes)),
+    )
     files: HostFiles = {
         CONFIG: RenderedFile(
             render("haproxy/haproxy.cfg.j2", **context), mode=0o644, secret=proxy.stats.password is not None

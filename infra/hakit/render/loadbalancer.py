@@ -27,20 +27,27 @@ def runtime_dirs(files: HostFiles) -> list[str]:
     )
 
 
-def proxy_files(inv: Inventory, cluster_name: str, *, source: str, root: str = "") -> HostFiles:
-    """The proxy's files, identical on every node of the cluster."""
+def proxy_files(
+    inv: Inventory, cluster_name: str, *, source: str, root: str = "", node: str | None = None
+) -> HostFiles:
+    """The proxy's files of `node` (default: the first node); the same on every node unless HAProxy
+    synchronises stick tables, where haproxy.cfg names the node as its local peer."""
     if inv.load_balancers[cluster_name].proxy.kind == "haproxy":
-        return haproxy_files(inv, cluster_name, source=source, root=root)
+        return haproxy_files(inv, cluster_name, source=source, root=root, node=node)
     return nginx_files(inv, cluster_name, source=source, root=root)
 
 
 def render_cluster(inv: Inventory, cluster_name: str, *, source: str, root: str = "") -> RenderedTree:
     """Every node's files for one load-balancer cluster (the cloud keepalived pair embeds these)."""
-    shared = proxy_files(inv, cluster_name, source=source, root=root)
+    cluster = inv.load_balancers[cluster_name]
+    per_node = cluster.proxy.uses_peers()
+    shared = {} if per_node else proxy_files(inv, cluster_name, source=source, root=root)
     shared[SYSCTL] = RenderedFile(SYSCTL_HA.format(header=header(source)))
     tree: RenderedTree = {}
-    for node in inv.load_balancers[cluster_name].nodes:
+    for node in cluster.nodes:
         files = dict(shared)
+        if per_node:
+            files.update(proxy_files(inv, cluster_name, source=source, root=root, node=node))
         files.update(keepalived_files(inv, cluster_name, node, source=source, root=root))
         tree[node] = files
     return tree

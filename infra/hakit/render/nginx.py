@@ -9,13 +9,31 @@ from hakit.render.pages import error_page_bodies, error_page_statuses
 from hakit.render.tree import HostFiles, RenderedFile
 from hakit.spec.base import format_duration
 from hakit.spec.inventory import Inventory
-from hakit.spec.proxy import Backend, Frontend, Proxy
+from hakit.spec.proxy import Backend, Frontend, Proxy, RateLimit
 
 CONFIG = "etc/nginx/nginx.conf"
 ERRORS_DIR = "etc/nginx/errors"
 PIDFILE = "/run/nginx.pid"
 LOG_DIR = "/var/log/nginx"
 TEMP_DIR = "/var/lib/nginx"
+
+LIMIT_REQ_STATES_PER_MB = 8000
+"""limit_req states a megabyte of zone holds on 64-bit (128-byte states; nginx documentation)."""
+
+HTTP2_DIRECTIVE = (1, 25, 1)
+"""From this nginx version on, `http2 on;` replaces the `http2` parameter of `listen`."""
+
+TLS_CIPHERS = ":".join(
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    )
+)
+"""Mozilla's intermediate profile, TLS 1.2 part (TLS 1.3 suites are OpenSSL 3's defaults)."""
 
 _BALANCE = {
     "roundrobin": "",
@@ -58,7 +76,10 @@ def listen_address(address: str, port: int) -> str:
 
 
 def next_upstream(backend: Backend) -> str:
-    """The `proxy_next_upstream` conditions of a backend (order kept, duplicates dropped)."""
+    """The `proxy_next_upstream` conditions of a backend (order kept, duplicates dropped).
+
+    `non_idempotent` only when the backend lists POST and PATCH as safe to replay (never by default).
+    """
     if backend.retries == 0:
         return "off"
     conditions: list[str] = []
@@ -66,7 +87,21 @@ def next_upstream(backend: Backend) -> str:
         for condition in _NEXT_UPSTREAM[retry]:
             if condition not in conditions:
                 conditions.append(condition)
+    if {"POST", "PATCH"} <= set(backend.idempotent_methods):
+        conditions.append("non_idempotent")
     return " ".join(conditions)
+
+
+def zone_size(table_size: int) -> str:
+    """A limit_req zone that holds `table_size` clients (whole megabytes, at least 1)."""
+    return f"{max(1, -(-table_size // LIMIT_REQ_STATES_PER_MB))}m"
+
+
+def limit_rate(limit: RateLimit) -> str:
+    """The sustained rate as nginx writes it: whole requests per second, else per minute (rounded down)."""
+    if (limit.requests * 1000) % limit.period == 0:
+        return f"{limit.requests * 1000 // limit.period}r/s"
+    return f"{limit.per_minute()}r/m"
 
 
 def _backend(name: str, backend: Backend) -> dict[str, object]:
@@ -94,8 +129,13 @@ def _backend(name: str, backend: Backend) -> dict[str, object]:
     }
 
 
+def https_location(port: int) -> str:
+    """The redirect target: the request's host (nginx's `$host` has no port), then the TLS port unless 443."""
+    return f"https://$host{'' if port == 443 else f':{port}'}$request_uri"
+
+
 def _frontend(
-    name: str, frontend: Frontend, backends: dict[str, dict[str, object]], root: str
+    name: str, frontend: Frontend, backends: dict[str, dict[str, object]], root: str, http2_listen: bool
 ) -> dict[str, object]:
     listens = [listen_address(address, frontend.port) for address in frontend.addresses]
     tls = None
@@ -105,23 +145,29 @@ def _frontend(
             "cert": rooted(root, frontend.tls.cert),
             "key": rooted(root, frontend.tls.key or frontend.tls.cert),
         }
-        tls_listens = [f"{listen_address(a, frontend.tls.port)} ssl http2" for a in frontend.addresses]
+        http2 = " http2" if http2_listen else ""
+        tls_listens = [f"{listen_address(a, frontend.tls.port)} ssl{http2}" for a in frontend.addresses]
     rate = None
     if frontend.rate_limit is not None:
         limit = frontend.rate_limit
-        per_second = limit.requests * 1000 / limit.period
         rate = {
             "zone": f"rl_{name}",
-            "size": f"{max(1, limit.table_size // 16_000)}m",
-            "rate": f"{int(per_second)}r/s" if per_second == int(per_second) else f"{limit.per_minute()}r/m",
-            "burst": limit.burst,
+            "size": zone_size(limit.table_size),
+            "rate": limit_rate(limit),
+            "requests": limit.requests,
+            "period": format_duration(limit.period),
+            "capacity": limit.capacity(),
+            # nginx admits one request plus `burst` at once: the capacity minus the first.
+            "burst": limit.capacity() - 1,
         }
     return {
         "name": name,
         "listens": listens,
         "tls_listens": tls_listens,
         "tls": tls,
-        "redirect_https": frontend.redirect_https,
+        "redirect_https": https_location(frontend.tls.port)
+        if frontend.redirect_https and frontend.tls
+        else None,
         "hsts": frontend.tls.hsts_max_age if frontend.tls is not None else None,
         "rate_limit": rate,
         "backend": backends[frontend.backend],
@@ -132,7 +178,13 @@ def nginx_context(proxy: Proxy, cluster_name: str, *, source: str, root: str) ->
     """The template variables of `nginx.conf`."""
     backends = {name: _backend(name, backend) for name, backend in proxy.backends.items()}
     timeouts = {field: format_duration(value) for field, value in proxy.timeouts.model_dump().items()}
+    http2_listen = proxy.version_tuple() < HTTP2_DIRECTIVE
+    user, _group = proxy.user()
     return {
+        "user": user,
+        "hard_stop_after": format_duration(proxy.hard_stop_after),
+        "http2_directive": not http2_listen,
+        "tls_ciphers": TLS_CIPHERS,
         "header": header(source),
         "cluster": cluster_name,
         "paths": {
@@ -152,7 +204,9 @@ def nginx_context(proxy: Proxy, cluster_name: str, *, source: str, root: str) ->
         ),
         "error_pages": [{"status": status} for status in error_page_statuses(proxy)],
         "backends": list(backends.values()),
-        "frontends": [_frontend(name, fe, backends, root) for name, fe in proxy.frontends.items()],
+        "frontends": [
+            _frontend(name, fe, backends, root, http2_listen) for name, fe in proxy.frontends.items()
+        ],
     }
 
 

@@ -52,6 +52,15 @@ ALL_RETRYABLE_ERRORS: tuple[RetryOn, ...] = (
 )
 """What HAProxy 2.6's `retry-on all-retryable-errors` activates (configuration.txt, `retry-on`)."""
 
+HttpMethod = Literal["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "POST", "PATCH"]
+"""Methods a backend may declare safe to replay."""
+
+NGINX_IDEMPOTENT: tuple[HttpMethod, ...] = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
+"""What nginx replays without `non_idempotent` in `proxy_next_upstream` (all but POST, LOCK, PATCH)."""
+
+CONNECTION_RETRIES: frozenset[str] = frozenset({"conn-failure", "0rtt-rejected"})
+"""Retry conditions met before the backend received the request: safe for any method."""
+
 DEFAULT_RETRY_ON: dict[str, list[RetryOn]] = {
     "haproxy": ["all-retryable-errors"],
     "nginx": ["conn-failure", "response-timeout", "502", "503"],
@@ -78,13 +87,27 @@ DEFAULT_ERROR_PAGES = (429, 502, 503, 504)
 """Statuses that get hakit's built-in page when `error_pages` does not name them."""
 
 
-def is_hostname_or_ip(value: str) -> bool:
-    """True for an IPv4/IPv6 literal or a DNS hostname."""
+def address_problem(value: str) -> str | None:
+    """Why `value` is neither an IPv4/IPv6 literal nor a DNS host name (None when it is one).
+
+    A name whose last label is all digits ('10.20.1.300') is a mistyped IPv4 address, not a host name:
+    resolvers would pass it to inet_aton or DNS depending on the library.
+    """
     try:
         ip_address(value)
-        return True
+        return None
     except ValueError:
-        return bool(_HOSTNAME_RE.match(value))
+        pass
+    if re.fullmatch(r"[0-9.]+", value) or re.fullmatch(r".*\.[0-9]+", value):
+        return f"not a valid IPv4 address (and not a host name): {value!r}"
+    if not _HOSTNAME_RE.match(value):
+        return f"not an IP address or hostname: {value!r}"
+    return None
+
+
+def is_hostname_or_ip(value: str) -> bool:
+    """True for an IPv4/IPv6 literal or a DNS hostname."""
+    return address_problem(value) is None
 
 
 class HealthCheck(SpecModel):
@@ -131,9 +154,10 @@ class Server(SpecModel):
     )
 
     def rules(self) -> Iterator[Problem]:
-        """The address must be an IP or a hostname."""
-        if not is_hostname_or_ip(self.address):
-            yield Problem(("address",), f"not an IP address or hostname: {self.address!r}")
+        """The address must be an IP or a hostname (a mistyped IPv4 address is not a hostname)."""
+        problem = address_problem(self.address)
+        if problem is not None:
+            yield Problem(("address",), problem)
 
     def endpoint(self) -> str:
         """`host:port`, bracketing IPv6 literals."""
@@ -155,6 +179,12 @@ class Backend(SpecModel):
     redispatch: bool = Field(default=True, description="retry on a different server, not the same one")
     retry_on: list[RetryOn] | None = Field(
         default=None, description="default: the measured zero-loss set, keeping 500s visible to the breaker"
+    )
+    idempotent_methods: list[HttpMethod] = Field(
+        default_factory=lambda: list(NGINX_IDEMPOTENT),
+        min_length=1,
+        description="requests replayed after the backend may have seen them (HAProxy disable-l7-retry "
+        "for every other method; connection failures are retried for all)",
     )
     circuit_breaker: CircuitBreaker | None = Field(default_factory=CircuitBreaker)
     keepalive: int = Field(
@@ -212,17 +242,31 @@ class Tls(SpecModel):
 
 
 class RateLimit(SpecModel):
-    """Per-client-IP request rate limit answered with 429 (HAProxy stick-table, nginx limit_req)."""
+    """Per-client-IP request rate limit answered with 429 (HAProxy stick-table, nginx limit_req).
 
-    requests: int = Field(ge=1, description="requests allowed per period and client IP")
+    One meaning on both proxies: a client may send `requests` per `period` sustained, and a client that
+    has been quiet may send `requests + burst` at once. HAProxy counts only admitted requests over a
+    sliding window of `window_ms()` (threshold `capacity()`); nginx uses a leaky bucket of the same
+    rate with `burst = capacity() - 1 nodelay`.
+    """
+
+    requests: int = Field(ge=1, description="requests allowed per period and client IP (sustained rate)")
     period: DurationMs = Field(default=10_000, description="the window (whole seconds)")
-    burst: int = Field(default=0, ge=0, description="nginx: excess requests tolerated before 429")
+    burst: int = Field(default=0, ge=0, description="extra requests a quiet client may send at once")
     table_size: int = Field(default=100_000, ge=1000, description="clients tracked")
 
     def rules(self) -> Iterator[Problem]:
         """Windows are whole seconds (HAProxy and nginx both count in seconds)."""
         if self.period < 1000 or self.period % 1000:
             yield Problem(("period",), "must be a whole number of seconds (at least 1s)")
+
+    def capacity(self) -> int:
+        """Requests a quiet client may send at once."""
+        return self.requests + self.burst
+
+    def window_ms(self) -> int:
+        """HAProxy's sliding window: `capacity()` requests in it is the sustained rate."""
+        return max(1, self.period * self.capacity() // self.requests)
 
     def per_minute(self) -> int:
         """The same limit as requests per minute (nginx `rate=Nr/m`, at least 1)."""
@@ -265,14 +309,18 @@ class Frontend(SpecModel):
 
 
 class Timeouts(SpecModel):
-    """Proxy timeouts (HAProxy names; nginx uses the matching directives)."""
+    """Proxy timeouts (HAProxy names; nginx uses the matching directives).
 
-    connect: DurationMs = 5000
+    Fail fast: a hung server costs a client at most `server` before the request is retried elsewhere
+    (idempotent methods) or answered 504; a server dropping SYNs costs `connect` per attempt.
+    """
+
+    connect: DurationMs = 1000
     client: DurationMs = 30_000
-    server: DurationMs = 30_000
-    http_request: DurationMs = 10_000
+    server: DurationMs = 5000
+    http_request: DurationMs = 5000
     http_keep_alive: DurationMs = 10_000
-    queue: DurationMs = 30_000
+    queue: DurationMs = 5000
     tunnel: DurationMs = 3_600_000
 
     def rules(self) -> Iterator[Problem]:
@@ -302,6 +350,23 @@ class Stats(SpecModel):
             yield Problem(("password",), "stats beyond loopback need a user and password")
 
 
+class Peers(SpecModel):
+    """HAProxy `peers`: stick tables (rate-limit counters) synchronised between nodes and across reloads."""
+
+    enabled: bool = Field(default=True, description="rendered when a stick table exists (HAProxy only)")
+    port: Port = Field(default=10000, description="TCP port of the peers protocol on each node's address")
+
+
+DISTRIBUTION_USERS: dict[str, dict[str, tuple[str, str]]] = {
+    "debian": {"haproxy": ("haproxy", "haproxy"), "nginx": ("www-data", "www-data")},
+    "rhel": {"haproxy": ("haproxy", "haproxy"), "nginx": ("nginx", "nginx")},
+}
+"""The account each distribution's package runs the proxy as (user, group)."""
+
+DEFAULT_VERSIONS = {"haproxy": "2.6", "nginx": "1.22"}
+"""The daemon versions of Debian 12, the tested target."""
+
+
 class Proxy(SpecModel):
     """The proxy running on every node of a cluster."""
 
@@ -318,6 +383,23 @@ class Proxy(SpecModel):
         default=20_000, ge=64, description="HAProxy maxconn / nginx worker_connections"
     )
     chroot: bool = Field(default=True, description="HAProxy: chroot to /var/lib/haproxy")
+    distribution: Literal["debian", "rhel"] = Field(
+        default="debian", description="decides the account the proxy runs as"
+    )
+    version: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,2}\.[0-9]{1,3}(\.[0-9]{1,3})?$",
+        description="target daemon version (default: Debian 12's, HAProxy 2.6 / nginx 1.22)",
+    )
+    hard_stop_after: DurationMs = Field(
+        default=30_000,
+        description="old workers of a reload close their last connections after this long "
+        "(HAProxy hard-stop-after, nginx worker_shutdown_timeout)",
+    )
+    idle_close_on_response: bool = Field(
+        default=True, description="HAProxy: on reload, close idle keep-alive connections after a response"
+    )
+    peers: Peers = Field(default_factory=Peers)
     syslog: str = Field(default="/dev/log", pattern=r"^(/\S+|\d+\.\d+\.\d+\.\d+(:\d+)?)$")
 
     def rules(self) -> Iterator[Problem]:
@@ -351,6 +433,22 @@ class Proxy(SpecModel):
                         "needs health_check: a server the breaker marks down only comes back through checks",
                     )
 
+    def user(self) -> tuple[str, str]:
+        """The (user, group) the proxy runs as on the target distribution."""
+        return DISTRIBUTION_USERS[self.distribution][self.kind]
+
+    def version_tuple(self) -> tuple[int, ...]:
+        """The target daemon version as numbers, e.g. (1, 22)."""
+        return tuple(int(part) for part in (self.version or DEFAULT_VERSIONS[self.kind]).split("."))
+
+    def stick_tables(self) -> bool:
+        """True when some frontend keeps per-client state in a stick table (HAProxy)."""
+        return any(frontend.rate_limit is not None for frontend in self.frontends.values())
+
+    def uses_peers(self) -> bool:
+        """HAProxy synchronises its stick tables with the other nodes."""
+        return self.kind == "haproxy" and self.peers.enabled and self.stick_tables()
+
     def listeners(self) -> list[tuple[tuple[str | int, ...], str, int]]:
         """Every socket the proxy binds: (field path, address, port)."""
         found: list[tuple[tuple[str | int, ...], str, int]] = [
@@ -363,6 +461,8 @@ class Proxy(SpecModel):
                 found.append((("frontends", name, "port"), address, frontend.port))
                 if frontend.tls:
                     found.append((("frontends", name, "tls", "port"), address, frontend.tls.port))
+        if self.uses_peers():
+            found.append((("peers", "port"), NODE_ADDRESS, self.peers.port))
         return found
 
     def _port_rules(self) -> Iterator[Problem]:
@@ -402,11 +502,18 @@ class Proxy(SpecModel):
                     ("frontends", name, "max_connections"),
                     "nginx has no per-frontend limit (use max_connections)",
                 )
-        for name, frontend in self.frontends.items():
-            if frontend.rate_limit is not None and frontend.rate_limit.table_size < 16_000:
+        for name, backend in self.backends.items():
+            methods = set(backend.idempotent_methods)
+            if methods != set(NGINX_IDEMPOTENT) and methods != set(NGINX_IDEMPOTENT) | {"POST", "PATCH"}:
                 yield Problem(
-                    ("frontends", name, "rate_limit", "table_size"), "nginx zones hold at least 16000"
+                    ("backends", name, "idempotent_methods"),
+                    "nginx replays every method but POST, LOCK and PATCH (or with them all): use "
+                    f"[{', '.join(NGINX_IDEMPOTENT)}] or add POST and PATCH",
                 )
+
+
+NODE_ADDRESS = "each node's address"
+"""Stands for each node's own address in `Proxy.listeners` (it collides only with wildcards)."""
 
 
 def _sockets_overlap(first: str, second: str) -> bool:
