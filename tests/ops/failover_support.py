@@ -122,12 +122,19 @@ class FakeFactory:
     - ARC endpoints that start with http://127.0.0.1 are real clients (to test connection failures).
     """
 
-    def __init__(self, moto_url: str | None = None, dead: set[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        moto_url: str | None = None,
+        dead: set[tuple[str, str]] | None = None,
+        endpoints: dict[tuple[str, str], str] | None = None,
+    ) -> None:
         self.session = boto3.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name=EAST
         )
         self.moto_url = moto_url
         self.dead = dead or set()
+        # (service, region-or-endpoint) -> URL of a real server (moto, an HTML error page) instead of a stub.
+        self.endpoints = endpoints or {}
         self.calls: list[Call] = []
         self.stubbers: dict[tuple[str, str], Stubber] = {}
         self._clients: dict[tuple[str, str], Any] = {}
@@ -138,6 +145,8 @@ class FakeFactory:
         if key not in self._clients:
             if key in self.dead:
                 endpoint_url, stub = closed_port_url(), False
+            elif key in self.endpoints:
+                endpoint_url, stub = self.endpoints[key], False
             config = Config(
                 retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=1, read_timeout=5
             )
@@ -302,6 +311,58 @@ def moto_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@contextmanager
+def html_error_server(status: int = 502) -> Iterator[str]:
+    """A loopback server that answers every request with an HTML error page, as a proxy or gateway does."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    page = (
+        b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>"
+    )
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        do_GET = do_POST = do_PUT = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def moto_global_cluster(url: str, *, writer_region: str = EAST) -> None:
+    """orders-global in moto: orders-east and orders-west, the first writer (moto reports no sync status)."""
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+    first = session.client("rds", region_name=writer_region, endpoint_url=url)
+    first.create_global_cluster(GlobalClusterIdentifier=GLOBAL_ID, Engine="aurora-postgresql")
+    for region in (writer_region, *(r for r in (EAST, WEST) if r != writer_region)):
+        name = "orders-east" if region == EAST else "orders-west"
+        extra = (
+            {"MasterUsername": "admin", "MasterUserPassword": "not-a-secret-1"}
+            if region == writer_region
+            else {}
+        )
+        session.client("rds", region_name=region, endpoint_url=url).create_db_cluster(
+            DBClusterIdentifier=name, Engine="aurora-postgresql", GlobalClusterIdentifier=GLOBAL_ID, **extra
+        )
 
 
 def moto_reset(url: str) -> None:

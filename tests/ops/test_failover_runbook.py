@@ -272,7 +272,10 @@ def test_refused_switchover_is_a_clean_error() -> None:
     with pytest.raises(HakitError) as err:
         book.execute(book.prepare(Kind.SWITCHOVER, WEST))
     assert err.value.exit_code == 1
-    assert err.value.lines == ["rds switchover_global_cluster refused: InvalidGlobalClusterStateFault: busy"]
+    assert err.value.lines == [
+        "rds switchover_global_cluster refused: InvalidGlobalClusterStateFault: busy; "
+        "nothing was changed by this call"
+    ]
 
 
 def test_failover_needs_confirmation_and_sends_allow_data_loss() -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.parsers import ResponseParserError
+
+from hakit.errors import HakitError
 
 if TYPE_CHECKING:
     import boto3
@@ -21,6 +25,14 @@ if TYPE_CHECKING:
     from mypy_boto3_route53_recovery_control_config import Route53RecoveryControlConfigClient
 
 T = TypeVar("T")
+
+# Everything a botocore call raises for a refusal, no answer or an answer that is not AWS's. Catch this tuple,
+# never (ClientError, BotoCoreError): an HTML error page (a proxy's 502, an emulator's 500) raises
+# ResponseParserError, which derives from Exception, not BotoCoreError.
+AWS_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError, ResponseParserError)
+
+# Exit code of a mutating call whose outcome is unknown (docs/failover.md).
+EXIT_OUTCOME_UNKNOWN = 6
 
 # The ARC control plane (describe_cluster, routing-control config) only exists in us-west-2.
 ARC_CONTROL_PLANE_REGION = "us-west-2"
@@ -164,7 +176,7 @@ class Clock:
 def error_code(err: BaseException) -> str:
     """The AWS error code of a ClientError, or the exception class name."""
     if isinstance(err, ClientError):
-        return str(err.response.get("Error", {}).get("Code", "Unknown"))
+        return str(err.response.get("Error", {}).get("Code") or "Unknown")
     return type(err).__name__
 
 
@@ -178,18 +190,79 @@ def is_transient(err: BaseException) -> bool:
     if isinstance(err, ClientError):
         status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         return is_throttling(err) or error_code(err) in TRANSIENT_CODES or status >= 500
-    from botocore.parsers import ResponseParserError
-
     # Connection refused/timeouts, dropped connections, and HTML error pages from proxies.
     return isinstance(err, BotoConnectionError | HTTPClientError | ResponseParserError)
 
 
+def _one_line(text: str, limit: int = 300) -> str:
+    """Control characters become spaces, runs of spaces one, and the text is cut at `limit`."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _html_title(response: Any, message: str) -> str:
+    """The <title> of an HTML error page, wherever botocore's parser left it ('' when there is none)."""
+    head = response.get("head")
+    if isinstance(head, dict) and head.get("title"):
+        return _one_line(str(head["title"]), 80)
+    found = re.search(r"<title>(.*?)</title>", message, re.IGNORECASE | re.DOTALL)
+    if found:
+        return _one_line(found.group(1), 80)
+    return "" if message.lstrip().startswith("<") else _one_line(message, 80)
+
+
 def describe_error(err: BaseException) -> str:
-    """One line for a botocore error: `Code: message` (no traceback, no request ids)."""
+    """One line for a botocore error: `Code: message` (no traceback, no request ids, no HTML bodies)."""
     if isinstance(err, ClientError):
-        message = str(err.response.get("Error", {}).get("Message", "")).strip()
-        return f"{error_code(err)}: {message}" if message else error_code(err)
-    return f"{type(err).__name__}: {err}".replace("\n", " ")
+        raw = str(err.response.get("Error", {}).get("Message", ""))
+        code = error_code(err)
+        if code == "Unknown" or code.isdigit() or raw.lstrip().startswith("<"):
+            # No AWS error code, or an HTML page as the message: a proxy, gateway or emulator answered.
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+            title = _html_title(err.response, raw)
+            what = f"HTTP {status}, not an AWS answer (a proxy or gateway page?)"
+            return f"{what}: {title}" if title else what
+        message = _one_line(raw)
+        return f"{code}: {message}" if message else code
+    if isinstance(err, ResponseParserError):
+        # botocore appends the whole body (an HTML page) after the first line: keep the first line only.
+        first = str(err).split("\n", 1)[0]
+        return f"unparsable answer, not an AWS response (an HTML error page?): {_one_line(first, 160)}"
+    return _one_line(f"{type(err).__name__}: {err}")
+
+
+def outcome_unknown(err: BaseException) -> bool:
+    """True when a failed call may still have been executed by AWS (so a mutating step may have happened).
+
+    Known outcomes: a parsed 4xx answer to the first attempt (AWS refused it) and errors raised before the
+    request left (connection refused, connect timeout, parameter validation). Unknown: a read timeout or a
+    dropped connection after sending, a 5xx, an answer that is not AWS's, and any answer after botocore
+    retried (an earlier attempt may have been executed; the retry is then refused as a conflict). A 503 or a
+    throttling error is AWS saying the request was not processed.
+    """
+    if isinstance(err, ClientError):
+        meta = err.response.get("ResponseMetadata", {})
+        status = int(meta.get("HTTPStatusCode", 0) or 0)
+        # 503 (and throttling) is AWS's "not processed, try again/elsewhere"; other 5xx may follow execution.
+        refused_unprocessed = status == 503 or is_throttling(err)
+        return (status >= 500 and not refused_unprocessed) or int(meta.get("RetryAttempts", 0) or 0) > 0
+    return isinstance(err, HTTPClientError | ResponseParserError)
+
+
+class OutcomeUnknownError(HakitError):
+    """A mutating call failed in a way that does not tell whether AWS executed it."""
+
+    exit_code = EXIT_OUTCOME_UNKNOWN
+
+
+def mutation_error(what: str, err: BaseException) -> HakitError:
+    """The one-line truth about a failed mutating call: refused (nothing changed) or outcome unknown."""
+    if outcome_unknown(err):
+        return OutcomeUnknownError(
+            f"{what}: outcome unknown ({describe_error(err)}); it may have taken effect: "
+            "run `hakit failover status` before anything else"
+        )
+    return HakitError(f"{what} refused: {describe_error(err)}; nothing was changed by this call")
 
 
 def retry_throttled(

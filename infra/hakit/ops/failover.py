@@ -6,10 +6,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from hakit.errors import HakitError
-from hakit.ops.aws import ClientFactory, Clock, describe_error, error_code, is_transient, retry_throttled
+from hakit.ops.aws import (
+    AWS_ERRORS,
+    ClientFactory,
+    Clock,
+    OutcomeUnknownError,
+    describe_error,
+    error_code,
+    is_transient,
+    mutation_error,
+    retry_throttled,
+)
+from hakit.ops.aws import EXIT_OUTCOME_UNKNOWN as EXIT_OUTCOME_UNKNOWN  # 6: a mutating call may have happened
 from hakit.ops.failover_arc import OFF, ON, ArcDataPlane
 from hakit.ops.failover_aurora import (
     GlobalClusterView,
@@ -241,10 +250,19 @@ class Runbook:
             )
         )
         if kind is Kind.SWITCHOVER:
-            synced = target.sync_status in (None, "connected")
-            checks.append(
-                Check("replication", synced, f"synchronization {target.sync_status or 'connected'}")
-            )
+            if target.sync_status is None:
+                # Not every engine version reports it; say so (a warning) and let the lag check decide.
+                checks.append(
+                    Check(
+                        "replication",
+                        False,
+                        "synchronization not reported by AWS (the lag check decides)",
+                        blocking=False,
+                    )
+                )
+            else:
+                synced = target.sync_status == "connected"
+                checks.append(Check("replication", synced, f"synchronization {target.sync_status}"))
         return checks
 
     def _target_checks(self, kind: Kind, plan: Plan) -> list[Check]:
@@ -339,9 +357,12 @@ class Runbook:
             self._move_traffic(plan)
         except HakitError as err:
             moved = f"the writer is in {plan.target_region}, but " if plan.move_database else ""
-            raise HakitError(
-                f"{moved}moving traffic failed: {err} (fix, then rerun with --traffic-only)", EXIT_TRAFFIC
-            ) from None
+            # Both traffic methods set absolute states, so --traffic-only is safe whatever happened.
+            if isinstance(err, OutcomeUnknownError):
+                line = f"{moved}moving traffic: {err}, then rerun with --traffic-only"
+            else:
+                line = f"{moved}moving traffic failed: {err} (fix, then rerun with --traffic-only)"
+            raise HakitError(line, EXIT_TRAFFIC) from None
         return view
 
     def _promote(self, plan: Plan) -> None:
@@ -368,8 +389,8 @@ class Runbook:
                     self.clock,
                     on_retry=self._warn_throttled,
                 )
-        except (ClientError, BotoCoreError) as err:
-            raise HakitError(f"rds {plan.kind.value}_global_cluster refused: {describe_error(err)}") from None
+        except AWS_ERRORS as err:
+            raise mutation_error(f"rds {plan.kind.value}_global_cluster", err) from None
 
     def _warn_throttled(self, err: BaseException, delay: float) -> None:
         self.reporter.warn(f"throttled ({error_code(err)}); retrying in {delay:g} s")
@@ -405,7 +426,7 @@ class Runbook:
                             f"{target.cluster_id} accepts writes; the global cluster is still settling"
                         )
                     return view
-            except (ClientError, BotoCoreError) as err:
+            except AWS_ERRORS as err:
                 if not is_transient(err):
                     self.reporter.wait_finished(False, describe_error(err))
                     raise HakitError(

@@ -6,10 +6,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from hakit.errors import HakitError
-from hakit.ops.aws import ClientFactory, Clock, describe_error, error_code, is_transient, retry_throttled
+from hakit.ops.aws import (
+    AWS_ERRORS,
+    ClientFactory,
+    Clock,
+    OutcomeUnknownError,
+    describe_error,
+    error_code,
+    is_transient,
+    mutation_error,
+    outcome_unknown,
+    retry_throttled,
+)
 from hakit.ops.failover_progress import Reporter
 
 if TYPE_CHECKING:
@@ -59,7 +68,7 @@ class ArcDataPlane:
                     lambda: self._factory.arc_config().describe_cluster(ClusterArn=self.cluster_arn),
                     self._clock,
                 )
-            except (ClientError, BotoCoreError) as err:
+            except AWS_ERRORS as err:
                 raise HakitError(f"ARC describe_cluster {self.cluster_arn}: {describe_error(err)}") from None
             raw = response.get("Cluster", {}).get("ClusterEndpoints", [])
             self._endpoints = [ArcEndpoint(e["Endpoint"], e["Region"]) for e in raw if e.get("Endpoint")]
@@ -69,34 +78,48 @@ class ArcDataPlane:
                 )
         return self._endpoints
 
-    def _call(self, what: str, call: Callable[[Route53RecoveryClusterClient], T]) -> T:
-        """Try each endpoint in turn; after a full round of transient failures back off and go again."""
+    def _call(
+        self, what: str, call: Callable[[Route53RecoveryClusterClient], T], *, mutating: bool = False
+    ) -> T:
+        """Try each endpoint in turn; after a full round of transient failures back off and go again.
+
+        A mutating call is only retried because it is idempotent (it sets states); when every try failed
+        and one of them may have reached ARC, the error says the outcome is unknown.
+        """
         endpoints = self.endpoints()
         last = ""
+        unknown = False
         for round_no in range(self._rounds):
             for endpoint in endpoints:
                 client = self._factory.arc_cluster(endpoint.url, endpoint.region)
                 try:
                     return call(client)
-                except (ClientError, BotoCoreError) as err:
+                except AWS_ERRORS as err:
                     if not is_transient(err):
                         hint = (
                             " (a safety rule blocked it: see --override-safety-rule)"
                             if error_code(err) == "ConflictException"
                             else ""
                         )
+                        if mutating and (unknown or outcome_unknown(err)):
+                            raise mutation_error(f"ARC {what} at {endpoint.region}", err) from None
                         raise HakitError(
                             f"ARC {what} at {endpoint.region}: {describe_error(err)}{hint}"
                         ) from None
+                    unknown = unknown or outcome_unknown(err)
                     last = f"{endpoint.region}: {describe_error(err)}"
                     self._reporter.warn(
                         f"ARC endpoint {endpoint.region} failed ({describe_error(err)}); next endpoint"
                     )
             if round_no < self._rounds - 1:
                 self._clock.sleep(self._backoff_s * 2**round_no)
-        raise HakitError(
-            f"ARC {what}: all {len(endpoints)} cluster endpoints failed, {self._rounds} rounds (last {last})"
-        )
+        failed = f"all {len(endpoints)} cluster endpoints failed, {self._rounds} rounds (last {last})"
+        if mutating and unknown:
+            raise OutcomeUnknownError(
+                f"ARC {what}: outcome unknown ({failed}); it may have taken effect: "
+                "run `hakit failover status` before anything else"
+            )
+        raise HakitError(f"ARC {what}: {failed}")
 
     def get_state(self, routing_control_arn: str) -> str:
         """`On` or `Off`."""
@@ -118,4 +141,5 @@ class ArcDataPlane:
         self._call(
             "update_routing_control_states",
             lambda c: c.update_routing_control_states(UpdateRoutingControlStateEntries=entries, **override),
+            mutating=True,
         )

@@ -8,10 +8,9 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from hakit.errors import HakitError
 from hakit.ops.aws import (
+    AWS_ERRORS,
     ClientFactory,
     Clock,
     describe_error,
@@ -120,7 +119,7 @@ def describe_global_cluster(
                 ),
             )
             return view, region
-        except (ClientError, BotoCoreError) as err:
+        except AWS_ERRORS as err:
             if error_code(err) == "GlobalClusterNotFoundFault":
                 raise HakitError(f"global cluster {identifier!r} not found (asked in {region})") from None
             if not is_transient(err):
@@ -136,7 +135,7 @@ def member_cluster_status(factory: ClientFactory, clock: Clock, member: MemberVi
         response = retry_throttled(
             lambda: factory.rds(member.region).describe_db_clusters(DBClusterIdentifier=member.arn), clock
         )
-    except (ClientError, BotoCoreError) as err:
+    except AWS_ERRORS as err:
         raise HakitError(
             f"rds describe_db_clusters {member.cluster_id} in {member.region}: {describe_error(err)}"
         ) from None
@@ -162,7 +161,7 @@ def replication_lag_ms(
         response = retry_throttled(
             lambda: factory.cloudwatch(member.region).get_metric_statistics(**request), clock
         )
-    except (ClientError, BotoCoreError) as err:
+    except AWS_ERRORS as err:
         raise HakitError(f"cloudwatch {LAG_METRIC} for {member.cluster_id}: {describe_error(err)}") from None
     points = [p for p in response.get("Datapoints", []) if "Maximum" in p and "Timestamp" in p]
     if not points:

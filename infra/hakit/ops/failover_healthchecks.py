@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from hakit.errors import HakitError
-from hakit.ops.aws import ClientFactory, Clock, describe_error, retry_throttled
+from hakit.ops.aws import AWS_ERRORS, ClientFactory, Clock, describe_error, mutation_error, retry_throttled
 from hakit.ops.failover_progress import Reporter
 
 # Route 53 cannot report observer status for these types (GetHealthCheckStatus refuses them).
@@ -68,7 +66,7 @@ def read_health_check(factory: ClientFactory, clock: Clock, region: str, check_i
             ]
             observers = len(reports)
             ok = sum(1 for r in reports if r.startswith("Success"))
-    except (ClientError, BotoCoreError) as err:
+    except AWS_ERRORS as err:
         raise HakitError(f"route53 health check {check_id} ({region}): {describe_error(err)}") from None
     return HealthCheckState(
         region=region,
@@ -117,10 +115,13 @@ def apply_inversion(
                 partial(route53.update_health_check, HealthCheckId=change.check_id, Inverted=change.inverted),
                 clock,
             )
+        except AWS_ERRORS as err:
+            raise mutation_error(f"route53 update_health_check {change.check_id}", err) from None
+        try:
             stored = retry_throttled(partial(route53.get_health_check, HealthCheckId=change.check_id), clock)
-        except (ClientError, BotoCoreError) as err:
+        except AWS_ERRORS as err:
             raise HakitError(
-                f"route53 update_health_check {change.check_id}: {describe_error(err)}"
+                f"route53 get_health_check {change.check_id} after the update: {describe_error(err)}"
             ) from None
         if bool(stored["HealthCheck"]["HealthCheckConfig"].get("Inverted", False)) != change.inverted:
             raise HakitError(

@@ -6,11 +6,10 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from rich.table import Column, Table
 
 from hakit.errors import HakitError
-from hakit.ops.aws import ClientFactory, Clock, describe_error, error_code, retry_throttled
+from hakit.ops.aws import AWS_ERRORS, ClientFactory, Clock, describe_error, error_code, retry_throttled
 from hakit.ops.failover_arc import ON, ArcDataPlane
 from hakit.ops.failover_aurora import describe_global_cluster, replication_lag_ms
 from hakit.ops.failover_healthchecks import HealthCheckState, read_health_check
@@ -155,7 +154,7 @@ def _dynamodb_status(
             response = retry_throttled(
                 partial(factory.dynamodb(region).describe_table, TableName=table), clock
             )
-        except (ClientError, BotoCoreError) as err:
+        except AWS_ERRORS as err:
             if error_code(err) == "ResourceNotFoundException":
                 table_status[region] = "MISSING"
             else:
