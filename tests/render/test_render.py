@@ -150,7 +150,7 @@ def test_secrets_are_flagged(example: Inventory) -> None:
     )
     tree = render_inventory(secret, source=EXAMPLE_SOURCE)
     keepalived = tree["api1"]["etc/keepalived/keepalived.conf"]
-    assert keepalived.secret and "auth_pass s3cret" in keepalived.content
+    assert keepalived.secret and 'auth_pass "s3cret"' in keepalived.content
     haproxy = tree["lb1"]["etc/haproxy/haproxy.cfg"]
     assert haproxy.secret and "stats auth admin:pw" in haproxy.content
     assert not tree["lb1"]["etc/keepalived/keepalived.conf"].secret

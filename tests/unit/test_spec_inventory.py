@@ -242,7 +242,22 @@ CASES: list[tuple[str, Mutation, str, str]] = [
             set_path(*LB, "vrrp", "auth", value={"password": "ab!cd"}),
         ),
         "load_balancers.edge.vrrp.auth.password",
-        "must not contain spaces, '!', '#'",
+        "must not contain spaces or any of",
+    ),
+    (
+        "VRRP password that would close the keepalived block",
+        combine(
+            set_path(*LB, "vrrp", "version", value=2),
+            set_path(*LB, "vrrp", "auth", value={"password": "ab}cd"}),
+        ),
+        "load_balancers.edge.vrrp.auth.password",
+        "must not contain spaces or any of",
+    ),
+    (
+        "carriage return in a free-text field",
+        set_path("hosts", "lb3", "description", value="db\rglobal"),
+        "hosts.lb3.description",
+        "control character '\\r' is not allowed",
     ),
     (
         "fractional advert with v2",

@@ -155,3 +155,21 @@ def test_bad_duration_is_a_field_error(tmp_path: Path) -> None:
 def test_unknown_field_suggests_the_closest_name(tmp_path: Path) -> None:
     path = write(tmp_path, "pools:\n  a:\n    low: 1\n    high: 2\n    tagz: [x]\n")
     assert errors_of(path) == [f"{path}:5: pools.a.tagz: unknown field (did you mean 'tags'?)"]
+
+
+def test_a_crafted_key_cannot_forge_error_lines(tmp_path: Path) -> None:
+    """Keys are printed escaped like values: a line break in a key stays inside its one error line."""
+    path = write(tmp_path, 'pools:\n  "a\\nconfig.yaml:1: pools: all good\\r": {low: 1, high: 2}\n')
+    lines = errors_of(path)
+    key = "a\\nconfig.yaml:1: pools: all good\\r"
+    assert lines == [f"{path}:2: pools.{key}: control character '\\n' is not allowed in a key"]
+    assert all("\n" not in line and "\r" not in line for line in lines)
+
+
+def test_a_value_with_a_control_character_is_refused_wherever_it_is(tmp_path: Path) -> None:
+    """The rule lives in SpecModel: a plain `list[str]` field without any constraint refuses it too."""
+    path = write(tmp_path, 'pools:\n  a:\n    low: 1\n    high: 2\n    tags: [ok, "x\\u2028y", "\\x85"]\n')
+    assert errors_of(path) == [
+        f"{path}:5: pools.a.tags[1]: control character '\\u2028' is not allowed",
+        f"{path}:5: pools.a.tags[2]: control character '\\x85' is not allowed",
+    ]

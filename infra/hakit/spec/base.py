@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Annotated, Any, NamedTuple
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     ValidationError,
     WithJsonSchema,
     model_validator,
@@ -18,6 +21,47 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 Loc = tuple[str | int, ...]
+
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""C0 (with tab, CR, LF), DEL, C1 and the Unicode line/paragraph separators: never in any spec string.
+
+Every daemon reads its config line by line; a line break inside a value starts a new directive.
+"""
+
+MAX_STRING = 4096
+"""The longest string a `Token` or `Text` field accepts."""
+
+_CHECKING: ContextVar[bool] = ContextVar("hakit_spec_strings_checked", default=False)
+
+
+def control_character_problems(value: Any, loc: Loc = ()) -> Iterator[Problem]:
+    """Every string in `value` (dict keys included) that holds a control character, in document order."""
+    stack: list[tuple[Any, Loc]] = [(value, loc)]
+    while stack:  # an explicit stack: depth is bounded by the loader, not by Python's recursion limit
+        node, where = stack.pop()
+        if isinstance(node, str):
+            found = CONTROL_CHARACTERS.search(node)
+            if found:
+                yield Problem(where, f"control character {found.group()!r} is not allowed")
+        elif isinstance(node, dict):
+            children: list[tuple[Any, Loc]] = []
+            for key, item in node.items():
+                if isinstance(key, str):
+                    found = CONTROL_CHARACTERS.search(key)
+                    if found:
+                        message = f"control character {found.group()!r} is not allowed in a key"
+                        yield Problem((*where, key), message)
+                children.append((item, (*where, key)))
+            stack.extend(reversed(children))
+        elif isinstance(node, list | tuple):
+            stack.extend((node[i], (*where, i)) for i in range(len(node) - 1, -1, -1))
+
+
+def _error_detail(kind: str, message: str, loc: Loc, value: Any = None) -> InitErrorDetails:
+    """A pydantic error carrying `message` verbatim (its type kept for the loader's wording)."""
+    return InitErrorDetails(
+        type=PydanticCustomError(kind, "{message}", {"message": message}), loc=tuple(loc), input=value
+    )
 
 
 class Problem(NamedTuple):
@@ -35,6 +79,35 @@ class SpecModel(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _no_control_characters(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        """The outermost spec model checks every string of its input once (nested models skip it).
+
+        This is the mechanism, not a field option: no field, key or nested dict can forget it. The
+        problems are reported together with the model's other errors.
+        """
+        if _CHECKING.get():
+            return handler(data)
+        problems = list(control_character_problems(data))
+        token = _CHECKING.set(True)
+        try:
+            result = handler(data)
+        except ValidationError as err:
+            if not problems:
+                raise
+            details = [_error_detail(p_kind, msg, loc) for p_kind, msg, loc in _error_triples(err)]
+        else:
+            if not problems:
+                return result
+            details = []
+        finally:
+            _CHECKING.reset(token)
+        flagged = {problem.loc for problem in problems}
+        details = [d for d in details if tuple(d["loc"]) not in flagged]
+        details += [_error_detail("control_character", p.message, p.loc) for p in problems]
+        raise ValidationError.from_exception_data(cls.__name__, details)
 
     def rules(self) -> Iterator[Problem]:
         """Yield the cross-field rule violations of this model (none by default)."""
@@ -58,9 +131,14 @@ class SpecModel(BaseModel):
         return self
 
 
+def _error_triples(err: ValidationError) -> Iterator[tuple[str, str, Loc]]:
+    for error in err.errors(include_url=False):
+        yield str(error["type"]), str(error["msg"]), tuple(error["loc"])
+
+
 # ---------------------------------------------------------------- field types
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_RE = re.compile(r" *(\d+(?:\.\d+)?) *(ms|s|m|h|d)? *")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
@@ -71,7 +149,7 @@ def parse_duration_ms(value: Any) -> Any:
     if isinstance(value, int):
         return value
     if isinstance(value, str):
-        match = _DURATION_RE.match(value)
+        match = _DURATION_RE.fullmatch(value)
         if not match:
             raise PydanticCustomError(
                 "duration", "not a duration like 250ms, 5s, 1m, 2h: {value}", {"value": repr(value)}
@@ -106,10 +184,75 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 """A TCP/UDP port number."""
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
-"""A name usable in configs, file names and DNS labels."""
+"""A name usable in configs, file names and DNS labels (pydantic patterns: `$` is the end of the text)."""
 
 IfName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}$")]
 """A Linux interface name (at most 15 characters)."""
+
+IFNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}")
+"""`IfName` for plain Python checks (use with `fullmatch`)."""
+
+TOKEN_FORBIDDEN = frozenset("#'\"\\{};$`")
+"""Characters that end or change a bare word in some daemon's config: comments, quotes, blocks, variables."""
+
+
+def check_token(value: str) -> str:
+    """A `Token`: one bare word that every daemon reads back as written."""
+    if not 1 <= len(value) <= MAX_STRING:
+        raise PydanticCustomError(
+            "token", "must be 1 to {limit} characters (got {size})", {"limit": MAX_STRING, "size": len(value)}
+        )
+    for char in value:
+        if char.isspace() or CONTROL_CHARACTERS.fullmatch(char):
+            raise PydanticCustomError(
+                "token", "a single word: whitespace {char} is not allowed", {"char": repr(char)}
+            )
+        if char in TOKEN_FORBIDDEN:
+            raise PydanticCustomError(
+                "token",
+                "a single word: {char} is not allowed (comment, quote, block or variable sign in a config)",
+                {"char": repr(char)},
+            )
+    return value
+
+
+def check_text(value: str) -> str:
+    """A `Text`: free text without control characters, at most `MAX_STRING` characters."""
+    if len(value) > MAX_STRING:
+        raise PydanticCustomError(
+            "text", "at most {limit} characters (got {size})", {"limit": MAX_STRING, "size": len(value)}
+        )
+    found = CONTROL_CHARACTERS.search(value)
+    if found:
+        raise PydanticCustomError(
+            "text", "control character {char} is not allowed", {"char": repr(found.group())}
+        )
+    return value
+
+
+Token = Annotated[
+    str,
+    AfterValidator(check_token),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": MAX_STRING, "pattern": "^[^\\s#'\"\\\\{};$`]+$"}
+    ),
+]
+"""A value that reaches a config as one bare word (names, paths, hostnames, cert paths, cipher lists).
+
+1 to 4096 characters; no whitespace or control characters and none of `# ' " \\ { } ; $` and backtick,
+so it can be written unquoted into HAProxy, nginx, keepalived and systemd files.
+"""
+
+Text = Annotated[
+    str,
+    AfterValidator(check_text),
+    WithJsonSchema({"type": "string", "maxLength": MAX_STRING}),
+]
+"""Free text (header values, regexes, log formats): at most 4096 characters, no control characters.
+
+Renderers must quote it with the daemon's filter (`haproxy_quote`, `nginx_quote`, `keepalived_quote`,
+`systemd_quote` from `hakit.render.quoting`); it is never written bare.
+"""
 
 
 def format_duration(millis: int) -> str:

@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from hakit.errors import SpecError
+from hakit.spec.base import CONTROL_CHARACTERS
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 PathKey = tuple[str | int, ...]
@@ -117,14 +118,22 @@ def _looks_like_tag(part: str) -> bool:
     return "[" in part or part[:1].isupper()
 
 
+def escape_controls(text: str) -> str:
+    """`text` with every control character written as its Python escape (`\\r`, `\\x00`, `\\u2028`).
+
+    Errors echo keys and values from the file: escaped, a crafted name cannot start a forged error line.
+    """
+    return CONTROL_CHARACTERS.sub(lambda found: repr(found.group())[1:-1], text)
+
+
 def format_path(path: PathKey) -> str:
-    """`('a', 'b', 0, 'c')` -> `a.b[0].c` (empty path -> `(top)`)."""
+    """`('a', 'b', 0, 'c')` -> `a.b[0].c` (empty path -> `(top)`); control characters in keys escaped."""
     text = ""
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += ("." if text else "") + str(part)
+            text += ("." if text else "") + escape_controls(str(part))
     return text or "(top)"
 
 
@@ -213,7 +222,8 @@ def error_lines(
         path = _data_path(error.get("loc", ()), data)
         line = (lines.line(path) if lines is not None else None) or 1
         owner = _owner_model(model_cls, path) if model_cls is not None and path else None
-        text = f"{source}:{line}: {format_path(path)}: {_message(error, owner, path[-1] if path else None)}"
+        problem = escape_controls(_message(error, owner, path[-1] if path else None))
+        text = f"{escape_controls(source)}:{line}: {format_path(path)}: {problem}"
         if text not in seen:
             seen.add(text)
             found.append((line, text))

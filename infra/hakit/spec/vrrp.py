@@ -10,7 +10,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_core import PydanticCustomError
 
-from hakit.spec.base import DurationMs, IfName, Name, Problem, SpecModel
+from hakit.spec.base import TOKEN_FORBIDDEN, DurationMs, IfName, Name, Problem, SpecModel
+
+PASSWORD_FORBIDDEN = TOKEN_FORBIDDEN | {"!"}
+"""Characters a VRRP password may not hold: a `Token`'s, and keepalived's second comment sign '!'."""
 
 Priority = Annotated[int, Field(ge=1, le=254)]
 """VRRP priority; 255 is reserved for the address owner and 0 means 'release the VIP'."""
@@ -44,9 +47,13 @@ class VrrpAuth(SpecModel):
             yield Problem(("password",), "VRRP passwords are at most 8 characters")
         if not self.password.get_secret_value():
             yield Problem(("password",), "the password is empty")
-        # keepalived.conf cuts a word at '!' or '#' (comments) and at '"'; a space ends it (keepalived 2.2.7).
-        if any(char.isspace() or char in '!#"' for char in self.password.get_secret_value()):
-            yield Problem(("password",), "must not contain spaces, '!', '#' or '\"'")
+        # keepalived.conf cuts a bare word at '!' or '#' (comments), '"' and spaces, and '}' closes the
+        # authentication block (keepalived 2.2.7); the template also quotes it. The message never echoes
+        # the secret, not even the offending character.
+        if any(char.isspace() or char in PASSWORD_FORBIDDEN for char in self.password.get_secret_value()):
+            yield Problem(
+                ("password",), f"must not contain spaces or any of {' '.join(sorted(PASSWORD_FORBIDDEN))}"
+            )
 
 
 class Garp(SpecModel):
