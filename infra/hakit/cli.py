@@ -40,6 +40,9 @@ def _register_commands() -> None:
     from hakit.commands import report as report_commands
 
     report_commands.register(app)
+    from hakit.commands import deploy as deploy_commands
+
+    deploy_commands.register(app)
 
 
 _register_commands()

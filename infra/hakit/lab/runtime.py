@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -26,7 +27,7 @@ from typing import cast
 from hakit.errors import HakitError
 from hakit.lab import netns
 from hakit.lab.load import LoadConfig, Record
-from hakit.lab.plan import LabPlan, NodePlan, backend_host, lb_host, root_of
+from hakit.lab.plan import LabPlan, NodePlan, lb_host, root_of
 from hakit.lab.procs import ProcRecord, Supervisor, stop_records
 from hakit.lab.vip import VipWatcher
 from hakit.render.writer import write_file
@@ -46,6 +47,8 @@ class Lab:
         self.supervisor = Supervisor(workdir / "logs")
         self.watcher: VipWatcher | None = None
         self._loads = 0
+        # (node, argv) -> argv: how a node's daemons start (lab/sshd.py: in the node's mount namespace).
+        self.node_wrapper: Callable[[str, list[str]], list[str]] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -136,12 +139,16 @@ class Lab:
 
     def backend_ns(self, backend: str) -> str:
         """Namespace of a backend server."""
-        return self.topology.ns(backend_host(backend))
+        return self.topology.ns(self.plan.backend(backend).host_name)
 
     @property
     def client_ns(self) -> str:
         """Namespace of the load client."""
         return self.topology.ns("client")
+
+    def backend_file(self, backend: str, kind: str) -> Path:
+        """A backend's mode file (read on SIGHUP) or POST log, in the lab's work directory."""
+        return self.workdir / "backends" / f"{backend}.{kind}"
 
     def root(self, node: str) -> Path:
         """Root directory of an LB node's files."""
@@ -162,7 +169,11 @@ class Lab:
             "--port",
             str(backend.port),
         ]
-        argv += ["--name", name, "--health-path", self.plan.health_path]
+        argv += ["--name", name, "--health-path", backend.health_path]
+        # Drills 10-12: switch the answer by a mode file + SIGHUP, count the POSTs each server received.
+        self.backend_file(name, "mode").parent.mkdir(exist_ok=True)
+        argv += ["--mode-file", str(self.backend_file(name, "mode"))]
+        argv += ["--post-log", str(self.backend_file(name, "posts"))]
         self.supervisor.start(f"backend-{name}", argv, netns=self.backend_ns(name))
 
     def start_proxy(self, node: str) -> None:
@@ -177,6 +188,8 @@ class Lab:
             # The lab adds an error log of its own: nginx logs each failed upstream attempt there.
             extra = f"daemon off; error_log {root / NGINX_LAB_ERROR_LOG} warn;"
             argv = ["nginx", "-p", f"{root}/", "-c", str(conf), "-g", extra]
+        if self.node_wrapper is not None:
+            argv = self.node_wrapper(node, argv)
         self.supervisor.forget(f"proxy-{node}")
         self.supervisor.start(f"proxy-{node}", argv, netns=self.node_ns(node))
 
@@ -191,6 +204,8 @@ class Lab:
             pid_file.unlink(missing_ok=True)
         argv = ["keepalived", "-n", "-l", "-D", "--vrrp", "-f", str(root / plan.keepalived_conf)]
         argv += ["-p", str(pid_files[0]), "-r", str(pid_files[1])]
+        if self.node_wrapper is not None:
+            argv = self.node_wrapper(node, argv)
         self.supervisor.forget(f"keepalived-{node}")
         self.supervisor.start(f"keepalived-{node}", argv, netns=self.node_ns(node))
 
@@ -288,7 +303,7 @@ class Lab:
                         )
                     time.sleep(0.05)
         while True:
-            records = self.run_load(LoadConfig(self.plan.vip, self.plan.port, keepalive=0, max_requests=1))
+            records = self.run_load(self.plan.load_config(keepalive=0, max_requests=1))
             if records and records[0][3] == 200:
                 return
             if time.monotonic() > deadline:
