@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from typing import Annotated, Any, NamedTuple
+from functools import cache
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from types import UnionType
+from typing import Annotated, Any, NamedTuple, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -34,27 +37,83 @@ MAX_STRING = 4096
 _CHECKING: ContextVar[bool] = ContextVar("hakit_spec_strings_checked", default=False)
 
 
-def control_character_problems(value: Any, loc: Loc = ()) -> Iterator[Problem]:
-    """Every string in `value` (dict keys included) that holds a control character, in document order."""
-    stack: list[tuple[Any, Loc]] = [(value, loc)]
+LINE_BREAKS_ALLOWED = object()
+"""Marker in `Multiline`'s metadata: the one place where a string may hold line breaks and tabs."""
+
+_MULTILINE_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def control_character_problems(value: Any, annotation: Any = None, loc: Loc = ()) -> Iterator[Problem]:
+    """Every string in `value` (dict keys included) that holds a control character, in document order.
+
+    `annotation` (a model class or a type) tells where a `Multiline` field allows line breaks; a value
+    whose type is unknown is checked strictly.
+    """
+    stack: list[tuple[Any, Any, Loc]] = [(value, annotation, loc)]
     while stack:  # an explicit stack: depth is bounded by the loader, not by Python's recursion limit
-        node, where = stack.pop()
+        node, kind, where = stack.pop()
         if isinstance(node, str):
-            found = CONTROL_CHARACTERS.search(node)
+            pattern = _MULTILINE_CONTROL if kind is LINE_BREAKS_ALLOWED else CONTROL_CHARACTERS
+            found = pattern.search(node)
             if found:
                 yield Problem(where, f"control character {found.group()!r} is not allowed")
         elif isinstance(node, dict):
-            children: list[tuple[Any, Loc]] = []
+            children: list[tuple[Any, Any, Loc]] = []
             for key, item in node.items():
                 if isinstance(key, str):
                     found = CONTROL_CHARACTERS.search(key)
                     if found:
                         message = f"control character {found.group()!r} is not allowed in a key"
                         yield Problem((*where, key), message)
-                children.append((item, (*where, key)))
+                children.append((item, _child_type(kind, key), (*where, key)))
             stack.extend(reversed(children))
         elif isinstance(node, list | tuple):
-            stack.extend((node[i], (*where, i)) for i in range(len(node) - 1, -1, -1))
+            item_kind = _child_type(kind, 0)
+            stack.extend((node[i], item_kind, (*where, i)) for i in range(len(node) - 1, -1, -1))
+
+
+def _child_type(kind: Any, key: Any) -> Any:
+    """The type of `kind`'s member `key` (a model field, a dict value, a list item), or None if unknown."""
+    if kind is None or kind is LINE_BREAKS_ALLOWED:
+        return None
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return _field_types(kind).get(key) if isinstance(key, str) else None
+    origin, args = get_origin(kind), get_args(kind)
+    if origin is dict and len(args) == 2:
+        return _resolved(args[1])
+    if origin is list and len(args) == 1:
+        return _resolved(args[0])
+    return None
+
+
+@cache
+def _field_types(model: type[BaseModel]) -> dict[str, Any]:
+    """Field name and alias -> resolved type, for the control-character walk."""
+    found: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        resolved = _resolved(info.annotation, info.metadata)
+        found[name] = resolved
+        if info.alias:
+            found[info.alias] = resolved
+    return found
+
+
+def _resolved(annotation: Any, metadata: Sequence[Any] = ()) -> Any:
+    """Strip `Annotated` and `| None`; `LINE_BREAKS_ALLOWED` for a `Multiline`; None for other unions."""
+    if LINE_BREAKS_ALLOWED in metadata:
+        return LINE_BREAKS_ALLOWED
+    while True:
+        if get_origin(annotation) is Annotated:
+            if LINE_BREAKS_ALLOWED in annotation.__metadata__:
+                return LINE_BREAKS_ALLOWED
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) in (Union, UnionType):
+            options = [arg for arg in get_args(annotation) if arg is not type(None)]
+            if len(options) != 1:
+                return None
+            annotation = options[0]
+        else:
+            return annotation
 
 
 def _error_detail(kind: str, message: str, loc: Loc, value: Any = None) -> InitErrorDetails:
@@ -90,7 +149,7 @@ class SpecModel(BaseModel):
         """
         if _CHECKING.get():
             return handler(data)
-        problems = list(control_character_problems(data))
+        problems = list(control_character_problems(data, cls))
         token = _CHECKING.set(True)
         try:
             result = handler(data)
@@ -192,6 +251,36 @@ IfName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}$")]
 IFNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}")
 """`IfName` for plain Python checks (use with `fullmatch`)."""
 
+
+def check_ip_scope(value: Any) -> Any:
+    """An IPv6 scope id (`fe80::1%eth0`) must be an interface name: Python accepts any text after '%'.
+
+    Use as a `BeforeValidator` on every IP field (addresses and interfaces with a /prefix), or call
+    `parse_ip` where an address is parsed by hand.
+    """
+    if isinstance(value, str) and "%" in value:
+        scope = value.partition("%")[2].split("/", 1)[0]
+        if not IFNAME_RE.fullmatch(scope):
+            raise PydanticCustomError(
+                "ip_scope",
+                "the IPv6 scope id after '%' must be an interface name "
+                "(letters, digits, '_', '.', '@', '-'; at most 15 characters)",
+            )
+    return value
+
+
+def parse_ip(text: str) -> IPv4Address | IPv6Address:
+    """`ipaddress.ip_address` that also refuses a scope id that is not an interface name (ValueError)."""
+    try:
+        check_ip_scope(text)
+    except PydanticCustomError as err:
+        raise ValueError(err.message()) from None
+    return ip_address(text)
+
+
+IpAddress = Annotated[IPv4Address | IPv6Address, BeforeValidator(check_ip_scope)]
+"""An IPv4 or IPv6 address; an IPv6 scope id must be an interface name (never arbitrary text)."""
+
 TOKEN_FORBIDDEN = frozenset("#'\"\\{};$`")
 """Characters that end or change a bare word in some daemon's config: comments, quotes, blocks, variables."""
 
@@ -241,6 +330,25 @@ Token = Annotated[
 
 1 to 4096 characters; no whitespace or control characters and none of `# ' " \\ { } ; $` and backtick,
 so it can be written unquoted into HAProxy, nginx, keepalived and systemd files.
+"""
+
+
+def check_multiline(value: str) -> str:
+    """A `Multiline`: like `Text`, but line breaks and tabs are allowed (it becomes a file of its own)."""
+    if len(value) > MAX_MULTILINE:
+        raise PydanticCustomError(
+            "text", "at most {limit} characters (got {size})", {"limit": MAX_MULTILINE, "size": len(value)}
+        )
+    return value
+
+
+MAX_MULTILINE = 1_000_000
+"""The longest `Multiline` text (error pages and other whole files)."""
+
+Multiline = Annotated[str, LINE_BREAKS_ALLOWED, AfterValidator(check_multiline)]
+"""Text that becomes a file of its own (an error page body), never part of a config line.
+
+Line breaks and tabs are allowed; every other control character is refused like everywhere else.
 """
 
 Text = Annotated[
