@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sys
 
+from typing import Any, get_args, get_origin
+
 import typer
 from rich.console import Console
 
+from hakit import __version__
 from hakit.errors import HakitError
 
 app = typer.Typer(
@@ -14,7 +17,7 @@ app = typer.Typer(
     help="High-availability toolkit: render and check bare-metal configs, plan, report, operate stacks.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 
 _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -48,10 +51,77 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"hakit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print hakit's version and exit.", is_eager=True, callback=_print_version
+    ),
+) -> None:
+    """High-availability toolkit: render and check bare-metal configs, plan, report, operate stacks."""
+
+
+_WORDS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "Path": "PATH", "bool": "BOOLEAN"}
+
+
+def _value_word(annotation: Any) -> str:
+    """`list[str]` -> TEXT, `Path` -> PATH: the word click itself would print."""
+    args = get_args(annotation)
+    if get_origin(annotation) in (list, tuple) and args:
+        return _value_word(args[0])
+    name = getattr(annotation, "__name__", str(annotation))
+    return _WORDS.get(name, "VALUE")
+
+
+def _tidy_help(command: Any) -> None:
+    """Name every value in help as a word (INVENTORY, PATH), and flags by name alone.
+
+    Typer prints each parameter's Python type (`<bool>`, `{inventory}`, `<list[str]>`): noise to a user.
+    Typer vendors its own click, so parameters are recognised by their attributes, not their classes.
+    """
+    for param in command.params:
+        if param.param_type_name == "argument":
+            if param.metavar is None and param.name:
+                param.metavar = param.name.upper()
+            word = param.metavar if param.required else f"[{param.metavar}]"
+            param.get_usage_pieces = lambda ctx, word=word: [word]
+            param.display_type_rich = lambda ctx: None
+        elif param.metavar is None:
+            if getattr(param, "is_flag", False) or getattr(param, "count", False):
+                param.metavar = ""
+            elif not param.type_descriptor.is_choice:
+                param.metavar = _value_word(param.type_descriptor.annotation)
+    command.get_help_option = _bare_help_option(command.get_help_option)
+    for sub in getattr(command, "commands", {}).values():
+        _tidy_help(sub)
+
+
+def _bare_help_option(make: Any) -> Any:
+    def help_option(ctx: Any) -> Any:
+        option = make(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    return help_option
+
+
+def cli_command() -> Any:
+    """The click command tree behind `hakit`, with help tidied (what `main` runs)."""
+    command = typer.main.get_command(app)
+    _tidy_help(command)
+    return command
+
+
 def main() -> None:
     """Entry point of the `hakit` console script."""
     try:
-        app()
+        cli_command()(prog_name="hakit")
     except HakitError as err:
         for line in err.lines:
             _stderr.print(line, markup=False)
