@@ -145,6 +145,14 @@ def _holder(pair: dict[str, str]) -> str | None:
 def _run(
     tmp_path: Path, imds_url: str, pair: dict[str, str], *event: str, deadline: float = 10, **extra: str
 ) -> subprocess.CompletedProcess[str]:
+    args, env = _command(tmp_path, imds_url, pair, *event, deadline=deadline, **extra)
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def _command(
+    tmp_path: Path, imds_url: str, pair: dict[str, str], *event: str, deadline: float = 10, **extra: str
+) -> tuple[list[str], dict[str, str]]:
+    """The hook's command line and environment, as vrrp_notify.sh would start it on one node."""
     settings = tmp_path / "eip_notify.json"
     settings.write_text(json.dumps({"allocation_id": pair["allocation"], "deadline_seconds": deadline}))
     env = {
@@ -158,7 +166,7 @@ def _run(
         **extra,
     }
     args = [sys.executable, str(SCRIPT), *event, "--lock-file", str(tmp_path / "eip.lock")]
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=False)
+    return args, env
 
 
 def test_eip_follows_the_master_and_is_idempotent(
@@ -226,11 +234,10 @@ def test_non_master_states_leave_the_eip_alone(
     script = _load_script()
     monkeypatch.setenv("HAKIT_IMDS_URL", url)
     monkeypatch.setenv("HAKIT_EC2_ENDPOINT_URL", ec2_pair["endpoint"])
+    lock = str(tmp_path / "eip.lock")
     for event_state in ("BACKUP", "FAULT", "STOP", "DELETED"):
-        assert (
-            script.main(["INSTANCE", "VI_EIP", event_state, "100", "--allocation-id", ec2_pair["allocation"]])
-            == 0
-        )
+        argv = ["INSTANCE", "VI_EIP", event_state, "100", "--allocation-id", ec2_pair["allocation"]]
+        assert script.main([*argv, "--lock-file", lock]) == 0
     assert _holder(ec2_pair) == ec2_pair["a"]
     assert len(state.requests) == before  # not even IMDS was asked
 
@@ -293,3 +300,137 @@ def test_settings_file_that_is_not_an_object_is_a_usage_error(tmp_path: Path) ->
     assert result.returncode == 2
     assert f"{settings}: settings must be a JSON object" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+THROTTLED = (
+    b"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error><Code>RequestLimitExceeded</Code>"
+    b"<Message>Request limit exceeded.</Message></Error></Errors><RequestID>throttled</RequestID></Response>"
+)
+
+
+@dataclass
+class Throttle:
+    """A loopback proxy in front of moto that answers AssociateAddress with EC2 throttling while `on`."""
+
+    upstream: str
+    on: threading.Event = field(default_factory=threading.Event)
+    throttled: int = 0
+    forwarded: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def throttling_proxy(ec2_pair: dict[str, str]) -> Iterator[tuple[str, Throttle]]:
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    throttle = Throttle(ec2_pair["endpoint"])
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            action = urllib.parse.parse_qs(body.decode()).get("Action", [""])[0]
+            if action == "AssociateAddress" and throttle.on.is_set():
+                throttle.throttled += 1
+                status, data, kind = 503, THROTTLED, "text/xml"
+            else:
+                throttle.forwarded.append(action)
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")
+                }
+                request = urllib.request.Request(throttle.upstream + self.path, body, headers, method="POST")
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as answer:
+                        status, data, kind = (
+                            answer.status,
+                            answer.read(),
+                            answer.headers.get("Content-Type", ""),
+                        )
+                except urllib.error.HTTPError as err:
+                    status, data, kind = err.code, err.read(), err.headers.get("Content-Type", "")
+            self.send_response(status)
+            self.send_header("Content-Type", kind or "text/xml")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", throttle
+    finally:
+        throttle.on.clear()
+        server.shutdown()
+        server.server_close()
+
+
+def _wait(condition: Any, seconds: float, what: str) -> None:
+    end = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_a_master_event_stalled_by_throttling_is_dropped_once_the_node_is_backup(
+    tmp_path: Path,
+    imds: tuple[str, ImdsState],
+    ec2_pair: dict[str, str],
+    throttling_proxy: tuple[str, Throttle],
+) -> None:
+    """a: MASTER (its hook stalls on throttled AssociateAddress), then BACKUP; b holds the EIP meanwhile."""
+    url, state = imds
+    proxy_url, throttle = throttling_proxy
+    direct = boto3.client(
+        "ec2",
+        region_name=REGION,
+        endpoint_url=ec2_pair["endpoint"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    direct.associate_address(
+        AllocationId=ec2_pair["allocation"], InstanceId=ec2_pair["b"], AllowReassociation=True
+    )
+    state.instance_id = ec2_pair["a"]
+    via_proxy = dict(ec2_pair, endpoint=proxy_url)
+    throttle.on.set()
+    args, env = _command(tmp_path, url, via_proxy, "INSTANCE", "VI_EIP", "MASTER", "150", deadline=30)
+    stalled = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(lambda: throttle.throttled >= 1, 20, "the first throttled AssociateAddress")
+        # a drops to BACKUP while its MASTER handler waits: recording must not queue behind that handler.
+        started = time.monotonic()
+        backup = _run(tmp_path, url, via_proxy, "INSTANCE", "VI_EIP", "BACKUP", "150")
+        assert backup.returncode == 0, backup.stderr
+        assert time.monotonic() - started < 10
+        throttle.on.clear()
+        _, stderr = stalled.communicate(timeout=45)
+    finally:
+        if stalled.poll() is None:
+            stalled.kill()
+            stalled.wait()
+    assert stalled.returncode == 0, stderr
+    assert "event 1 (MASTER) superseded by event 2 (BACKUP); the Elastic IP is left alone" in stderr
+    assert _holder(ec2_pair) == ec2_pair["b"]
+    assert "AssociateAddress" not in throttle.forwarded
+
+
+def test_event_log_orders_events_and_survives_a_damaged_file(tmp_path: Path) -> None:
+    script = _load_script()
+    events = script.EventLog(str(tmp_path / "run" / "eip.events"))
+    first = events.record("VI_EIP", "MASTER", "150")
+    other = events.record("VI_OTHER", "BACKUP", "100")
+    events.check_current(first)  # another instance's event does not supersede this one
+    newer = events.record("VI_EIP", "MASTER_RX_LOWER_PRI", "150")
+    assert (first.seq, other.seq, newer.seq) == (1, 2, 3)
+    with pytest.raises(
+        script.Superseded, match=r"event 1 \(MASTER\) superseded by event 3 \(MASTER_RX_LOWER_PRI\)"
+    ):
+        events.check_current(first)
+    Path(events.path).write_text("{not json")
+    again = events.record("VI_EIP", "BACKUP", "150")
+    assert again.seq == 1 and events.latest("VI_EIP") == again
