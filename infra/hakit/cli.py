@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-
 from typing import Any, get_args, get_origin
 
 import typer

@@ -6,7 +6,6 @@ import re
 import sys
 
 import pytest
-
 from hakit import __version__
 from hakit.cli import cli_command, main
 
