@@ -21,8 +21,7 @@ import boto3
 import pytest
 from db_servers import MariaDBServer, PostgresServer, free_port, wait_for
 from hakit.errors import HakitError
-from hakit.ops.backup import restore_backup, run_backup
-from hakit.ops.backup_store import job_prefix, list_backups
+from hakit.ops.backup import list_job, restore_backup, run_backup
 from hakit.spec.backup import BackupJobConfig
 
 pytestmark = pytest.mark.db
@@ -43,13 +42,39 @@ def bucket(moto_s3: str) -> str:
     return name
 
 
+KEY_DIR: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _job_keys(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Manifest signing keys for the test jobs (one file per job name, made on first use)."""
+    KEY_DIR.append(tmp_path_factory.mktemp("keys"))
+
+
+def key_file(job: str) -> str:
+    """The job's 0600 signing key (what `hakit backup keygen` makes on a host)."""
+    from hakit.ops.backup_manifest import write_new_key
+
+    path = KEY_DIR[0] / f"{job}.key"
+    if not path.exists():
+        write_new_key(path)
+    return str(path)
+
+
 def pg_job(
-    server: PostgresServer, database: str, bucket: str, endpoint: str, **target: Any
+    server: PostgresServer,
+    database: str,
+    bucket: str,
+    endpoint: str,
+    name: str | None = None,
+    retention: dict[str, int] | None = None,
+    **target: Any,
 ) -> BackupJobConfig:
     """A job dumping `database` from the test PostgreSQL into `bucket`."""
+    name = name or f"pg-{database}"
     return BackupJobConfig.model_validate(
         {
-            "name": f"pg-{database}",
+            "name": name,
             "host": "db1",
             "source": {
                 "engine": "postgresql",
@@ -59,19 +84,24 @@ def pg_job(
                 "bin_dir": "/usr/lib/postgresql/15/bin",
             },
             "target": {"bucket": bucket, "endpoint_url": endpoint, "part_size_mib": 5, **target},
-            "retention": {"daily": 2, "weekly": 1},
+            "retention": retention or {"daily": 2, "weekly": 1},
+            "credentials": {"manifest_key": key_file(name)},
         }
     )
 
 
-def maria_job(server: MariaDBServer, database: str, bucket: str, endpoint: str) -> BackupJobConfig:
+def maria_job(
+    server: MariaDBServer, database: str, bucket: str, endpoint: str, host: str = "db2"
+) -> BackupJobConfig:
     """A job dumping `database` from the test MariaDB (root over its socket) into `bucket`."""
+    name = f"maria-{database}"
     return BackupJobConfig.model_validate(
         {
-            "name": f"maria-{database}",
-            "host": "db2",
+            "name": name,
+            "host": host,
             "source": {"engine": "mariadb", "database": database, "socket": str(server.socket)},
             "target": {"bucket": bucket, "endpoint_url": endpoint, "part_size_mib": 5},
+            "credentials": {"manifest_key": key_file(name)},
         }
     )
 
@@ -105,7 +135,7 @@ def test_postgres_round_trip_identical_checksums(
     result = run_backup(job, s3=s3)
 
     assert result.parts >= 2, f"dump of {result.size} bytes should span several 5 MiB parts"
-    assert result.key.startswith("db1/shop/") and result.key.endswith(".pgdump")
+    assert result.key.startswith("db1/shop/postgresql/pg-shop/") and result.key.endswith(".pgdump")
     body = s3.get_object(Bucket=bucket, Key=result.key)["Body"].read()
     assert len(body) == result.size
     assert hashlib.sha256(body).hexdigest() == result.sha256
@@ -122,7 +152,7 @@ def test_postgres_round_trip_identical_checksums(
         "size": str(result.size),
         "data-key": result.key,
     }
-    manifest = json.loads(s3.get_object(Bucket=bucket, Key=result.manifest_key)["Body"].read())
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=result.manifest_key)["Body"].read())["manifest"]
     assert (manifest["sha256"], manifest["size"], manifest["parts"]) == (
         result.sha256,
         result.size,
@@ -182,7 +212,7 @@ def test_mariadb_round_trip_identical_checksums(
     job = maria_job(mariadb, "app", bucket, moto_s3)
     s3 = s3_client(moto_s3)
     result = run_backup(job, s3=s3)
-    assert result.key.startswith("db2/app/") and result.key.endswith(".sql.gz")
+    assert result.key.startswith("db2/app/mariadb/maria-app/") and result.key.endswith(".sql.gz")
     body = s3.get_object(Bucket=bucket, Key=result.key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == result.sha256
     assert body[:2] == b"\x1f\x8b"  # gzip
@@ -243,7 +273,7 @@ def test_killed_dump_leaves_no_partial_object_and_next_run_succeeds(
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
     result = run_backup(job, s3=s3)
-    backups = list_backups(s3, job.target, job_prefix(job.target, "db1", pg_shop))
+    backups = list_job(job, s3=s3)
     assert [(b.stamp, b.complete) for b in backups] == [(result.key.split("/")[-1][:20], True)]
 
 
@@ -450,7 +480,11 @@ def test_sigterm_aborts_the_upload(
             proc.kill()
             proc.wait()
     assert proc.returncode == 1, stderr
-    assert stderr.strip().splitlines() == [f"stopped by signal {int(signal.SIGTERM)}: upload aborted"]
+    assert stderr.strip().splitlines() == [
+        f"warning: s3://{bucket} has neither versioning nor Object Lock: "
+        "anyone with the hosts' PutObject/DeleteObject can overwrite or delete backups for good",
+        f"stopped by signal {int(signal.SIGTERM)}: upload aborted",
+    ]
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 

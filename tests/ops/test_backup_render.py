@@ -42,7 +42,7 @@ backups:
     retention: {{daily: 7, weekly: 5}}
     schedule: "*-*-* 03:15:00"
     randomized_delay_sec: 900
-    environment_file: /etc/hakit/backup/orders.env
+    credentials: {{aws: /etc/hakit/backup/orders.aws, pgpass: /etc/hakit/backup/orders.pgpass}}
     hakit_bin: {HAKIT_BIN}
   app:
     host: db1
@@ -67,8 +67,12 @@ def test_units_and_job_files(inventory_file: Path):
     service = files["etc/systemd/system/hakit-backup-orders.service"].content
     for line in (
         "User=postgres",
-        f"ExecStart={HAKIT_BIN} backup run --config /etc/hakit/backup/orders.json",
-        "EnvironmentFile=/etc/hakit/backup/orders.env",
+        f'ExecStart="{HAKIT_BIN}" "backup" "run" "--config" "/etc/hakit/backup/orders.json"',
+        "LoadCredential=manifest-key:/etc/hakit/backup/orders.key",
+        "LoadCredential=aws:/etc/hakit/backup/orders.aws",
+        "LoadCredential=pgpass:/etc/hakit/backup/orders.pgpass",
+        "ProtectProc=invisible",
+        "SystemCallFilter=@system-service",
         "OnFailure=hakit-backup-failure@%n.service",
         "ProtectSystem=strict",
         "PrivateTmp=yes",
@@ -265,3 +269,123 @@ def test_stamps_round_trip_and_sort(moment: datetime):
 def test_hakit_bin_is_a_real_program():
     """The units in these tests point at the hakit of this environment."""
     assert shutil.which(HAKIT_BIN) is not None
+
+
+def _load_text(tmp_path: Path, text: str) -> object:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(text)
+    return load_inventory(path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        # A carriage return used to end the EnvironmentFile= line and add a root ExecStartPre=.
+        (
+            "credentials: {aws: /etc/hakit/backup/orders.aws,",
+            'environment_file: "/etc/x.env\\rExecStartPre=+/bin/touch /tmp/pwned"\n    '
+            "credentials: {aws: /etc/hakit/backup/orders.aws,",
+            r"backups\.orders\.environment_file: ",
+        ),
+        (
+            "credentials: {aws: /etc/hakit/backup/orders.aws,",
+            'credentials: {aws: "/etc/a.aws\\rExecStartPre=+/bin/sh",',
+            r"backups\.orders\.credentials\.aws: ",
+        ),
+        (
+            f"    hakit_bin: {HAKIT_BIN}\n  app:",
+            '    hakit_bin: "/usr/bin/hakit %n $HOME"\n  app:',
+            r"hakit_bin",
+        ),
+        ('schedule: "*-*-* 03:15:00"', 'schedule: "*-*-* 03:15:00\\n"', r"backups\.orders\.schedule: "),
+        (
+            "database: orders}",
+            'database: orders, host: "db\\nhost"}',
+            r"backups\.orders\.source\.postgresql\.host",
+        ),
+    ],
+)
+def test_hostile_values_never_reach_a_unit(tmp_path: Path, old: str, new: str, error: str):
+    """Control characters, spaces, `%` and `$` in anything a unit is built from: refused with FILE:LINE."""
+    assert old in INVENTORY
+    with pytest.raises(SpecError) as caught:
+        _load_text(tmp_path, INVENTORY.replace(old, new, 1))
+    assert caught.value.exit_code == 2
+    assert any(re.search(error, line) for line in caught.value.lines), caught.value.lines
+
+
+def test_systemd_quote_round_trips_through_systemd(tmp_path: Path):
+    """Quoted words come back from systemd as the same argv; control characters are refused outright."""
+    found = require_binaries("systemd-analyze")
+    from hakit.render.backup import systemd_quote
+
+    words = ["/usr/bin/printf", "a b", 'q"uote', "back\\slash", "50%", "$HOME", "${X}", "semi;colon"]
+    unit = tmp_path / "quote-test.service"
+    unit.write_text(f"[Service]\nType=oneshot\nExecStart={' '.join(systemd_quote(w) for w in words)}\n")
+    verify = subprocess.run(
+        [found["systemd-analyze"], "verify", "--man=no", str(unit)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert verify.returncode == 0 and verify.stderr.strip() == "", verify.stderr
+    # Not a rubber stamp: the same words unquoted break the line (unbalanced quote: fatal).
+    unit.write_text(f"[Service]\nType=oneshot\nExecStart={' '.join(words)}\n")
+    broken = subprocess.run(
+        [found["systemd-analyze"], "verify", "--man=no", str(unit)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert broken.returncode != 0 and "quoting" in broken.stderr, broken.stderr
+    for bad in ("a\rb", "a\nb", "a\x00b", "a\x1bb"):
+        with pytest.raises(ValueError, match="control character"):
+            systemd_quote(bad)
+
+
+def test_overlapping_job_folders_are_refused(tmp_path: Path):
+    """A job whose S3 folder lies inside another's would list, restore and prune its objects: refused."""
+    nested = INVENTORY + (
+        "  nested:\n"
+        "    host: db1\n"
+        "    source: {engine: mariadb, database: app}\n"
+        "    target: {bucket: example-backups, prefix: db1/app/mariadb/app/}\n"
+        f"    hakit_bin: {HAKIT_BIN}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        _load_text(tmp_path, nested)
+    assert any(
+        "backups.nested.target.prefix: s3://example-backups/db1/app/mariadb/app/db1/app/mariadb/nested/ "
+        "lies inside job 'app'" in line
+        for line in caught.value.lines
+    ), caught.value.lines
+    # Two jobs on the same host and database (hourly + nightly) are apart: accepted.
+    apart = INVENTORY + (
+        "  app-hourly:\n"
+        "    host: db1\n"
+        "    source: {engine: mariadb, database: app}\n"
+        "    target: {bucket: example-backups}\n"
+        f"    hakit_bin: {HAKIT_BIN}\n"
+    )
+    assert set(_load_text(tmp_path, apart).backups) == {"orders", "app", "app-hourly"}  # type: ignore[attr-defined]
+
+
+def test_ip_filter_only_when_every_peer_is_an_address(inventory_file: Path):
+    """IPAddressDeny=any + IPAddressAllow= for an S3 endpoint given by IP; none for AWS names."""
+    from hakit.render.backup import job_files
+
+    inv = load_inventory(inventory_file)
+    service = job_files("orders", inv.backups["orders"], source="x")[
+        "etc/systemd/system/hakit-backup-orders.service"
+    ]
+    assert "IPAddressDeny" not in service.content  # AWS S3: addresses change, no filter
+    local = inv.backups["orders"].model_copy(
+        update={
+            "target": inv.backups["orders"].target.model_copy(update={"endpoint_url": "http://10.1.2.3:9000"})
+        }
+    )
+    lines = job_files("orders", local, source="x")["etc/systemd/system/hakit-backup-orders.service"].content
+    assert "IPAddressDeny=any" in lines.splitlines()
+    assert "IPAddressAllow=localhost 10.1.2.3" in lines.splitlines()

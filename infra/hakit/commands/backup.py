@@ -18,6 +18,7 @@ backup_app = typer.Typer(
 )
 
 _out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JobFile = Annotated[
     Path,
@@ -29,6 +30,10 @@ JobFile = Annotated[
 
 def _log(line: str) -> None:
     _out.print(line, markup=False)
+
+
+def _warn(line: str) -> None:
+    _err.print(line, markup=False)
 
 
 def _terminate_cleanly() -> None:
@@ -50,21 +55,26 @@ def run(
 
     _terminate_cleanly()
     job = load_job(config)
-    result = run_backup(job, do_prune=not no_prune, log=_log)
+    result = run_backup(job, do_prune=not no_prune, log=_log, warn=_warn)
     _log(f"backup {job.name}: done in {result.seconds:.1f}s")
 
 
 @backup_app.command("list")
 def list_(config: JobFile) -> None:
-    """List the job's backups (complete = dump and manifest present)."""
+    """List the job's backups (complete = signed manifest + the dump version it names; else why not)."""
     from hakit.ops.backup import list_job, load_job
 
     job = load_job(config)
     table = Table("stamp", "size", "state", "key")
-    for backup in list_job(job):
-        state = "complete" if backup.complete else "incomplete"
-        table.add_row(backup.stamp, str(backup.size), state, backup.data_key or backup.manifest_key or "")
+    backups = list_job(job)
+    for backup in backups:
+        table.add_row(
+            backup.stamp, str(backup.size), backup.state, backup.data_key or backup.manifest_key or ""
+        )
     _out.print(table)
+    for backup in backups:
+        if backup.problem is not None:
+            _warn(f"{backup.stamp}: {backup.problem}")
 
 
 @backup_app.command("prune")
@@ -104,7 +114,7 @@ def restore(
 
     job = load_job(config)
     report = restore_backup(
-        job, stamp=stamp, target_db=target_db, verify=verify, keep=keep, workdir=workdir, log=_log
+        job, stamp=stamp, target_db=target_db, verify=verify, keep=keep, workdir=workdir, log=_log, warn=_warn
     )
     if report.verified:
         table = Table("table", "source rows", "restored rows", "checksum", "result")
@@ -116,6 +126,17 @@ def restore(
     _log(f"restore of {report.stamp} into {report.database}: {'ok' if report.ok else 'FAILED'}")
     if not report.ok:
         raise HakitError(f"verify failed: backup {report.stamp} differs from the source database")
+
+
+@backup_app.command("keygen")
+def keygen(config: JobFile) -> None:
+    """Create the job's manifest signing key (0600, 256 random bits); never overwrites one."""
+    from hakit.ops.backup import load_job
+    from hakit.ops.backup_manifest import write_new_key
+
+    job = load_job(config)
+    write_new_key(Path(job.manifest_key_file))
+    _log(f"wrote {job.manifest_key_file}: back it up apart from the bucket; restore needs it")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import tempfile
 import threading
@@ -16,18 +17,19 @@ from typing import IO, TYPE_CHECKING, Any
 
 from hakit.errors import HakitError
 from hakit.ops.backup_engines import Engine, TableStat, engine_for
+from hakit.ops.backup_manifest import FORMAT, Manifest, load_key, object_tag, sign
 from hakit.ops.backup_store import (
+    JobStore,
     MultipartUpload,
     PruneResult,
     StoredBackup,
     UploadResult,
     abort_stale_uploads,
-    job_prefix,
+    bucket_protection_warning,
     list_backups,
     make_client,
     make_stamp,
     prune,
-    read_manifest,
     s3_errors,
     write_manifest,
 )
@@ -101,7 +103,7 @@ def _stream_dump(
     try:
         argv = engine.dump_argv()
         try:
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=engine.env)
         except FileNotFoundError as err:
             raise HakitError(f"{argv[0]}: not installed ({err.strerror})") from err
         assert proc.stderr is not None
@@ -126,26 +128,54 @@ def _stream_dump(
 
 
 def _manifest(
-    job: BackupJobConfig, engine: Engine, result: UploadResult, started: datetime
-) -> dict[str, Any]:
-    """What the manifest object records about a completed upload."""
-    return {
-        "format": 1,
-        "key": result.key,
-        "host": job.host,
-        "database": job.source.database,
-        "engine": engine.name,
-        "compression": "gzip" if engine.compressed_by_us else "pg_dump custom",
-        "started": started.isoformat(),
-        "finished": datetime.now(UTC).isoformat(),
-        "size": result.size,
-        "sha256": result.sha256,
-        "parts": result.parts,
-        "part_size": job.target.part_size,  # of the first 1,000 parts; larger after (next_part_size)
-        "etag": result.etag,
-        "version_id": result.version_id,
-        "encryption": job.target.encryption.algorithm,
-    }
+    job: BackupJobConfig, engine: Engine, result: UploadResult, stamp: str, started: datetime
+) -> Manifest:
+    """What the manifest records about a completed upload (signed with the job's key)."""
+    return Manifest(
+        format=FORMAT,
+        job=job.name,
+        host=job.host,
+        database=job.source.database,
+        engine=job.source.engine,
+        key=result.key,
+        stamp=stamp,
+        version_id=result.version_id,
+        compression="gzip" if engine.compressed_by_us else "pg_dump custom",
+        started=started.isoformat(),
+        finished=datetime.now(UTC).isoformat(),
+        size=result.size,
+        sha256=result.sha256,
+        parts=result.parts,
+        part_size=job.target.part_size,  # of the first 1,000 parts; larger after (next_part_size)
+        etag=result.etag,
+        encryption=job.target.encryption.algorithm,
+    )
+
+
+def credential_file(job: BackupJobConfig, name: str, configured: str | None) -> Path | None:
+    """A secret file: systemd's copy in $CREDENTIALS_DIRECTORY under the unit, else the configured path."""
+    if configured is None:
+        return None
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if directory and (Path(directory) / name).exists():
+        return Path(directory) / name
+    return Path(configured)
+
+
+def child_environment(job: BackupJobConfig) -> dict[str, str]:
+    """The environment of pg_dump & co.: no AWS secrets (they stay in this process), PGPASSFILE if given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "PGPASSWORD"}
+    pgpass = credential_file(job, "pgpass", job.credentials.pgpass)
+    if pgpass is not None:
+        env["PGPASSFILE"] = str(pgpass)
+    return env
+
+
+def open_store(job: BackupJobConfig, s3: S3Client | None = None) -> JobStore:
+    """The job's folder, its S3 client (credentials from the `aws` credential file) and signing key."""
+    key = load_key(job.name, job.manifest_key_file)
+    s3 = s3 or make_client(job.target, credential_file(job, "aws", job.credentials.aws))
+    return JobStore(s3=s3, target=job.target, prefix=job.storage_prefix, job=job.name, key=key)
 
 
 def run_backup(
@@ -157,42 +187,51 @@ def run_backup(
     on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
     do_prune: bool = True,
     log: Log = _quiet,
+    warn: Log = _quiet,
 ) -> BackupResult:
-    """Stream one dump into S3, write its manifest, then prune; any failure aborts the upload."""
+    """Stream one dump into S3, write its signed manifest, then prune; any failure aborts the upload."""
     started = time.monotonic()
     now = now or datetime.now(UTC)
-    s3 = s3 or make_client(job.target)
-    engine = engine_for(job.source)
-    prefix = job_prefix(job.target, job.host, job.source.database)
+    store = open_store(job, s3)
+    s3 = store.s3
+    engine = engine_for(job.source, child_environment(job))
     stamp = make_stamp(now)
-    key = f"{prefix}{stamp}.{engine.extension}"
+    key = f"{store.prefix}{stamp}.{engine.extension}"
 
-    stale = abort_stale_uploads(s3, job.target, prefix, older_than=now - timedelta(seconds=job.timeout_sec))
+    stale = abort_stale_uploads(
+        s3, job.target, store.prefix, older_than=now - timedelta(seconds=job.timeout_sec)
+    )
     for leftover in stale:
         log(f"aborted an unfinished upload left by an earlier run: {leftover}")
+    if (warning := bucket_protection_warning(s3, job.target)) is not None:
+        warn(warning)
     upload = MultipartUpload(
         s3,
         job.target,
         key,
         metadata={
+            "job": job.name,
             "host": job.host,
             "database": job.source.database,
             "engine": engine.name,
             "started": now.isoformat(),
             "manifest": key + ".manifest.json",
+            "auth": object_tag(
+                store.key, job.name, key
+            ),  # lets prune tell our unfinished dumps from planted ones
         },
         now=now,
         on_part=on_part,
     )
     upload.begin()  # S3 unreachable: we fail here, before the database is touched
     result = _stream_dump(upload, engine, on_start)
-    manifest = _manifest(job, engine, result, now)
-    manifest_key = write_manifest(s3, job.target, manifest, now)
+    manifest = _manifest(job, engine, result, stamp, now)
+    manifest_key, _ = write_manifest(store, sign(store.key, manifest), manifest, now)
     log(f"uploaded s3://{job.target.bucket}/{key}: {result.size} bytes in {result.parts} parts")
     log(f"sha256 {result.sha256}, manifest {manifest_key}")
     pruned = None
     if do_prune:
-        pruned = prune(s3, job.target, prefix, job.retention, datetime.now(UTC))
+        pruned = prune(store, job.retention, datetime.now(UTC))
         for line in _prune_lines(pruned):
             log(line)
     return BackupResult(
@@ -207,59 +246,61 @@ def run_backup(
 
 
 def _prune_lines(result: PruneResult) -> list[str]:
-    return [f"pruned {key}" for key in result.deleted] + [
-        f"kept (object lock): {key}" for key in result.locked
-    ]
+    return (
+        [f"pruned {key}" for key in result.deleted]
+        + [f"kept (object lock): {key}" for key in result.locked]
+        + [f"left alone (not authenticated as this job's): {entry}" for entry in result.foreign]
+    )
 
 
 def prune_job(
     job: BackupJobConfig, *, s3: S3Client | None = None, dry_run: bool = False, log: Log = _quiet
 ) -> PruneResult:
-    """Apply the job's retention to its bucket prefix."""
-    s3 = s3 or make_client(job.target)
-    result = prune(
-        s3,
-        job.target,
-        job_prefix(job.target, job.host, job.source.database),
-        job.retention,
-        datetime.now(UTC),
-        dry_run=dry_run,
-    )
+    """Apply the job's retention to its own folder (only objects its key authenticates)."""
+    result = prune(open_store(job, s3), job.retention, datetime.now(UTC), dry_run=dry_run)
     for line in _prune_lines(result):
         log(line)
     return result
 
 
-def list_job(job: BackupJobConfig, *, s3: S3Client | None = None) -> list[StoredBackup]:
-    """The job's backups, oldest first."""
-    s3 = s3 or make_client(job.target)
-    return list_backups(s3, job.target, job_prefix(job.target, job.host, job.source.database))
+def list_job(
+    job: BackupJobConfig, *, s3: S3Client | None = None, now: datetime | None = None
+) -> list[StoredBackup]:
+    """The job's backups, oldest first, each authenticated or marked with why not."""
+    return list_backups(open_store(job, s3), now or datetime.now(UTC))
 
 
-def _pick(job: BackupJobConfig, s3: S3Client, stamp: str | None) -> StoredBackup:
-    backups = [b for b in list_job(job, s3=s3) if b.complete]
+def _pick(store: JobStore, stamp: str | None) -> StoredBackup:
+    backups = list_backups(store, datetime.now(UTC))
+    folder = f"s3://{store.target.bucket}/{store.prefix}"
     if stamp is not None:
-        backups = [b for b in backups if b.stamp == stamp]
-    if not backups:
-        which = f"backup {stamp}" if stamp else "complete backup"
-        raise HakitError(
-            f"s3://{job.target.bucket}/{job_prefix(job.target, job.host, job.source.database)}: no {which}"
-        )
-    return backups[-1]
+        chosen = next((b for b in backups if b.stamp == stamp), None)
+        if chosen is None:
+            raise HakitError(f"{folder}: no backup {stamp}")
+        if not chosen.complete:
+            raise HakitError(f"{folder}: backup {stamp} is refused: {chosen.problem or chosen.state}")
+        return chosen
+    complete = [b for b in backups if b.complete]
+    if not complete:
+        refused = [b.problem for b in backups if b.problem]
+        why = f" ({len(refused)} refused, newest: {refused[-1]})" if refused else ""
+        raise HakitError(f"{folder}: no complete backup{why}")
+    return complete[-1]
 
 
-def download(
-    job: BackupJobConfig, s3: S3Client, backup: StoredBackup, directory: Path, engine: Engine
-) -> tuple[Path, dict[str, Any]]:
-    """Fetch a dump into `directory` (decompressed), checking size and sha256 against its manifest."""
-    assert backup.data_key is not None and backup.manifest_key is not None
-    manifest = read_manifest(s3, job.target, backup.manifest_key)
+def download(store: JobStore, backup: StoredBackup, directory: Path, engine: Engine) -> tuple[Path, Manifest]:
+    """Fetch the dump version the manifest names into `directory` (decompressed), checking size and sha256."""
+    manifest, version = backup.manifest, backup.dump
+    assert manifest is not None and version is not None
     path = directory / ("restore.sql" if engine.compressed_by_us else "restore.pgdump")
     sha, size = hashlib.sha256(), 0
     decompressor = zlib.decompressobj(31) if engine.compressed_by_us else None
+    args: dict[str, Any] = {"Bucket": store.target.bucket, "Key": version.key}
+    if manifest.version_id:
+        args["VersionId"] = manifest.version_id
     try:
-        with s3_errors(job.target, f"download {backup.data_key}"), path.open("wb") as out:
-            body = s3.get_object(Bucket=job.target.bucket, Key=backup.data_key)["Body"]
+        with s3_errors(store.target, f"download {version.key}"), path.open("wb") as out:
+            body = store.s3.get_object(**args)["Body"]
             while chunk := body.read(READ_SIZE):
                 sha.update(chunk)
                 size += len(chunk)
@@ -267,11 +308,11 @@ def download(
             if decompressor is not None:
                 out.write(decompressor.flush())
     except zlib.error as err:  # damaged gzip data (its CRC or structure): one line, not a traceback
-        raise HakitError(f"{backup.data_key}: corrupt download: not valid gzip ({err})") from None
-    if size != manifest["size"] or sha.hexdigest() != manifest["sha256"]:
+        raise HakitError(f"{version.key}: corrupt download: not valid gzip ({err})") from None
+    if size != manifest.size or sha.hexdigest() != manifest.sha256:
         raise HakitError(
-            f"{backup.data_key}: corrupt download: {size} bytes sha256 {sha.hexdigest()}, "
-            f"manifest says {manifest['size']} bytes sha256 {manifest['sha256']}"
+            f"{version.key}: corrupt download: {size} bytes sha256 {sha.hexdigest()}, "
+            f"manifest says {manifest.size} bytes sha256 {manifest.sha256}"
         )
     return path, manifest
 
@@ -319,12 +360,15 @@ def restore_backup(
     keep: bool = False,
     workdir: Path | None = None,
     log: Log = _quiet,
+    warn: Log = _quiet,
 ) -> RestoreReport:
     """Restore into `target_db` (a new database), or with verify into a scratch one compared to the source."""
     started = time.monotonic()
-    s3 = s3 or make_client(job.target)
-    engine = engine_for(job.source)
-    backup = _pick(job, s3, stamp)
+    store = open_store(job, s3)
+    engine = engine_for(job.source, child_environment(job))
+    backup = _pick(store, stamp)
+    if (caution := engine.restore_caution()) is not None:
+        warn(caution)
     if target_db is None:
         if not verify:
             raise HakitError(
@@ -333,8 +377,8 @@ def restore_backup(
         target_db = f"{job.source.database}_verify_{int(time.time())}"[:64]
     # The dump is downloaded (and checked) before anything is restored: pick a roomy `workdir` for big ones.
     with tempfile.TemporaryDirectory(prefix="hakit-restore-", dir=workdir) as tmp:
-        path, manifest = download(job, s3, backup, Path(tmp), engine)
-        log(f"downloaded {backup.data_key}: {manifest['size']} bytes, sha256 matches the manifest")
+        path, manifest = download(store, backup, Path(tmp), engine)
+        log(f"downloaded {backup.data_key}: {manifest.size} bytes, sha256 matches the signed manifest")
         engine.create_database(target_db)
         finished = False
         try:
@@ -356,8 +400,8 @@ def restore_backup(
         stamp=backup.stamp,
         key=backup.data_key,
         database=target_db,
-        size=manifest["size"],
-        sha256=manifest["sha256"],
+        size=manifest.size,
+        sha256=manifest.sha256,
         seconds=time.monotonic() - started,
         tables=tables,
         verified=verify,

@@ -1,8 +1,11 @@
 """Database side of backups: dump commands, restores into a scratch database, row counts and checksums.
 
 Everything goes through the engines' own client programs (pg_dump/pg_restore/psql, mariadb-dump/mariadb),
-so a host needs no Python database driver. Passwords never appear in argv: PostgreSQL reads PGPASSWORD /
-PGPASSFILE from the environment, MariaDB reads a 0600 option file (`defaults_file`).
+so a host needs no Python database driver. Passwords never appear in argv: PostgreSQL reads the PGPASSFILE
+the job points at (its `pgpass` credential), MariaDB reads a 0600 option file (`defaults_file`). The child
+environment never holds the AWS keys. Restores treat the dump as untrusted input even after its manifest
+authenticated: `mariadb --sandbox` refuses the client's shell and file commands (`\\!`, `source`, ...),
+and pg_restore can connect as a non-superuser role (no COPY ... PROGRAM, no server-side files).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Engine(Protocol):
     name: str
     extension: str
     compressed_by_us: bool
+    env: dict[str, str] | None
 
     def dump_argv(self) -> list[str]: ...
 
@@ -45,6 +49,8 @@ class Engine(Protocol):
 
     def table_stats(self, database: str) -> dict[str, TableStat]: ...
 
+    def restore_caution(self) -> str | None: ...
+
 
 def _ident(name: str) -> str:
     if not _IDENT.match(name):
@@ -52,14 +58,20 @@ def _ident(name: str) -> str:
     return name
 
 
-def _run(argv: list[str], *, stdin: bytes | None = None, stdin_file: Path | None = None) -> str:
+def _run(
+    argv: list[str],
+    env: dict[str, str] | None,
+    *,
+    stdin: bytes | None = None,
+    stdin_file: Path | None = None,
+) -> str:
     """Run a client program; on failure raise a one-line error carrying its last stderr line."""
     try:
         if stdin_file is not None:
             with stdin_file.open("rb") as fh:
-                proc = subprocess.run(argv, stdin=fh, capture_output=True, check=False)
+                proc = subprocess.run(argv, stdin=fh, capture_output=True, check=False, env=env)
         else:
-            proc = subprocess.run(argv, input=stdin, capture_output=True, check=False)
+            proc = subprocess.run(argv, input=stdin, capture_output=True, check=False, env=env)
     except FileNotFoundError as err:
         raise HakitError(f"{argv[0]}: not installed ({err.strerror})") from err
     if proc.returncode != 0:
@@ -79,26 +91,44 @@ class Postgres:
     extension = "pgdump"
     compressed_by_us = False  # the custom format is already compressed
 
-    def __init__(self, source: PostgresSource) -> None:
+    def __init__(self, source: PostgresSource, env: dict[str, str] | None = None) -> None:
         self.source = source
+        self.env = env
 
     def _bin(self, program: str) -> str:
         return str(Path(self.source.bin_dir) / program)
 
-    def _conn(self) -> list[str]:
-        return ["-h", self.source.host, "-p", str(self.source.port), "-U", self.source.user]
+    def _conn(self, user: str | None = None) -> list[str]:
+        return ["-h", self.source.host, "-p", str(self.source.port), "-U", user or self.source.user]
 
     def _psql(self, database: str, sql: str) -> str:
         argv = [self._bin("psql"), *self._conn(), "-d", database, "-X", "-q", "-A", "-t", "-F", "\t"]
-        return _run([*argv, "-v", "ON_ERROR_STOP=1", "-c", sql])
+        return _run([*argv, "-v", "ON_ERROR_STOP=1", "-c", sql], self.env)
+
+    def restore_caution(self) -> str | None:
+        """A warning when the restore would run the dump's SQL as the (usually superuser) dump role."""
+        if self.source.restore_user is not None:
+            return None
+        return (
+            f"warning: pg_restore connects as {self.source.user!r}, the dump role; set source.restore_user "
+            "to a non-superuser role so a dump's SQL cannot run server-side programs or read files"
+        )
 
     def dump_argv(self) -> list[str]:
         """pg_dump in custom format to stdout."""
         return [self._bin("pg_dump"), "-Fc", *self._conn(), "-d", self.source.database]
 
     def create_database(self, database: str) -> None:
-        """Create an empty database."""
-        self._psql("postgres", f'CREATE DATABASE "{_ident(database)}"')
+        """Create an empty database (owned by the restore role, which must not be a superuser)."""
+        owner = self.source.restore_user
+        if owner is None:
+            self._psql("postgres", f'CREATE DATABASE "{_ident(database)}"')
+            return
+        found = self._psql("postgres", f"SELECT rolsuper FROM pg_roles WHERE rolname = '{_ident(owner)}'")
+        if found.strip() != "f":
+            state = "is a superuser" if found.strip() == "t" else "does not exist"
+            raise HakitError(f"restore_user {owner!r} {state}: the restore needs a non-superuser role")
+        self._psql("postgres", f'CREATE DATABASE "{_ident(database)}" OWNER "{owner}"')
 
     def drop_database(self, database: str) -> None:
         """Drop a database, disconnecting its sessions."""
@@ -106,8 +136,8 @@ class Postgres:
 
     def restore_file(self, path: Path, database: str) -> None:
         """pg_restore a custom-format file into an existing database."""
-        argv = [self._bin("pg_restore"), *self._conn(), "-d", database, "--no-owner", "--exit-on-error"]
-        _run([*argv, str(path)])
+        argv = [self._bin("pg_restore"), *self._conn(self.source.restore_user), "-d", database]
+        _run([*argv, "--no-owner", "--exit-on-error", str(path)], self.env)
 
     def table_stats(self, database: str) -> dict[str, TableStat]:
         """Rows and an order-independent md5 over the rows' text form, for every user table."""
@@ -139,8 +169,9 @@ class MariaDB:
     extension = "sql.gz"
     compressed_by_us = True  # plain SQL: the backup program gzips the stream
 
-    def __init__(self, source: MariaDBSource) -> None:
+    def __init__(self, source: MariaDBSource, env: dict[str, str] | None = None) -> None:
         self.source = source
+        self.env = env
 
     def _conn(self) -> list[str]:
         # --defaults-file must come first on the command line.
@@ -155,7 +186,7 @@ class MariaDB:
         argv = ["mariadb", *self._conn(), "--batch", "--skip-column-names"]
         if database:
             argv.append(database)
-        return _run(argv, stdin=sql.encode())
+        return _run(argv, self.env, stdin=sql.encode())
 
     def dump_argv(self) -> list[str]:
         """A consistent InnoDB dump (one snapshot, no global lock) of one database to stdout."""
@@ -180,8 +211,13 @@ class MariaDB:
         self._sql(f"DROP DATABASE IF EXISTS `{_ident(database)}`")
 
     def restore_file(self, path: Path, database: str) -> None:
-        """Load a plain SQL dump (already decompressed) into an existing database."""
-        _run(["mariadb", *self._conn(), "--batch", _ident(database)], stdin_file=path)
+        """Load a plain SQL dump (decompressed) into an existing database, client commands sandboxed."""
+        argv = ["mariadb", *self._conn(), "--sandbox", "--batch", _ident(database)]
+        _run(argv, self.env, stdin_file=path)
+
+    def restore_caution(self) -> str | None:
+        """Nothing to add: the client runs in --sandbox mode."""
+        return None
 
     def table_stats(self, database: str) -> dict[str, TableStat]:
         """Rows and CHECKSUM TABLE for every base table."""
@@ -204,8 +240,8 @@ class MariaDB:
         return stats
 
 
-def engine_for(source: PostgresSource | MariaDBSource) -> Engine:
-    """The engine adapter for a job's source."""
+def engine_for(source: PostgresSource | MariaDBSource, env: dict[str, str] | None = None) -> Engine:
+    """The engine adapter for a job's source; `env` is its client programs' environment."""
     if isinstance(source, PostgresSource):
-        return Postgres(source)
-    return MariaDB(source)
+        return Postgres(source, env)
+    return MariaDB(source, env)
