@@ -225,6 +225,7 @@ def distribution(origin_group: bool = True, **kw: Any) -> None:
                 "https_port": 443,
                 "origin_protocol_policy": kw.get("origin_protocol", "https-only"),
                 "origin_ssl_protocols": ["TLSv1.2"],
+                **({"origin_read_timeout": kw["read_timeout"]} if "read_timeout" in kw else {}),
             },
         }
         for origin_id, balancer in (("east", east), ("west", west))

@@ -63,11 +63,21 @@ def test_dns_without_health_check_is_unbounded() -> None:
     assert budget.violations() == ["app.example.com (A): RTO unbounded exceeds the SLO of 300s"]
 
 
-def test_cdn_origin_failover_is_attempts_times_timeout() -> None:
+def test_cdn_origin_failover_is_the_worse_of_refused_and_hung() -> None:
+    """A primary that accepts and hangs costs attempts x origin_read_timeout (default 30 s), not the
+    attempts x connection_timeout of refused connections (the old figure: 2 x 5 = 10 s)."""
     path = path_named(stack_budget(view_of(distribution)), "distribution cdn")
     cdn = stage(path, "cdn")
-    assert cdn.seconds == 2 * 5
-    assert cdn.inputs == {"connection_attempts": 2, "connection_timeout": 5}
+    assert cdn.seconds == 2 * 30
+    assert cdn.inputs == {
+        "connection_attempts": 2,
+        "connection_timeout": 5,
+        "origin_read_timeout": "30 (default)",
+        "refused": 10,
+        "hung": 60,
+    }
+    fast = path_named(stack_budget(view_of(lambda: distribution(read_timeout=4))), "distribution cdn")
+    assert stage(fast, "cdn").seconds == 2 * 5  # refused is now the worse case
 
 
 def test_alb_target_failover_is_interval_times_unhealthy_threshold() -> None:
@@ -83,14 +93,30 @@ def test_keepalived_takeover_is_three_adverts_plus_skew() -> None:
     assert vrrp.inputs == {"advert_int": 1.0, "backup_priority": 100, "vrrp_version": 3}
 
 
-def test_regional_stages_add_up_and_zone_stages_compete() -> None:
-    budget = stack_budget(view_of(dns_pair, global_aurora), Slo(rto_seconds=120, rpo_seconds=5))
+def test_a_manual_database_failover_waits_for_the_page_and_the_person() -> None:
+    """DNS fails over by itself (90 s); the Aurora global failover waits for the probe (30 s), the paging
+    alarm (assumed 60 x 1), the operator (SLO: 120 s) and its runbook (60 s + one 10 s writer poll)."""
+    slo = Slo(rto_seconds=120, rpo_seconds=5, operator_response_seconds=120)
+    budget = stack_budget(view_of(dns_pair, global_aurora), slo)
     path = path_named(budget, "app.example.com")
-    assert stage(path, "aurora-global").seconds == 60
-    assert path.rto_seconds == 90 + 60
-    assert path.rto_formula() == "dns + aurora-global"
+    aurora = stage(path, "aurora-global")
+    assert (aurora.seconds, aurora.trigger) == (60 + 10, "manual")
+    on_call = stage(path, "on-call")
+    assert on_call.seconds == 10 * 3 + 60 * 1 + 120
+    assert on_call.inputs["probe"] == "east-hc HTTPS 10 x 3 = 30s"
+    assert stage(path, "dns").trigger == "automatic"
+    assert path.rto_seconds == max(90, 210 + 70)
+    assert path.rto_formula() == "max(dns, on-call + aurora-global)"
+    assert (path.automatic, path.automatic_rto_seconds) == (False, None)
     assert path.rpo_seconds == 1
-    assert budget.violations() == ["app.example.com (A): RTO 150s exceeds the SLO of 120s"]
+    assert budget.violations() == [
+        "app.example.com (A): RTO 280s exceeds the SLO of 120s (manual path: aurora-global)"
+    ]
+
+
+def test_zone_stages_compete_with_the_automatic_region_path() -> None:
+    path = path_named(stack_budget(view_of(dns_pair)), "app.example.com")
+    assert (path.automatic, path.automatic_rto_seconds, path.rto_formula()) == (True, 90, "dns")
 
 
 def test_unreplicated_database_risks_its_backup_interval() -> None:
@@ -112,7 +138,8 @@ def test_dynamodb_global_table_rpo() -> None:
 
 def test_budget_as_dict_is_json_ready() -> None:
     data = stack_budget(view_of(dns_pair), Slo(rto_seconds=60)).as_dict()
-    assert data["slo"] == {"rto_seconds": 60, "rpo_seconds": None}
+    assert data["slo"] == {"rto_seconds": 60, "rpo_seconds": None, "operator_response_seconds": 300}
+    assert data["paths"][0]["automatic_path"] is True
     assert data["paths"][0]["stages"][0]["formula"] == "request_interval x failure_threshold + TTL"
     assert data["violations"] == ["app.example.com (A): RTO 90s exceeds the SLO of 60s"]
 
@@ -122,11 +149,21 @@ def test_inventory_budget_from_vrrp_and_health_checks() -> None:
     edge = path_named(budget, "edge/VI_EDGE4")
     assert stage(edge, "keepalived").seconds == pytest.approx(3 * 0.1 + (256 - 100) / 256 * 0.1, abs=1e-3)
     haproxy = stage(edge, "haproxy")
-    assert haproxy.seconds == (3 * 2000 + 2000) / 1000
-    assert edge.rto_seconds == 8
+    inventory = load_inventory(EXAMPLE)
+    server = inventory.load_balancers["edge"].proxy.timeouts.server  # what the renderer writes
+    # A hung server: marked down after fall x inter + timeout check; requests already on it wait
+    # `timeout server` (the old figure left that out: 8 s).
+    assert haproxy.seconds == (3 * 2000 + 2000 + server) / 1000
+    assert haproxy.inputs["timeout_server_ms"] == server
+    assert edge.rto_seconds == haproxy.seconds
     api = path_named(budget, "api/VI_API")
-    assert stage(api, "nginx").seconds == 10
-    assert budget.violations() == ["api/VI_API: RTO 10s exceeds the SLO of 9s"]
+    read = inventory.load_balancers["api"].proxy.timeouts.server
+    assert stage(api, "nginx").seconds == 2 * read / 1000
+    assert budget.violations() == [
+        f"{p.name}: RTO {p.rto_seconds:g}s exceeds the SLO of 9s"
+        for p in budget.paths
+        if (p.rto_seconds or 0) > 9
+    ]
 
 
 @pytest.mark.parametrize(

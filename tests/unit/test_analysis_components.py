@@ -11,17 +11,18 @@ from hakit.analysis.report import slo_from_config, stack_report
 from hakit.testing import load_stack_config, synth
 
 
-def test_prod_stack_passes_every_rule_and_meets_its_slo() -> None:
+def test_prod_stack_passes_every_rule() -> None:
+    """No findings; its budget (over the SLO: a person starts the failover) is pinned in
+    test_budget_calculated_checks.test_prod_report_with_arc_reads_the_manual_path."""
     graph = stack_graph("prod")
     config = load_stack_config(str(REPO / "Pulumi.prod.yaml"))
     report = stack_report("prod", from_graph(graph, config), slo_from_config(config))
     assert [f.message for f in report.findings] == []
     assert report.budget.slo.rto_seconds == 300
-    assert report.budget.violations() == []
     check = graph.by_type("aws:route53/healthCheck:HealthCheck")[0]
     dns = next(p for p in report.budget.paths if p.kind == "dns-failover")
     expected = check.input("request_interval") * check.input("failure_threshold") + 60
-    assert dns.stages[0].seconds == expected
+    assert next(s for s in dns.stages if s.layer == "dns").inputs["if_standby_on"] == f"{expected:g}s"
 
 
 def test_staging_latency_routing_and_keepalived_pair() -> None:
@@ -30,11 +31,14 @@ def test_staging_latency_routing_and_keepalived_pair() -> None:
     assert [f.message for f in analyze(view)] == []
     (latency,) = stack_budget(view).paths
     assert latency.kind == "dns-latency"
-    assert latency.stages[0].layer == "dns" and latency.stages[0].seconds is not None
-    # The us-west-2 answer is the pair's Elastic IP: the VRRP takeover joins the path as in-zone failover.
+    dns = next(s for s in latency.stages if s.layer == "dns")
+    assert dns.trigger == "automatic" and dns.seconds is not None  # no ARC: Route 53 drops the answer itself
+    # The us-west-2 answer is the pair's Elastic IP: the VRRP takeover joins the path as in-zone failover,
+    # and the Elastic IP move by the notify hook (deadline 30 s) comes on top of it.
     vrrp = next(s for s in latency.stages if s.layer == "keepalived")
     assert vrrp.resource == "VRID 51 (shop-us-west-2-pair-node-a -> shop-us-west-2-pair-node-b)"
-    assert latency.rto_formula() == "max(dns + aurora-global, alb, keepalived)"
+    assert vrrp.inputs["eip_move_deadline"] == 30
+    assert latency.rto_formula() == "max(dns, on-call + aurora-global, alb, keepalived)"
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +71,10 @@ def test_keepalived_pair_component_budget_and_az_rule(pair_programs: dict[str, o
     assert not [f for f in analyze(two) if f.rule_id in ("HA006", "HA007", "SEC006")]
     (path,) = stack_budget(two).paths
     stage = path.stages[0]
-    assert stage.seconds == pytest.approx(master_down_seconds(1.0, PRIORITIES["node-b"], 3), abs=1e-3)
+    # VRRP takeover + the Elastic IP move (the notify hook's default deadline: 30 s; left out before).
+    takeover = master_down_seconds(1.0, PRIORITIES["node-b"], 3)
+    assert stage.seconds == pytest.approx(takeover + 30, abs=1e-3)
+    assert stage.formula.endswith("+ Elastic IP move (eip_notify deadline)")
     assert stage.inputs["backup_priority"] == PRIORITIES["node-b"]
     one = from_graph(synth(pair_programs["one"], config={"aws:region": "us-east-1"}))  # type: ignore[arg-type]
     (finding,) = [f for f in analyze(one) if f.rule_id == "HA006"]

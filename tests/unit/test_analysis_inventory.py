@@ -150,10 +150,30 @@ def test_vrrp_v2_with_auth_or_alone_on_its_segment_passes() -> None:
     assert "multicast" in finding.message
 
 
+def _nginx_check(data: dict[str, Any]) -> None:
+    edge(data)["proxy"].update(kind="nginx")
+    edge(data)["proxy"]["backends"]["web"]["health_check"] = {"path": "/up", "interval": "1s"}
+
+
 def test_nginx_health_check_is_passive_only() -> None:
-    nginx = inventory(lambda data: edge(data)["proxy"].update(kind="nginx"))
-    (finding,) = [f for f in analyze_inventory(nginx) if f.rule_id == "HA009"]
+    """A health_check the user wrote for nginx is a promise nginx (open source) does not keep."""
+    (finding,) = [f for f in analyze_inventory(inventory(_nginx_check)) if f.rule_id == "HA009"]
     assert "passively" in finding.message
+
+
+def test_nginx_without_a_health_check_is_not_told_its_settings_are_ignored() -> None:
+    """The model's default health_check is not the user's: no HA009 for an nginx backend that sets none
+    (the old rule reported 'health_check settings are not enforced' for the shipped example)."""
+    nginx = inventory(lambda data: edge(data)["proxy"].update(kind="nginx"))
+    assert [f.message for f in analyze_inventory(nginx) if f.rule_id == "HA009"] == []
+    blind = inventory(
+        lambda data: (
+            edge(data)["proxy"].update(kind="nginx"),
+            edge(data)["proxy"]["backends"]["web"].update(circuit_breaker=None),
+        )
+    )
+    (finding,) = [f for f in analyze_inventory(blind) if f.rule_id == "HA009"]
+    assert finding.resource.endswith("backends.web.circuit_breaker")
 
 
 def _blind(change: Callable[[dict[str, Any]], None]) -> list[str]:
@@ -217,6 +237,5 @@ def test_nginx_breaker_that_sees_500_passes(update: dict[str, Any]) -> None:
 def test_example_inventory_findings() -> None:
     findings = analyze_inventory(load_inventory(EXAMPLE))
     assert {(f.rule_id, f.resource) for f in findings} == {
-        ("SEC003", "load_balancers.api.proxy.frontends.api"),
-        ("HA009", "load_balancers.api.proxy.backends.api.health_check"),
+        ("SEC003", "load_balancers.api.proxy.frontends.api")
     }

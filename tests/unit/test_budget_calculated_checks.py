@@ -189,22 +189,42 @@ def test_failover_dns_with_arc_budgets_the_endpoint_child() -> None:
     budget = stack_budget(from_graph(graph), Slo(rto_seconds=60))
     path = next(p for p in budget.paths if p.name == "api.example.com (A)")
     stage = next(s for s in path.stages if s.layer == "dns")
-    assert stage.resource.endswith("(primary)")
-    assert stage.seconds == 10 * 2 + 30  # the endpoint child, not the default 30 x 3
-    assert "api-hc-a HTTP 10 x 2 = 20s" in str(stage.inputs["children"])
-    assert "api-hc-rc-c1 RECOVERY_CONTROL 0s" in str(stage.inputs["children"])
-    assert path.rto_seconds == 50 and budget.violations() == []
+    # The SECONDARY is gated by c2's control, created Off: Route 53 cannot fail over by itself.
+    assert (stage.trigger, stage.seconds) == ("manual", 30)  # the flip, then the primary's TTL
+    assert stage.inputs["standby_controls"] == "api-rc-c2"
+    assert stage.inputs["if_standby_on"] == "50s"  # the endpoint child 10 x 2 + TTL, were c2 On
+    on_call = next(s for s in path.stages if s.layer == "on-call")
+    assert on_call.seconds == 10 * 2 + 60 + 300  # probe + assumed page + default operator response
+    assert (path.automatic, path.rto_seconds) == (False, 380 + 30)
+    assert budget.violations() == ["api.example.com (A): RTO 410s exceeds the SLO of 60s (manual path: dns)"]
 
 
-def test_prod_stack_budgets_its_arc_gate_by_the_endpoint_check() -> None:
-    """Pulumi.prod.yaml gates each region with ARC: DNS = 10 x 3 + 60 (alias TTL), path RTO within 300 s."""
-    from analysis_programs import stack_graph
+def test_prod_report_with_arc_reads_the_manual_path() -> None:
+    """Pulumi.prod.yaml gates both regions with ARC and runs an Aurora global database. Route 53 cannot
+    fail over by itself (the standby's control is Off) and Aurora's global failover is started by a person:
+    the RTO is probe + page + operator + the runbook (Aurora, then the flip and the TTL), not 150 s."""
+    from analysis_programs import REPO, stack_graph
+    from hakit.analysis.report import slo_from_config, stack_report
+    from hakit.testing import load_stack_config
 
-    budget = stack_budget(from_graph(stack_graph("prod")), Slo(rto_seconds=300, rpo_seconds=60))
+    config = load_stack_config(str(REPO / "Pulumi.prod.yaml"))
+    report = stack_report("prod", from_graph(stack_graph("prod"), config), slo_from_config(config))
+    budget = report.budget
     path = next(p for p in budget.paths if p.name == "origin.www.example.com (A)")
-    stage = next(s for s in path.stages if s.layer == "dns")
-    assert stage.formula.startswith("calculated: slowest child")
-    assert stage.seconds == 10 * 3 + ALIAS_TTL
-    assert "shop-dns-hc-us-east-1 HTTPS 10 x 3 = 30s" in str(stage.inputs["children"])
-    assert "shop-dns-hc-rc-us-east-1 RECOVERY_CONTROL 0s" in str(stage.inputs["children"])
-    assert path.rto_seconds == 90 + 60 and budget.violations() == []
+    by_layer = {s.layer: s for s in path.stages if s.metric == "rto" and s.scenario == "region"}
+    assert {k: (s.trigger, s.seconds) for k, s in by_layer.items()} == {
+        "on-call": ("manual", 10 * 3 + 60 + 300),
+        "dns": ("manual", ALIAS_TTL),
+        "aurora-global": ("manual", 60 + 10),
+    }
+    assert by_layer["dns"].inputs["standby_controls"] == "shop-dns-rc-us-west-2"
+    assert by_layer["dns"].inputs["if_standby_on"] == f"{10 * 3 + ALIAS_TTL:g}s"
+    assert path.automatic is False and path.automatic_rto_seconds is None
+    assert path.rto_seconds == 390 + 60 + 70
+    assert budget.violations()[0] == (
+        "origin.www.example.com (A): RTO 520s exceeds the SLO of 300s (manual path: dns + aurora-global)"
+    )
+    cdn = next(p for p in budget.paths if p.kind == "cdn")
+    # CloudFront fails over by itself, but the database still waits for a person.
+    assert cdn.rto_formula() == "max(cdn, on-call + aurora-global)"
+    assert report.failures(strict=True, fail_on=None) == ["strict: 2 objective(s) over the SLO budget"]

@@ -45,13 +45,23 @@ def test_prod_entry_points_regions_and_failover_edges(prod: Diagram) -> None:
     assert {n.kind for n in nodes.values()} >= {"entry", "cdn", "lb", "database", "vault"}
     assert edge(prod, "dns_www_example_com", "Distribution_shop_cdn_cdn").kind == "traffic"
     assert edge(prod, "dns_origin_www_example_com", east).label == "PRIMARY"
-    assert edge(prod, east, west, "failover").label == "DNS failover 90 s"
+    # ARC gates the records: the failover edge carries the manual path's RTO, not Route 53's 90 s.
+    failovers = sorted(
+        e.label for e in prod.edges if (e.source, e.target, e.kind) == (east, west, "failover")
+    )
+    assert failovers == ["manual failover (ARC), path RTO 520 s", "origin failover 1 min"]
     assert edge(prod, "dns_origin_www_example_com", west, "traffic").label == "SECONDARY"
     # CloudFront's primary origin is the DNS failover name, its secondary the us-west-2 ALB's own name.
     assert edge(prod, "Distribution_shop_cdn_cdn", "dns_origin_www_example_com").label == "primary"
     assert edge(prod, "Distribution_shop_cdn_cdn", west).label == "secondary"
-    assert edge(prod, "dns_origin_www_example_com", west, "failover").label == "origin failover 6 s"
-    assert edge(prod, "Cluster_shop_us_east_1", "Cluster_shop_us_west_2").label == "failover 1 min, RPO 1 s"
+    # Origin failover starts where the primary origin's name points (the east ALB), not at the DNS node;
+    # a hung primary costs 2 attempts x 30 s read timeout.
+    assert [e.source for e in prod.edges if e.label.startswith("origin failover")] == [east]
+    origin = next(e for e in prod.edges if e.label.startswith("origin failover"))
+    assert origin.label == "origin failover 1 min"
+    assert edge(prod, "Cluster_shop_us_east_1", "Cluster_shop_us_west_2").label == (
+        "manual failover 70 s, RPO 1 s"
+    )
     assert edge(prod, "Vault_shop_us_east_1", "Vault_shop_us_west_2").label == "copy, RPO 1 d"
 
 
@@ -64,8 +74,8 @@ def test_graphviz_source_clusters_regions(prod: Diagram) -> None:
     assert "Cluster_shop_us_east_1" in east_cluster
     assert "LoadBalancer_shop_us_west_2_alb_lb" not in east_cluster
     assert (
-        'LoadBalancer_shop_us_east_1_alb_lb -> LoadBalancer_shop_us_west_2_alb_lb [label="DNS failover 90 s"'
-        in source
+        "LoadBalancer_shop_us_east_1_alb_lb -> LoadBalancer_shop_us_west_2_alb_lb "
+        '[label="manual failover (ARC)' in source
     )
 
 
@@ -89,7 +99,8 @@ def test_inventory_diagram() -> None:
     assert diagram.nodes["host_lb1"].region == "edge"
     assert edge(diagram, "host_lb1", "host_lb2").label == "VRRP 0.361 s"
     assert edge(diagram, "vip_edge_VI_EDGE4", "host_lb1").label == "MASTER"
-    assert edge(diagram, "host_lb1", "server_edge_web_web1").label == "check 8 s"
+    web = next(s for s in inventory_budget(inventory).paths[0].stages if s.layer == "haproxy")
+    assert edge(diagram, "host_lb1", "server_edge_web_web1").label == f"check {web.seconds:g} s"
     assert edge(diagram, "host_lb1", "server_edge_web_sorry").label == "backup"
     assert edge(diagram, "host_api1", "host_api2").label == "VRRP 1.785 s"
 
@@ -103,7 +114,7 @@ def test_render_file_writes_atomically(prod: Diagram, tmp_path: Path, suffix: st
     if suffix == "png":
         assert data.startswith(b"\x89PNG\r\n\x1a\n")
     elif suffix == "svg":
-        assert b"<svg" in data and b"DNS failover 90 s" in data
+        assert b"<svg" in data and b"manual failover (ARC)" in data and b"legend" in data
     else:
         assert data.decode().startswith("// stack prod\ndigraph hakit {")
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"prod.{suffix}"]
@@ -124,7 +135,7 @@ def test_latency_answer_through_a_keepalived_elastic_ip() -> None:
     assert edge(diagram, eip, "Instance_shop_us_west_2_pair_node_a").label == "MASTER"
     assert edge(
         diagram, "Instance_shop_us_west_2_pair_node_a", "Instance_shop_us_west_2_pair_node_b"
-    ).label == ("VRRP 3.609 s")
+    ).label == ("VRRP 33.609 s")  # takeover 3.609 s + the Elastic IP move's 30 s deadline
 
 
 def test_global_table_replicas_and_s3_origin() -> None:

@@ -33,19 +33,32 @@ def test_strict_exits_1_when_over_the_slo(hakit_cli: HakitCli) -> None:
     assert code == 0
 
 
-def test_fail_on_severity(hakit_cli: HakitCli) -> None:
+def test_fail_on_severity(hakit_cli: HakitCli, tmp_path: Path) -> None:
+    """The shipped example waives its SEC003 (listed as waived, exit 0); without the waiver it fails."""
     code, out, err = hakit_cli("report", "--inventory", INVENTORY, "--fail-on", "high")
+    assert code == 0, err
+    assert "Waived findings" in out and "SEC003" in out and "internal API" in out
+    unwaived = tmp_path / "inventory.yaml"
+    text = Path(INVENTORY).read_text(encoding="utf-8")
+    unwaived.write_text(text.replace("  - rule: SEC003", "  - rule: SEC007"), encoding="utf-8")
+    code, out, err = hakit_cli("report", "--inventory", str(unwaived), "--fail-on", "high")
     assert code == 1
     assert "SEC003" in out and "RTO/RPO budget" in out and "Findings" in out
     assert err.strip() == "1 finding(s) of severity high or worse"
+    assert "note: waiver SEC007 on load_balancers.api.proxy.frontends.api matches no finding" in out
 
 
 def test_stack_report_markdown_with_declared_slo(hakit_cli: HakitCli) -> None:
-    code, out, _ = hakit_cli("report", "--stack", "prod", "--markdown", "--strict")
-    assert code == 0
+    code, out, err = hakit_cli("report", "--stack", "prod", "--markdown", "--strict")
+    assert code == 1  # a person starts prod's regional failover: 520 s against an SLO of 300 s
+    assert err.strip() == "strict: 2 objective(s) over the SLO budget"
     assert out.startswith("### hakit report: stack prod\n")
-    assert "SLO: RTO 5 min, RPO 1 min." in out
-    assert "| origin.www.example.com (A) | 150 s = max(dns + aurora-global, alb, alb) | 1 s |" in out
+    assert "SLO: RTO 5 min, RPO 1 min; operator response 5 min." in out
+    assert (
+        "| origin.www.example.com (A) | 520 s = max(on-call + dns + aurora-global, alb, alb) | "
+        "no automatic path: a person starts dns, aurora-global | 1 s |"
+    ) in out
+    assert "| on-call RTO (page + operator) | manual | 390 s |" in out
     assert "No findings." in out
 
 
@@ -53,8 +66,14 @@ def test_inventory_json(hakit_cli: HakitCli) -> None:
     code, out, _ = hakit_cli("report", "--inventory", INVENTORY, "--json", "--rto", "9")
     assert code == 0
     data = json.loads(out)
-    assert data["counts"] == {"high": 1, "medium": 1, "low": 0}
-    assert data["budget"]["violations"] == ["api/VI_API: RTO 10s exceeds the SLO of 9s"]
+    assert data["counts"] == {"high": 0, "medium": 0, "low": 0, "waived": 1}
+    (waived,) = data["findings"]
+    assert (waived["rule"], waived["waived"], waived["waiver"]["expires"]) == ("SEC003", True, None)
+    assert data["budget"]["violations"] == [
+        f"{p['name']}: RTO {p['rto_seconds']:g}s exceeds the SLO of 9s"
+        for p in data["budget"]["paths"]
+        if p["rto_seconds"] > 9
+    ]
 
 
 @pytest.mark.parametrize(
@@ -113,7 +132,11 @@ def test_program_file_with_stack_config(hakit_cli: HakitCli, tmp_path: Path) -> 
     assert code == 0
     data = json.loads(out)
     assert data["source"] == f"program {program} (stack dev)"
-    assert data["budget"]["slo"] == {"rto_seconds": 3600.0, "rpo_seconds": 86400.0}
+    assert data["budget"]["slo"] == {
+        "rto_seconds": 3600.0,
+        "rpo_seconds": 86400.0,
+        "operator_response_seconds": 300.0,
+    }
     assert [(f["rule"], f["label"], f["region"]) for f in data["findings"]] == [
         ("HA003", "LoadBalancer solo", "us-east-1")
     ]

@@ -1,20 +1,29 @@
 """RTO/RPO budget per entry path, computed from the graph's actual settings, with formula and inputs.
 
-A path's stages belong to failure scenarios: `region` stages happen one after the other when a region is
-lost (DNS or CDN failover, then the database promotion), `zone` stages are independent in-region failovers
-(a target, a load-balancer node). Worst-case RTO = max(sum of region stages, largest zone stage).
-Data at risk (RPO) = the worst replication lag of the replicated stores; an unreplicated store risks its
-backup interval; a store with neither is unbounded.
+A path's stages belong to failure scenarios: `region` stages happen when a region is lost (DNS or CDN
+failover, the database promotion), `zone` stages are independent in-region failovers (a target, a
+load-balancer node). Every stage is **automatic** (the system does it alone) or **manual** (a person starts
+a runbook). Manual stages wait for the page and the operator: a path with one gets an `on-call` stage
+(paging detection + operator response) and its manual stages run one after the other behind it, while the
+automatic ones run in parallel from the failure on:
+
+    region = max(sum of automatic region stages, on-call + sum of manual region stages)
+    RTO    = max(region, largest zone stage)
+
+The *automatic path* exists only when no region stage is manual; the SLO verdict always uses the RTO above
+(the path that really happens). Data at risk (RPO) = the worst replication lag of the replicated stores;
+an unreplicated store risks its backup interval; a store with neither is unbounded.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from hakit.analysis import tokens
-from hakit.analysis.keepalived import VrrpNode, eip_group, master_down_seconds, vrrp_groups
+from hakit.analysis.keepalived import VrrpNode, eip_group, master_down_seconds, user_data_text, vrrp_groups
 from hakit.analysis.rules_ha import (
     failover_type,
     global_members,
@@ -24,18 +33,24 @@ from hakit.analysis.rules_ha import (
 )
 from hakit.analysis.schedule import calendar_interval_seconds, schedule_interval_seconds
 from hakit.analysis.view import Resource, StackView
+from hakit.spec.slo import OPERATOR_RESPONSE_SECONDS
 
 if TYPE_CHECKING:
     from hakit.spec.inventory import Inventory
-    from hakit.spec.proxy import Backend
+    from hakit.spec.proxy import Backend, Timeouts
 
 Scenario = Literal["region", "zone", "data"]
+Trigger = Literal["automatic", "manual"]
 
 # Documented figures (AWS docs) for managed failovers the graph cannot measure; cited in the formula.
 ALIAS_TTL_SECONDS = 60.0
 """Alias records answer with the target's TTL: 60 s for ELB and CloudFront."""
 AURORA_GLOBAL_FAILOVER_RTO = 60.0
-"""Aurora Global Database cross-region failover: 'typically under a minute'."""
+"""Aurora Global Database cross-Region switchover/failover, once a person starts it: AWS says its RTO "can be
+in the order of minutes"; 60 s is the most optimistic figure."""
+RUNBOOK_WRITER_POLL_SECONDS = 10.0
+"""`hakit failover` polls for the new writer every 10 s (RunbookSettings.poll_interval_s) before it moves
+traffic: up to one poll on top of the database's own failover time."""
 AURORA_GLOBAL_LAG_RPO = 1.0
 """Aurora Global Database storage replication lag: 'typically under a second'."""
 DYNAMODB_GLOBAL_LAG_RPO = 1.0
@@ -48,12 +63,48 @@ ROUTE53_DEFAULTS = {"requestInterval": 30.0, "failureThreshold": 3.0}
 MAX_CHECK_NESTING = 4
 """Calculated health checks nested deeper than this (or in a cycle) count as unbounded."""
 TARGET_GROUP_DEFAULTS = {"interval": 30.0, "unhealthyThreshold": 2.0}
-CLOUDFRONT_DEFAULTS = {"connectionAttempts": 3.0, "connectionTimeout": 10.0}
+CLOUDFRONT_DEFAULTS = {"connectionAttempts": 3.0, "connectionTimeout": 10.0, "originReadTimeout": 30.0}
+PAGING_ALARM_DEFAULT = (60.0, 1.0)
+"""Assumed paging alarm when the stack holds none on the path's health check: one 60 s period of Route 53's
+`HealthCheckStatus` metric (published once a minute), one evaluation period: the fastest such page."""
+EIP_NOTIFY_DEADLINE_SECONDS = 30.0
+"""scripts/eip_notify.py: every AWS/IMDS step of the Elastic IP move retries until this deadline (default)."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A figure a drill measured for a stage (or a documented lab range), shown next to the formula."""
+
+    low: float
+    high: float
+    source: str
+
+    def text(self) -> str:
+        """`measured 1.27-1.42 s (docs/mariadb.md, 5 runs)`."""
+        shown = f"{self.low:g} s" if self.low == self.high else f"{self.low:g}-{self.high:g} s"
+        return f"measured {shown} ({self.source})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {"low": self.low, "high": self.high, "source": self.source}
+
+
+MARIADB_VIP_MEASURED = Measurement(
+    1.27,
+    1.42,
+    "docs/mariadb.md: write VIP lab, MariaDB SIGKILLed, 5 runs at check 1 s, fall 2, advert_int 0.2",
+)
+MARIADB_CATCH_UP_MEASURED = Measurement(
+    0.38, 1.53, "docs/mariadb.md: catch-up after a restart, 0 rows lost, 5 runs"
+)
 
 
 @dataclass(frozen=True)
 class Stage:
-    """One layer's contribution: a figure in seconds (None: unbounded), its formula and inputs."""
+    """One layer's contribution: a figure in seconds (None: unbounded), its formula and inputs.
+
+    A manual stage's figure is its runbook's own duration; the wait for the page and the person is the
+    path's `on-call` stage (counted once per path)."""
 
     layer: str
     resource: str
@@ -62,6 +113,8 @@ class Stage:
     seconds: float | None
     formula: str
     inputs: Mapping[str, Any] = field(default_factory=dict)
+    trigger: Trigger = "automatic"
+    measured: tuple[Measurement, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -70,26 +123,43 @@ class Stage:
             "resource": self.resource,
             "scenario": self.scenario,
             "metric": self.metric,
+            "trigger": self.trigger,
             "seconds": self.seconds,
             "formula": self.formula,
             "inputs": dict(self.inputs),
+            "measured": [m.as_dict() for m in self.measured],
         }
 
 
 @dataclass(frozen=True)
 class Slo:
-    """Declared objectives (seconds); None: not declared."""
+    """Declared objectives (seconds; None: not declared) and the operator response a manual stage costs."""
 
     rto_seconds: float | None = None
     rpo_seconds: float | None = None
+    operator_response_seconds: float = float(OPERATOR_RESPONSE_SECONDS)
 
     @classmethod
     def from_mapping(cls, raw: Any) -> Slo:
-        """From `{rto_seconds, rpo_seconds}` (stack config `slo` or an inventory field)."""
+        """From `{rto_seconds, rpo_seconds, operator_response_seconds}` (stack config `slo` or inventory)."""
         if not isinstance(raw, Mapping):
             return cls()
         rto, rpo = raw.get("rto_seconds"), raw.get("rpo_seconds")
-        return cls(float(rto) if rto is not None else None, float(rpo) if rpo is not None else None)
+        operator = raw.get("operator_response_seconds")
+        return cls(
+            float(rto) if rto is not None else None,
+            float(rpo) if rpo is not None else None,
+            float(operator) if operator is not None else float(OPERATOR_RESPONSE_SECONDS),
+        )
+
+    @property
+    def declared(self) -> bool:
+        """True when at least one objective is declared."""
+        return self.rto_seconds is not None or self.rpo_seconds is not None
+
+
+def _sum(figures: list[float | None]) -> float | None:
+    return None if None in figures else sum(x for x in figures if x is not None)
 
 
 @dataclass(frozen=True)
@@ -100,16 +170,40 @@ class EntryPath:
     kind: str
     stages: tuple[Stage, ...]
 
+    def _rto(self, scenario: str, trigger: str | None = None) -> list[Stage]:
+        return [
+            s
+            for s in self.stages
+            if s.metric == "rto" and s.scenario == scenario and (trigger is None or s.trigger == trigger)
+        ]
+
+    @property
+    def automatic(self) -> bool:
+        """True when every region stage happens without a person (the automatic path exists)."""
+        return not self._rto("region", "manual")
+
     @property
     def rto_seconds(self) -> float | None:
-        """max(sum of region stages, largest zone stage); None when a needed stage is unbounded."""
-        region = [s.seconds for s in self.stages if s.metric == "rto" and s.scenario == "region"]
-        zone = [s.seconds for s in self.stages if s.metric == "rto" and s.scenario == "zone"]
-        if None in region or None in zone:
+        """The path that really happens: max(region, largest zone stage); None when a stage is unbounded."""
+        automatic = [s.seconds for s in self._rto("region", "automatic")]
+        manual = [s.seconds for s in self._rto("region", "manual")]
+        zone = [s.seconds for s in self._rto("zone")]
+        if None in zone:
             return None
-        candidates = [sum(x for x in region if x is not None)] if region else []
-        candidates += [x for x in zone if x is not None]
-        return max(candidates) if candidates else 0.0
+        candidates: list[float | None] = []
+        if automatic:
+            candidates.append(_sum(automatic))
+        if manual:
+            candidates.append(_sum(manual))
+        candidates += zone
+        if None in candidates:
+            return None
+        return max((x for x in candidates if x is not None), default=0.0)
+
+    @property
+    def automatic_rto_seconds(self) -> float | None:
+        """The automatic path's RTO (None when there is none: a region stage needs a person, or unbounded)."""
+        return self.rto_seconds if self.automatic else None
 
     @property
     def rpo_seconds(self) -> float | None:
@@ -121,10 +215,16 @@ class EntryPath:
 
     def rto_formula(self) -> str:
         """How the path RTO combines its stages."""
-        region = [s.layer for s in self.stages if s.metric == "rto" and s.scenario == "region"]
-        zone = [s.layer for s in self.stages if s.metric == "rto" and s.scenario == "zone"]
-        parts = ([" + ".join(region)] if region else []) + zone
+        automatic = [s.layer for s in self._rto("region", "automatic")]
+        manual = [s.layer for s in self._rto("region", "manual")]
+        zone = [s.layer for s in self._rto("zone")]
+        parts = ([" + ".join(automatic)] if automatic else []) + ([" + ".join(manual)] if manual else [])
+        parts += zone
         return f"max({', '.join(parts)})" if len(parts) > 1 else (parts[0] if parts else "0")
+
+    def manual_layers(self) -> list[str]:
+        """The layers a person must start (on-call excluded), in order."""
+        return [s.layer for s in self._rto("region", "manual") if s.layer != "on-call"]
 
 
 @dataclass(frozen=True)
@@ -149,19 +249,40 @@ class Budget:
                 continue
             if actual is None or actual > limit:
                 shown = "unbounded" if actual is None else f"{actual:g}s"
-                lines.append(f"{path.name}: {metric} {shown} exceeds the SLO of {limit:g}s")
+                manual = (
+                    " (manual path: " + " + ".join(path.manual_layers()) + ")"
+                    if metric == "RTO" and not path.automatic
+                    else ""
+                )
+                lines.append(f"{path.name}: {metric} {shown} exceeds the SLO of {limit:g}s{manual}")
         return lines
+
+    def unbounded(self) -> list[str]:
+        """One line per path and metric whose figure is unbounded (what --strict fails on without an SLO)."""
+        return [
+            f"{path.name}: {metric} unbounded"
+            for path in self.paths
+            for metric, actual in (("RTO", path.rto_seconds), ("RPO", path.rpo_seconds))
+            if actual is None
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
         return {
-            "slo": {"rto_seconds": self.slo.rto_seconds, "rpo_seconds": self.slo.rpo_seconds},
+            "slo": {
+                "rto_seconds": self.slo.rto_seconds,
+                "rpo_seconds": self.slo.rpo_seconds,
+                "operator_response_seconds": self.slo.operator_response_seconds,
+            },
             "paths": [
                 {
                     "name": p.name,
                     "kind": p.kind,
                     "rto_seconds": p.rto_seconds,
                     "rto_formula": p.rto_formula(),
+                    "automatic_path": p.automatic,
+                    "automatic_rto_seconds": p.automatic_rto_seconds,
+                    "manual_stages": p.manual_layers(),
                     "rpo_seconds": p.rpo_seconds,
                     "stages": [s.as_dict() for s in p.stages],
                 }
@@ -195,14 +316,69 @@ def _inputs(**values: tuple[float, bool] | float) -> dict[str, Any]:
 def dns_stage(view: StackView, records: list[Resource]) -> Stage:
     """Route 53 failover: the health check's detection time + TTL of the answer that must go away.
 
-    Failover sets: the PRIMARY. Latency/weighted/... sets: the slowest answer to leave (worst case).
+    Failover sets: the PRIMARY. Latency/weighted/... sets: the slowest answer to leave (worst case). When the
+    answer that must take over is gated by an ARC routing control, the stage is manual (see `arc_stage`).
     """
+    gated = [r for r in records if routing_gates(view, r)]
     if any(failover_type(r) for r in records):
         primary = next((r for r in records if failover_type(r) == "PRIMARY"), records[0])
-        return _answer_stage(view, primary)
+        standby = [r for r in records if r is not primary]
+        automatic = _answer_stage(view, primary)
+        if any(r in gated for r in standby):
+            return arc_stage(view, automatic, primary, [r for r in standby if r in gated])
+        return automatic
     stages = [_answer_stage(view, record) for record in records]
     unbounded = [s for s in stages if s.seconds is None]
-    return unbounded[0] if unbounded else max(stages, key=lambda s: s.seconds or 0.0)
+    worst = unbounded[0] if unbounded else max(stages, key=lambda s: s.seconds or 0.0)
+    if gated:
+        leaving = records[stages.index(worst)]
+        return arc_stage(view, worst, leaving, [r for r in gated if r is not leaving] or gated)
+    return worst
+
+
+def routing_gates(view: StackView, record: Resource) -> list[str]:
+    """Routing controls an answer needs On to be healthy: its RECOVERY_CONTROL check, or one an all-children
+    (AND) calculated check requires."""
+    checks = view.referenced(record, "healthCheckId", tokens.HEALTH_CHECK)
+    return _gates(view, checks[0], 0) if checks else []
+
+
+def _gates(view: StackView, check: Resource, depth: int) -> list[str]:
+    kind = str(check.get("type") or "").upper()
+    if kind == "RECOVERY_CONTROL":
+        controls = view.referenced(check, "routingControlArn", tokens.ROUTING_CONTROL)
+        return [controls[0].name if controls else check.name]
+    if kind != "CALCULATED" or depth >= MAX_CHECK_NESTING:
+        return []
+    children = view.referenced(check, "childHealthchecks", tokens.HEALTH_CHECK)
+    required = check.get("childHealthThreshold")
+    if not isinstance(required, (int, float)) or isinstance(required, bool):
+        required = len(children)
+    if not children or required < len(children):
+        return []  # an N-of-M gate (N < M) can stay healthy with one control Off
+    return [gate for child in children for gate in _gates(view, child, depth + 1)]
+
+
+def arc_stage(view: StackView, automatic: Stage, leaving: Resource, standby: list[Resource]) -> Stage:
+    """ARC-gated answers: Route 53 cannot fail over by itself (the standby's control is Off), so a person
+    flips the controls (`hakit failover`) and clients follow after the TTL of the answer that goes away."""
+    ttl = ALIAS_TTL_SECONDS if leaving.items("aliases") else _num(leaving, "ttl", {"ttl": 300.0})[0]
+    controls = sorted({gate for record in standby for gate in routing_gates(view, record)})
+    return Stage(
+        "dns",
+        automatic.resource,
+        "region",
+        "rto",
+        ttl,
+        "routing-control flip by the runbook (hakit failover: one API call; the check follows at once) + TTL",
+        {
+            "standby_controls": ", ".join(controls),
+            "standby_state": "Off (ARC creates controls Off; hakit failover turns non-target regions Off)",
+            "if_standby_on": "unbounded" if automatic.seconds is None else f"{automatic.seconds:g}s",
+            "ttl": ttl,
+        },
+        trigger="manual",
+    )
 
 
 def _answer_stage(view: StackView, primary: Resource) -> Stage:
@@ -222,6 +398,76 @@ def _answer_stage(view: StackView, primary: Resource) -> Stage:
         return Stage("dns", name, "region", "rto", None, detection.formula, inputs)
     return Stage(
         "dns", name, "region", "rto", detection.seconds + ttl[0], f"{detection.formula} + TTL", inputs
+    )
+
+
+def endpoint_detection(view: StackView, check: Resource, depth: int = 0) -> Detection | None:
+    """How long the endpoint probes under a check take to see the failure (routing controls ignored: they
+    detect nothing); None when no endpoint probe is underneath."""
+    kind = str(check.get("type") or "").upper()
+    if kind == "RECOVERY_CONTROL":
+        return None
+    if kind == "CALCULATED":
+        if depth >= MAX_CHECK_NESTING:
+            return None
+        found = [
+            d
+            for child in view.referenced(check, "childHealthchecks", tokens.HEALTH_CHECK)
+            if (d := endpoint_detection(view, child, depth + 1)) is not None
+        ]
+        if not found:
+            return None
+        if any(d.seconds is None for d in found):
+            return next(d for d in found if d.seconds is None)
+        return max(found, key=lambda d: d.seconds or 0.0)
+    return check_detection(view, check, depth)
+
+
+def paging_alarm(view: StackView, checks: list[Resource]) -> tuple[float, str, dict[str, Any]]:
+    """(seconds, formula, inputs) of the alarm that pages someone about these health checks: a CloudWatch
+    alarm on Route 53's HealthCheckStatus for one of them, else the assumed fastest such alarm."""
+    wanted = {c.urn for c in checks}
+    ids = {str(c.physical_id or c.get("id")) for c in checks}
+    for alarm in view.of_type(tokens.METRIC_ALARM):
+        if str(alarm.get("metricName") or "") != "HealthCheckStatus":
+            continue
+        dimensions = alarm.get("dimensions")
+        refs = set(alarm.refs.get("dimensions", ()))
+        value = dimensions.get("HealthCheckId") if isinstance(dimensions, Mapping) else None
+        if not (refs & wanted or (isinstance(value, str) and value in ids)):
+            continue
+        period = _alarm_period(alarm)
+        evaluations = alarm.get("evaluationPeriods")
+        if period is not None and isinstance(evaluations, (int, float)) and not isinstance(evaluations, bool):
+            return (
+                period * float(evaluations),
+                "alarm period x evaluation_periods",
+                {"alarm": alarm.name, "alarm_period": period, "evaluation_periods": float(evaluations)},
+            )
+    period, evaluations = PAGING_ALARM_DEFAULT
+    return (
+        period * evaluations,
+        "assumed paging alarm 60 x 1 (no HealthCheckStatus alarm in the stack)",
+        {"alarm": "none in the stack (assumed: HealthCheckStatus, 60 s x 1)"},
+    )
+
+
+def on_call_stage(view: StackView, checks: list[Resource], slo: Slo) -> Stage:
+    """What a manual failover waits for before its runbook starts: the probe sees it, the alarm pages, a
+    person responds. Counted once per path (one page, one person, one runbook)."""
+    probes = [d for check in checks if (d := endpoint_detection(view, check)) is not None]
+    probe = max(probes, key=lambda d: d.seconds or 0.0) if probes else None
+    alarm_seconds, alarm_formula, inputs = paging_alarm(view, checks)
+    inputs = dict(inputs)
+    parts = [alarm_formula, "operator response"]
+    seconds: float | None = alarm_seconds + slo.operator_response_seconds
+    if probe is not None:
+        parts.insert(0, f"probe detection ({probe.formula})")
+        inputs["probe"] = probe.summary
+        seconds = None if probe.seconds is None or seconds is None else seconds + probe.seconds
+    inputs["operator_response"] = f"{slo.operator_response_seconds:g} (SLO operator_response_seconds)"
+    return Stage(
+        "on-call", "page + operator", "region", "rto", seconds, " + ".join(parts), inputs, trigger="manual"
     )
 
 
@@ -338,7 +584,11 @@ def _shown(value: tuple[float, bool]) -> str:
 
 
 def cdn_stage(dist: Resource) -> Stage:
-    """CloudFront origin failover: connection attempts x connection timeout of the primary origin."""
+    """CloudFront origin failover for the primary origin of the group, the worse of its two failure modes:
+    refused connections cost connection_attempts x connection_timeout; a primary that accepts and hangs
+    costs connection_attempts x origin_read_timeout (each attempt waits the whole read timeout).
+
+    Origin failover is per request: while the primary is down every request pays this again."""
     groups = [g for g in dist.items("originGroups") if isinstance(g, dict)]
     if not groups:
         return Stage("cdn", dist.name, "region", "rto", None, "no origin group: CloudFront cannot fail over")
@@ -351,14 +601,29 @@ def cdn_stage(dist: Resource) -> Stage:
     proxy = Resource(urn="", type="", name="", props=origin)
     attempts = _num(proxy, "connectionAttempts", CLOUDFRONT_DEFAULTS)
     timeout = _num(proxy, "connectionTimeout", CLOUDFRONT_DEFAULTS)
+    custom = origin.get("customOriginConfig") if isinstance(origin, dict) else None
+    if isinstance(custom, Mapping):
+        read = _num(
+            Resource(urn="", type="", name="", props=custom), "originReadTimeout", CLOUDFRONT_DEFAULTS
+        )
+    else:
+        read = (CLOUDFRONT_DEFAULTS["originReadTimeout"], True)
+    refused, hung = attempts[0] * timeout[0], attempts[0] * read[0]
     return Stage(
         "cdn",
         f"{dist.name} ({first})",
         "region",
         "rto",
-        attempts[0] * timeout[0],
-        "connection_attempts x connection_timeout",
-        _inputs(connection_attempts=attempts, connection_timeout=timeout),
+        max(refused, hung),
+        "max(refused: connection_attempts x connection_timeout, "
+        "hung: connection_attempts x origin_read_timeout), paid per request",
+        _inputs(
+            connection_attempts=attempts,
+            connection_timeout=timeout,
+            origin_read_timeout=read,
+            refused=refused,
+            hung=hung,
+        ),
     )
 
 
@@ -410,9 +675,15 @@ def data_stages(view: StackView) -> list[Stage]:
                 global_cluster.name,
                 "region",
                 "rto",
-                AURORA_GLOBAL_FAILOVER_RTO,
-                "documented managed failover (< 1 min)",
-                {"documented_rto": AURORA_GLOBAL_FAILOVER_RTO, "members": len(members)},
+                AURORA_GLOBAL_FAILOVER_RTO + RUNBOOK_WRITER_POLL_SECONDS,
+                "runbook: global switchover/failover started by a person (AWS: 'can be in the order of "
+                "minutes'; 60 s is the most optimistic) + one writer poll of hakit failover",
+                {
+                    "documented_rto": f"{AURORA_GLOBAL_FAILOVER_RTO:g} (most optimistic)",
+                    "writer_poll": RUNBOOK_WRITER_POLL_SECONDS,
+                    "members": len(members),
+                },
+                trigger="manual",
             )
         )
         stages.append(aurora_rpo_stage(view, global_cluster, members))
@@ -530,20 +801,43 @@ def lb_target_groups(view: StackView, lbs: Iterable[Resource]) -> list[Resource]
     return groups
 
 
-def _vrrp_stage(nodes: list[VrrpNode]) -> Stage:
-    """The takeover of a VRRP group by its best backup."""
-    ranked = sorted(nodes, key=lambda n: -n.priority)
+def _vrrp_stage(view: StackView, nodes: list[VrrpNode]) -> Stage:
+    """The takeover of a VRRP group by its best backup; with an Elastic IP, plus the notify hook's move."""
+    ranked = sorted(nodes, key=lambda n: (-n.priority, n.instance.urn))
     backup = ranked[1]
-    return keepalived_stage(
+    stage = keepalived_stage(
         f"VRID {backup.vrid} ({ranked[0].instance.name} -> {backup.instance.name})",
         backup.advert_int,
         backup.priority,
         backup.version,
     )
+    eip = next((e for e in view.of_type(tokens.EIP) if eip_group(view, e) == nodes), None)
+    if eip is None or stage.seconds is None:
+        return stage
+    deadline = eip_move_deadline(backup.instance)
+    return replace(
+        stage,
+        seconds=round(stage.seconds + deadline, 3),
+        formula=f"{stage.formula} + Elastic IP move (eip_notify deadline)",
+        inputs={**stage.inputs, "eip": eip.name, "eip_move_deadline": deadline},
+    )
+
+
+_DEADLINE_RE = re.compile(r'"deadline_seconds"\s*:\s*([0-9.]+)')
+
+
+def eip_move_deadline(instance: Resource) -> float:
+    """The notify hook's deadline for moving the Elastic IP (its settings in user data), else its default."""
+    match = _DEADLINE_RE.search(user_data_text(instance))
+    try:
+        return float(match.group(1)) if match else EIP_NOTIFY_DEADLINE_SECONDS
+    except ValueError:
+        return EIP_NOTIFY_DEADLINE_SECONDS
 
 
 def stack_budget(view: StackView, slo: Slo | None = None) -> Budget:
     """Entry paths of a stack: DNS failover record sets, distributions, load balancers, keepalived pairs."""
+    slo = slo or Slo()
     data = data_stages(view)
     paths: list[EntryPath] = []
     fronted: set[str] = set()
@@ -559,9 +853,12 @@ def stack_budget(view: StackView, slo: Slo | None = None) -> Budget:
             group = eip_group(view, eip)
             if len(group) >= 2:
                 fronted_vrids.add(group[0].vrid)
-                stages.append(_vrrp_stage(group))
+                stages.append(_vrrp_stage(view, group))
+        checks = [c for r in records for c in view.referenced(r, "healthCheckId", tokens.HEALTH_CHECK)]
         kind = f"dns-{routing_policy(records[0])}"
-        paths.append(EntryPath(f"{name} ({type_})", kind, tuple(stages + data)))
+        paths.append(
+            _with_on_call(view, EntryPath(f"{name} ({type_})", kind, tuple(stages + data)), checks, slo)
+        )
     for dist in view.of_type(tokens.DISTRIBUTION):
         if dist.urn in fronted:
             continue
@@ -569,18 +866,28 @@ def stack_budget(view: StackView, slo: Slo | None = None) -> Budget:
         origin_lbs = view.referenced(dist, "origins", *tokens.LOAD_BALANCERS)
         fronted |= {lb.urn for lb in origin_lbs}
         stages = [cdn_stage(dist)] + [target_group_stage(g) for g in lb_target_groups(view, origin_lbs)]
-        paths.append(EntryPath(f"distribution {dist.name}", "cdn", tuple(stages + data)))
+        path = EntryPath(f"distribution {dist.name}", "cdn", tuple(stages + data))
+        paths.append(_with_on_call(view, path, [], slo))
     for lb in view.of_type(*tokens.LOAD_BALANCERS):
         if lb.urn in fronted:
             continue
         stages = [target_group_stage(g) for g in lb_target_groups(view, [lb])]
-        paths.append(EntryPath(f"load balancer {lb.name}", "load-balancer", tuple(stages + data)))
+        path = EntryPath(f"load balancer {lb.name}", "load-balancer", tuple(stages + data))
+        paths.append(_with_on_call(view, path, [], slo))
     for vrid, nodes in vrrp_groups(view).items():
         if len(nodes) >= 2 and vrid not in fronted_vrids:
-            paths.append(EntryPath(f"keepalived VRID {vrid}", "vip", (_vrrp_stage(nodes), *data)))
+            path = EntryPath(f"keepalived VRID {vrid}", "vip", (_vrrp_stage(view, nodes), *data))
+            paths.append(_with_on_call(view, path, [], slo))
     if not paths and data:
-        paths.append(EntryPath("data stores", "data", tuple(data)))
-    return Budget(tuple(paths), slo or Slo())
+        paths.append(_with_on_call(view, EntryPath("data stores", "data", tuple(data)), [], slo))
+    return Budget(tuple(paths), slo)
+
+
+def _with_on_call(view: StackView, path: EntryPath, checks: list[Resource], slo: Slo) -> EntryPath:
+    """The path with an `on-call` stage in front of its manual stages (when it has any)."""
+    if path.automatic:
+        return path
+    return replace(path, stages=(on_call_stage(view, checks, slo), *path.stages))
 
 
 # ------------------------------------------------------------------ bare metal
@@ -592,7 +899,7 @@ def inventory_budget(inventory: Inventory, slo: Slo | None = None) -> Budget:
     for cluster_name, cluster in inventory.load_balancers.items():
         vrrp = cluster.vrrp
         for instance_name in vrrp.instances:
-            ranked = sorted(cluster.nodes, key=lambda n: -cluster.priority(instance_name, n))
+            ranked = sorted(cluster.nodes, key=lambda n: (-cluster.priority(instance_name, n), n))
             stages: list[Stage] = []
             if len(ranked) >= 2:
                 stages.append(
@@ -606,7 +913,7 @@ def inventory_budget(inventory: Inventory, slo: Slo | None = None) -> Budget:
             else:
                 stages.append(Stage("keepalived", cluster_name, "zone", "rto", None, "one node: no takeover"))
             stages += [
-                backend_stage(cluster.proxy.kind, backend_name, backend)
+                backend_stage(cluster.proxy.kind, backend_name, backend, cluster.proxy.timeouts)
                 for backend_name, backend in cluster.proxy.backends.items()
             ]
             paths.append(EntryPath(f"{cluster_name}/{instance_name}", "vip", tuple(stages)))
@@ -615,30 +922,48 @@ def inventory_budget(inventory: Inventory, slo: Slo | None = None) -> Budget:
     return Budget(tuple(paths), slo or Slo())
 
 
-def backend_stage(kind: str, name: str, backend: Backend) -> Stage:
-    """How fast a proxy stops sending to a dead server: its active check, else (nginx) the passive breaker."""
+def backend_stage(kind: str, name: str, backend: Backend, timeouts: Timeouts) -> Stage:
+    """Until the last request a failed server held is answered: the worst case is a server that accepts and
+    hangs (a refused connection is retried at once). Reads the timeouts the renderer writes (`timeouts`).
+
+    HAProxy: the active check marks the server down after fall x inter + timeout check; requests already on
+    it wait `timeout server`, then retry elsewhere (retry-on response-timeout). nginx (open source) checks
+    passively: the first requests time out after proxy_read_timeout and count towards max_fails; the last
+    ones sent before it trips wait one more proxy_read_timeout."""
     check = backend.health_check
+    server_timeout = timeouts.server
     if check is not None and kind != "nginx":
+        detect = check.fall * check.interval + check.timeout
         return Stage(
             kind,
             name,
             "zone",
             "rto",
-            (check.fall * check.interval + check.timeout) / 1000,
-            "fall x inter + timeout",
-            {"fall": check.fall, "inter_ms": check.interval, "timeout_ms": check.timeout},
+            (detect + server_timeout) / 1000,
+            "fall x inter + timeout check (marked down) + timeout server (requests already on the hung one)",
+            {
+                "fall": check.fall,
+                "inter_ms": check.interval,
+                "timeout_check_ms": check.timeout,
+                "timeout_server_ms": server_timeout,
+            },
         )
     breaker = backend.circuit_breaker
     if breaker is None:
-        return Stage(kind, name, "zone", "rto", None, "no health check")
+        return Stage(kind, name, "zone", "rto", None, "no health check and no circuit breaker")
     return Stage(
         kind,
         name,
         "zone",
         "rto",
-        breaker.fail_timeout / 1000,
-        "passive: fail_timeout (retries hide errors)",
-        {"error_limit": breaker.error_limit, "fail_timeout_ms": breaker.fail_timeout},
+        2 * server_timeout / 1000,
+        "passive: proxy_read_timeout (errors counted) + proxy_read_timeout (requests sent before max_fails "
+        "trips); needs error_limit failures within fail_timeout",
+        {
+            "proxy_read_timeout_ms": server_timeout,
+            "error_limit": breaker.error_limit,
+            "fail_timeout_ms": breaker.fail_timeout,
+        },
     )
 
 
@@ -665,6 +990,7 @@ def database_pair_paths(inventory: Inventory) -> list[EntryPath]:
                     "check_timeout_ms": vip.check_timeout,
                     "advert_int": float(vip.advert_int),
                 },
+                measured=(MARIADB_VIP_MEASURED,),
             ),
             Stage(
                 "mariadb-replication",
@@ -674,6 +1000,7 @@ def database_pair_paths(inventory: Inventory) -> list[EntryPath]:
                 MARIADB_ASYNC_LAG_RPO,
                 "async replication lag (assumed ~1 s; a restarted node loses nothing)",
                 {"assumed_lag": MARIADB_ASYNC_LAG_RPO},
+                measured=(MARIADB_CATCH_UP_MEASURED,),
             ),
         ]
         paths.append(EntryPath(f"database {pair_name}", "vip", tuple(stages)))
@@ -692,3 +1019,39 @@ def backup_job_paths(inventory: Inventory) -> list[EntryPath]:
         stage = Stage("backup", job_name, "data", "rpo", seconds, formula, {"schedule": job.schedule})
         paths.append(EntryPath(f"backup {job_name}", "data", (stage,)))
     return paths
+
+
+# ------------------------------------------------------------------ measured by a drill
+
+DRILL_STAGES = {
+    "lb-crash": ("keepalived", "detect_s", "VIP on the standby"),
+    "lb-node-death": ("keepalived", "detect_s", "VIP on the standby"),
+    "backend-killed": ("backend", "recover_s", "last impaired request answered"),
+    "backend-hung": ("backend", "recover_s", "last impaired request answered"),
+}
+"""`hakit lab drill --json` results that measure a budget stage: (layer, result field, what it is)."""
+
+
+def with_drills(budget: Budget, cluster: str, results: list[Mapping[str, Any]], source: str) -> Budget:
+    """The budget with drill results (`hakit lab drill --json`) shown next to the stages of `cluster`."""
+    found: dict[str, list[Measurement]] = {"keepalived": [], "backend": []}
+    for result in results:
+        name = str(result.get("name"))
+        if name not in DRILL_STAGES:
+            continue
+        layer, key, what = DRILL_STAGES[name]
+        value = result.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            found[layer].append(Measurement(float(value), float(value), f"drill {name}: {what}, {source}"))
+    paths = []
+    for path in budget.paths:
+        if not path.name.startswith(f"{cluster}/"):
+            paths.append(path)
+            continue
+        stages = []
+        for stage in path.stages:
+            extra = found["keepalived"] if stage.layer == "keepalived" else []
+            extra = found["backend"] if stage.layer in ("haproxy", "nginx") else extra
+            stages.append(replace(stage, measured=stage.measured + tuple(extra)) if extra else stage)
+        paths.append(replace(path, stages=tuple(stages)))
+    return replace(budget, paths=tuple(paths))

@@ -152,8 +152,13 @@ def _dns(view: StackView, budget: Budget, diagram: Diagram) -> None:
                     answers.append(_id(target))
         path = next((p for p in budget.paths if p.name == f"{name} ({type_})"), None)
         stage = _stage((path,), "dns") if path else None
+        if stage is not None and path is not None and stage.trigger == "manual":
+            # ARC-gated: Route 53 does not move by itself; the edge carries what the manual path costs.
+            label = f"manual failover (ARC), path RTO {seconds_text(path.rto_seconds)}"
+        else:
+            label = _time(stage, "DNS failover")
         for first, second in itertools.pairwise(answers):
-            diagram.link(first, second, "failover", _time(stage, "DNS failover"))
+            diagram.link(first, second, "failover", label)
 
 
 def _domain_targets(view: StackView, diagram: Diagram, domain: str) -> list[str]:
@@ -194,10 +199,20 @@ def _cdn(view: StackView, budget: Budget, diagram: Diagram) -> None:
         path = next((p for p in budget.paths if p.name == f"distribution {dist.name}"), None)
         for group in dist.items("originGroups"):
             members = [str(m.get("originId")) for m in group.get("members") or [] if isinstance(m, dict)]
-            ids = [by_origin[m] for m in members if m in by_origin]
+            # A DNS-name origin fails where that name's PRIMARY answer points, not at the DNS node.
+            ids = [_serving(diagram, by_origin[m]) for m in members if m in by_origin]
             if len(ids) >= 2:
                 stage = _stage((path,), "cdn") if path else None
                 diagram.link(ids[0], ids[1], "failover", _time(stage, "origin failover"))
+
+
+def _serving(diagram: Diagram, node: str) -> str:
+    """The node that serves for `node`: a DNS entry's first answer (PRIMARY first), else the node itself."""
+    if diagram.nodes[node].kind != "entry":
+        return node
+    answers = [e for e in diagram.edges if e.source == node and e.kind == "traffic"]
+    primary = [e for e in answers if e.label == "PRIMARY"] or answers
+    return primary[0].target if primary else node
 
 
 def _plain_records(view: StackView, diagram: Diagram) -> None:
@@ -275,7 +290,8 @@ def _databases(view: StackView, budget: Budget, diagram: Diagram) -> None:
         )
         for member in members:
             if primary is not None and member is not primary:
-                label = f"{_time(rto, 'failover')}, RPO {seconds_text(rpo.seconds) if rpo else '?'}"
+                prefix = "manual failover" if rto is not None and rto.trigger == "manual" else "failover"
+                label = f"{_time(rto, prefix)}, RPO {seconds_text(rpo.seconds) if rpo else '?'}"
                 diagram.link(_id(primary), _id(member), "replication", label)
     for table in view.of_type(tokens.DYNAMODB_TABLE):
         home = diagram.add(DiagramNode(_id(table), f"{table.name}\nDynamoDB", "database", table.region))
@@ -416,7 +432,27 @@ def to_graphviz(diagram: Diagram) -> graphviz.Digraph:
                         draw(az, node)
     for edge in diagram.edges:
         graph.edge(edge.source, edge.target, label=edge.label, **_EDGE_STYLE[edge.kind])
+    _legend(graph, diagram)
     return graph
+
+
+def _legend(graph: graphviz.Digraph, diagram: Diagram) -> None:
+    """A key for the edge kinds the diagram uses (labels carry the budget's figures)."""
+    kinds = sorted({edge.kind for edge in diagram.edges}, key=list(_EDGE_STYLE).index)
+    if not kinds:
+        return
+    meaning = {
+        "traffic": "traffic",
+        "failover": "failover (time from the RTO budget; 'manual': a person starts it)",
+        "replication": "replication (failover time, RPO)",
+        "backup": "backup copy (RPO = schedule interval)",
+    }
+    with graph.subgraph(name="cluster_legend") as legend:
+        legend.attr(label="legend", style="rounded", color="#cbd5e1", fontsize="9")
+        for kind in kinds:
+            legend.node(f"legend_{kind}_a", "", shape="point", width="0.05")
+            legend.node(f"legend_{kind}_b", meaning[kind], shape="plaintext", fontsize="9", style="")
+            legend.edge(f"legend_{kind}_a", f"legend_{kind}_b", **_EDGE_STYLE[kind])
 
 
 def render_file(diagram: Diagram, output: Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hakit.analysis.view import Resource, StackView
 
@@ -49,8 +49,15 @@ class Finding:
     """The URN (cloud) or the dotted inventory path (bare metal) of the offending item."""
     label: str
     region: str | None = None
+    waiver: AppliedWaiver | None = None
+    """The waiver that matched, active or expired (an expired one does not waive)."""
 
-    def as_dict(self) -> dict[str, str | None]:
+    @property
+    def waived(self) -> bool:
+        """True while an unexpired waiver accepts this finding (it is listed, but fails nothing)."""
+        return self.waiver is not None and not self.waiver.expired
+
+    def as_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
         return {
             "rule": self.rule_id,
@@ -61,7 +68,30 @@ class Finding:
             "resource": self.resource,
             "label": self.label,
             "region": self.region,
+            "waived": self.waived,
+            "waiver": self.waiver.as_dict() if self.waiver is not None else None,
         }
+
+
+@dataclass(frozen=True)
+class AppliedWaiver:
+    """A waiver as it applied to one finding on the day of the report."""
+
+    reason: str
+    expires: str | None
+    """ISO date (YYYY-MM-DD) or None: no expiry."""
+    expired: bool
+
+    def text(self) -> str:
+        """`waived until 2027-01-31: reason` / `waiver expired 2026-01-01: reason`."""
+        if self.expired:
+            return f"waiver expired {self.expires}: {self.reason}"
+        until = f" until {self.expires}" if self.expires else ""
+        return f"waived{until}: {self.reason}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {"reason": self.reason, "expires": self.expires, "expired": self.expired}
 
 
 @dataclass
@@ -83,7 +113,9 @@ class Rule:
         if self.check is None:
             return []
         return [
-            Finding(self.id, self.name, self.severity, self.category, message, r.urn, r.label(), r.region)
+            Finding(
+                self.id, self.name, self.severity, self.category, message, r.urn, r.label(), r.placement()
+            )
             for r, message in self.check(view)
         ]
 

@@ -47,16 +47,27 @@ def backend_without_health_check(inventory: Inventory) -> Hit:
     """Without an active check a dead server is found only by failing client requests."""
     for name, cluster in inventory.load_balancers.items():
         for backend_name, backend in cluster.proxy.backends.items():
-            if backend.health_check is None:
+            path = f"load_balancers.{name}.proxy.backends.{backend_name}"
+            if cluster.proxy.kind != "nginx":
+                if backend.health_check is None:
+                    yield (
+                        f"{path}.health_check",
+                        f"backend {backend_name} of {name} has no active health check",
+                    )
+                continue
+            # nginx: the model fills a default health_check the renderer ignores; only one the user wrote
+            # is a promise nginx breaks. Its own detection is the passive breaker (max_fails).
+            if "health_check" in backend.model_fields_set and backend.health_check is not None:
                 yield (
-                    f"load_balancers.{name}.proxy.backends.{backend_name}.health_check",
-                    f"backend {backend_name} of {name} has no active health check",
-                )
-            elif cluster.proxy.kind == "nginx":
-                yield (
-                    f"load_balancers.{name}.proxy.backends.{backend_name}.health_check",
+                    f"{path}.health_check",
                     f"backend {backend_name} of {name}: nginx (open source) checks passively only; "
                     "the health_check settings are not enforced",
+                )
+            elif backend.circuit_breaker is None:
+                yield (
+                    f"{path}.circuit_breaker",
+                    f"backend {backend_name} of {name}: nginx without a circuit breaker has no way to take a "
+                    "failed server out (no active check, no max_fails)",
                 )
 
 

@@ -8,7 +8,7 @@ either source directly, so one implementation of each rule serves `hakit report`
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -49,6 +49,12 @@ _UNKNOWN_SENTINELS = frozenset(
 )
 
 _MISSING = object()
+
+GLOBAL = "global"
+GLOBAL_SERVICES = frozenset({"route53", "cloudfront", "iam", "globalaccelerator", "route53recoverycontrol"})
+"""AWS services whose resources are global whatever region their API call goes to (as `hakit plan`)."""
+GLOBAL_TYPES = frozenset({"aws:rds/globalCluster:GlobalCluster"})
+"""Resource types that span regions although their API call goes to one."""
 
 
 def _camel(part: str) -> str:
@@ -104,6 +110,17 @@ class Resource:
         """`type-suffix name` for tables: `Record app-primary`."""
         return f"{self.type.rsplit(':', 1)[-1]} {self.name}"
 
+    def placement(self) -> str | None:
+        """Where the resource lives, as `hakit plan` places it: its region, or `global` for global services
+        (Route 53, CloudFront, IAM, ARC, global clusters, CloudFront-scope WAF); None when unknown."""
+        if self.type.startswith("aws:"):
+            service = self.type.split(":")[1].split("/")[0]
+            if service in GLOBAL_SERVICES or self.type in GLOBAL_TYPES:
+                return GLOBAL
+            if service == "wafv2" and str(self.get("scope") or "").upper() == "CLOUDFRONT":
+                return GLOBAL
+        return self.region
+
     def is_secret(self, path: str) -> bool | None:
         """True/False when the source tracks secrets, None when it cannot tell."""
         if self.secret_paths is None:
@@ -127,6 +144,15 @@ class StackView:
     _by_urn: dict[str, Resource] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        # Registration order follows Output resolution and changes between runs: every rule, stage and
+        # diagram reads the view in URN order (and references in URN order) so output is byte-stable.
+        self.resources = sorted(
+            (
+                replace(r, refs={k: tuple(sorted(set(v))) for k, v in sorted(r.refs.items())})
+                for r in self.resources
+            ),
+            key=lambda r: r.urn,
+        )
         self._by_urn = {r.urn: r for r in self.resources}
 
     def __iter__(self) -> Iterator[Resource]:

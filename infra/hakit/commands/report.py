@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import runpy
 import sys
 from enum import StrEnum
@@ -24,9 +25,16 @@ if TYPE_CHECKING:
     from hakit.analysis.view import StackView
     from hakit.spec.inventory import Inventory
 
-# Tables wider than a non-terminal's default 80 columns: the report is read in logs and CI too.
-_out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _console() -> Console:
+    """stdout: the terminal's width; in logs and CI `COLUMNS` or 160 (wider than rich's default 80)."""
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    columns = os.environ.get("COLUMNS", "")
+    return Console(highlight=False, width=int(columns) if columns.isdigit() and int(columns) >= 40 else 160)
+
 
 _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
@@ -63,6 +71,14 @@ RtoOpt = Annotated[
 ]
 RpoOpt = Annotated[
     float | None, typer.Option("--rpo", help="RPO objective in seconds (overrides slo).", min=0)
+]
+MeasuredOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--measured",
+        help="[CLUSTER=]FILE: `hakit lab drill --json` results shown next to the stages they measured "
+        "(inventory only; repeatable).",
+    ),
 ]
 
 
@@ -148,58 +164,121 @@ def build_report(
     root: Path,
     rto: float | None,
     rpo: float | None,
+    measured: list[str] | None = None,
 ) -> Report:
     """The report of whichever source the options name."""
+    from dataclasses import replace
+
     from hakit.analysis.budget import Slo
     from hakit.analysis.report import inventory_report, slo_from_config, stack_report
+    from hakit.analysis.waivers import config_waivers
 
     _one_source(stack, program, inventory)
+    if measured and inventory is None:
+        raise SpecError("--measured reads lab drill results: give it with --inventory")
     if inventory is not None:
         model = _inventory(inventory)
         base = Slo.from_mapping(model.slo.model_dump() if model.slo is not None else None)
-        return inventory_report(f"inventory {inventory}", model, _slo(base, rto, rpo))
+        result = inventory_report(f"inventory {inventory}", model, _slo(base, rto, rpo))
+        for spec in measured or []:
+            result = replace(result, budget=_with_drills(result.budget, model, spec))
+        return result
     source, view, config = _synth_view(stack, program, root)
-    return stack_report(source, view, _slo(slo_from_config(config), rto, rpo))
+    where = str(root / f"Pulumi.{stack}.yaml") if stack else source
+    return stack_report(source, view, _slo(slo_from_config(config), rto, rpo), config_waivers(config, where))
+
+
+_MAX_DRILL_FILE = 4 * 1024 * 1024
+
+
+def _with_drills(budget: Any, model: Inventory, spec: str) -> Any:
+    """`[CLUSTER=]FILE` from --measured applied to the budget; bad files are one-line usage errors."""
+    from hakit.analysis.budget import with_drills
+
+    cluster, _, name = spec.rpartition("=")
+    clusters = sorted(model.load_balancers)
+    if not cluster:
+        if len(clusters) != 1:
+            raise SpecError(
+                f"--measured {spec}: name the cluster the drills ran on (CLUSTER=FILE): {clusters}"
+            )
+        cluster = clusters[0]
+    if cluster not in model.load_balancers:
+        raise SpecError(
+            f"--measured {spec}: no load balancer cluster {cluster!r} (have: {', '.join(clusters)})"
+        )
+    path = Path(name)
+    try:
+        if path.stat().st_size > _MAX_DRILL_FILE:
+            raise SpecError(f"{path}: larger than 4 MiB: not a drill result")
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"{path}: cannot read: {err}") from None
+    except json.JSONDecodeError as err:
+        raise SpecError(f"{path}:{err.lineno}: not JSON: {err.msg}") from None
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        raise SpecError(f"{path}: expected the list `hakit lab drill --json` prints")
+    return with_drills(budget, cluster, results, str(path))
 
 
 def _print_tables(report: Report) -> None:
-    from hakit.analysis.report import inputs_text, seconds_text
+    """One small table per entry path (readable at 100 columns), then findings, waived findings, notes."""
+    from hakit.analysis.report import automatic_text, seconds_text, stage_figure, stage_how
 
+    out = _console()
     slo = report.budget.slo
-    budget = Table(
-        title=f"RTO/RPO budget: {report.source}"
-        + f"  (SLO: RTO {seconds_text(slo.rto_seconds) if slo.rto_seconds is not None else '-'}, "
-        + f"RPO {seconds_text(slo.rpo_seconds) if slo.rpo_seconds is not None else '-'})",
-        title_justify="left",
+    out.print(
+        f"RTO/RPO budget: {escape(report.source)}  (SLO: RTO "
+        f"{seconds_text(slo.rto_seconds) if slo.rto_seconds is not None else '-'}, RPO "
+        f"{seconds_text(slo.rpo_seconds) if slo.rpo_seconds is not None else '-'}; operator response "
+        f"{seconds_text(slo.operator_response_seconds)})"
     )
-    for column in ("Entry path", "RTO", "RPO", "Stage", "Figure", escape("Formula [inputs]")):
-        budget.add_column(column, overflow="fold")
     for path in report.budget.paths:
-        style = "bold red" if report.budget.path_violations(path) else ""
-        for index, stage in enumerate(path.stages):
-            first = index == 0
-            cells = (
-                path.name if first else "",
-                f"{seconds_text(path.rto_seconds)} = {path.rto_formula()}" if first else "",
-                seconds_text(path.rpo_seconds) if first else "",
-                f"{stage.layer} {stage.metric.upper()} {stage.resource}",
-                seconds_text(stage.seconds),
-                f"{stage.formula} [{inputs_text(stage.inputs)}]" if stage.inputs else stage.formula,
+        over = report.budget.path_violations(path)
+        title = (
+            f"{path.name}: RTO {seconds_text(path.rto_seconds)} = {path.rto_formula()}, "
+            f"RPO {seconds_text(path.rpo_seconds)} ({automatic_text(path)})"
+        )
+        table = Table(title=escape(title), title_justify="left", title_style="bold red" if over else "bold")
+        for column, ratio in (("Stage", 3), ("Trigger", 1), ("Figure", 2), ("How [inputs]", 6)):
+            table.add_column(escape(column), overflow="fold", ratio=ratio)
+        for stage in path.stages:
+            table.add_row(
+                escape(f"{stage.layer} {stage.metric.upper()} {stage.resource}"),
+                stage.trigger if stage.metric == "rto" else "",
+                escape(stage_figure(stage)),
+                escape(stage_how(stage)),
             )
-            budget.add_row(*(escape(cell) for cell in cells), style=style if first else "")
-    _out.print(budget)
+        out.print(table)
     findings = Table(title="Findings", title_justify="left")
-    for column in ("Severity", "Rule", "Resource", "Message"):
-        findings.add_column(column, overflow="fold")
-    for f in report.findings:
-        where = f"{f.label} @{f.region}" if f.region else f.label
+    for column, ratio in (("Severity", 1), ("Rule", 1), ("Resource", 3), ("Message", 6)):
+        findings.add_column(column, overflow="fold", ratio=ratio)
+    for f in report.active:
         severity = f"[{_SEVERITY_STYLE[f.severity.value]}]{f.severity.value}[/]"
-        findings.add_row(severity, f.rule_id, escape(where), escape(f.message))
-    _out.print(findings)
+        message = f.message + (f" ({f.waiver.text()})" if f.waiver is not None else "")
+        findings.add_row(severity, f.rule_id, escape(_where(f)), escape(message))
+    out.print(findings)
+    if report.waived:
+        waived = Table(title="Waived findings (accepted; they fail nothing)", title_justify="left")
+        for column, ratio in (("Rule", 1), ("Resource", 3), ("Waiver", 4), ("Message", 5)):
+            waived.add_column(column, overflow="fold", ratio=ratio)
+        for f in report.waived:
+            assert f.waiver is not None
+            waived.add_row(f.rule_id, escape(_where(f)), escape(f.waiver.text()), escape(f.message))
+        out.print(waived)
     counts = report.counts()
-    _out.print(f"{counts['high']} high, {counts['medium']} medium, {counts['low']} low")
+    out.print(
+        f"{counts['high']} high, {counts['medium']} medium, {counts['low']} low, {counts['waived']} waived"
+    )
+    for note in report.notes:
+        out.print(f"[yellow]note:[/] {escape(note)}")
     for line in report.budget.violations():
-        _out.print(f"[bold red]over budget:[/] {escape(line)}", markup=True)
+        out.print(f"[bold red]over budget:[/] {escape(line)}")
+
+
+def _where(finding: Any) -> str:
+    """The resource as `hakit plan` places it: `Record www @global`, `LoadBalancer alb @us-east-1`."""
+    return f"{finding.label} @{finding.region}" if finding.region else finding.label
 
 
 def report(
@@ -212,13 +291,17 @@ def report(
         bool, typer.Option("--markdown", help="Print Markdown (pull-request comments).")
     ] = False,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Exit 1 when a path is over the SLO budget.")
+        bool,
+        typer.Option(
+            "--strict", help="Exit 1 when a path is over the SLO budget, unbounded, or no SLO is declared."
+        ),
     ] = False,
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 1 on findings of this severity or worse.")
     ] = FailOn.never,
     rto: RtoOpt = None,
     rpo: RpoOpt = None,
+    measured: MeasuredOpt = None,
 ) -> None:
     """HA and security findings plus the RTO/RPO budget per entry path, against the declared SLO."""
     from hakit.analysis.model import Severity
@@ -226,7 +309,7 @@ def report(
 
     if as_json and markdown:
         raise SpecError("choose one of --json and --markdown")
-    result = build_report(stack, program, inventory, root, rto, rpo)
+    result = build_report(stack, program, inventory, root, rto, rpo, measured)
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2))
     elif markdown:

@@ -28,6 +28,7 @@ from hakit.spec.loadbalancer import LoadBalancer
 from hakit.spec.loader import load_model
 from hakit.spec.mariadb import Databases, database_rules
 from hakit.spec.slo import SloSpec
+from hakit.spec.waivers import WaiverSpec
 
 
 class Inventory(SpecModel):
@@ -69,6 +70,9 @@ class Inventory(SpecModel):
     backups: Backups = Field(default_factory=dict, description="database dumps to S3 on systemd timers")
     databases: Databases = Field(default_factory=dict, description="dual-primary MariaDB pairs")
     slo: SloSpec | None = Field(default=None, description="recovery objectives `hakit report` checks against")
+    waivers: list[WaiverSpec] = Field(
+        default_factory=list, max_length=1000, description="findings accepted per inventory object"
+    )
 
     def rules(self) -> Iterator[Problem]:
         """Cross-section rules: host references, interfaces, VIP subnets, VRID per segment."""

@@ -22,6 +22,7 @@ from hakit.errors import SpecError
 from hakit.spec.base import Name, Port, Problem, SpecModel
 from hakit.spec.loader import LineIndex, load_yaml, validate_data
 from hakit.spec.slo import SloSpec
+from hakit.spec.waivers import WaiverSpec
 
 NAMESPACE = "hakit"
 """The Pulumi config namespace this model describes (`hakit:<key>`)."""
@@ -348,6 +349,9 @@ class StackConfig(SpecModel):
     local: LocalLabSpec | None = Field(default=None, description="the Docker lab (target: local)")
     protect: bool = Field(default=False, description="protect stateful resources from `pulumi destroy`")
     tags: dict[str, str] = Field(default_factory=dict, description="tags on every taggable resource")
+    waivers: list[WaiverSpec] = Field(
+        default_factory=list, max_length=1000, description="findings `hakit report` accepts per resource"
+    )
 
     def rules(self) -> Iterator[Problem]:
         """Cross-field rules: what each target needs, region roles per routing policy, copy regions."""
