@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,3 +71,97 @@ def test_a_failed_part_aborts_the_upload():
     with pytest.raises(HakitError, match=r"^s3://b-test: upload part 2 of k: Could not connect"):
         upload.write(b"x" * (11 * 1024 * 1024))
     assert upload.abort() is None and s3.aborted
+
+
+KEY = b"0123456789abcdef" * 4
+
+
+def _manifest_data() -> dict[str, Any]:
+    return {
+        "format": 2,
+        "job": "orders",
+        "host": "db1",
+        "engine": "postgresql",
+        "database": "orders",
+        "key": "db1/orders/postgresql/orders/20261207T020000.000Z.pgdump",
+        "stamp": "20261207T020000.000Z",
+        "version_id": None,
+        "compression": "pg_dump custom",
+        "started": "2026-12-07T02:00:00+00:00",
+        "finished": "2026-12-07T02:01:00+00:00",
+        "size": 10,
+        "sha256": "0" * 64,
+        "parts": 1,
+        "part_size": 5242880,
+        "etag": "e",
+        "encryption": "AES256",
+    }
+
+
+def _signed(data: dict[str, Any], key: bytes = KEY) -> bytes:
+    from hakit.ops.backup_manifest import manifest_tag
+
+    return json.dumps({"manifest": data, "hmac_sha256": manifest_tag(key, data)}).encode()
+
+
+def test_a_signed_manifest_round_trips():
+    """sign() then verify() with the same key gives the same manifest."""
+    from hakit.ops.backup_manifest import Manifest, sign, verify
+
+    manifest = Manifest.model_validate(_manifest_data())
+    assert verify(KEY, sign(KEY, manifest), "m") == manifest
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.pop("sha256"), "m: damaged manifest: sha256: Field required"),
+        (lambda d: d.update(size="10"), "m: damaged manifest: size: Input should be a valid integer"),
+        (
+            lambda d: d.update(size=-1),
+            "m: damaged manifest: size: Input should be greater than or equal to 0",
+        ),
+        (lambda d: d.update(engine="oracle"), "m: damaged manifest: engine: Input should be 'postgresql' or"),
+        (
+            lambda d: d.update(stamp="x\nforged line"),
+            "m: damaged manifest: stamp: String should match pattern",
+        ),
+        (lambda d: d.update(extra=1), "m: damaged manifest: extra: Extra inputs are not permitted"),
+    ],
+)
+def test_signed_but_malformed_manifest_is_one_line(change: Any, message: str):
+    """Missing keys and wrong types are refused by the model, even under a valid signature: one line."""
+    from hakit.ops.backup_manifest import verify
+
+    data = _manifest_data()
+    change(data)
+    with pytest.raises(HakitError) as caught:
+        verify(KEY, _signed(data), "m")
+    assert len(caught.value.lines) == 1 and caught.value.lines[0].startswith(message), caught.value.lines
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"\xff\xfe", "m: damaged manifest: not JSON"),
+        (b"[" * 60_000, "m: damaged manifest: not JSON"),
+        (b" " * (64 * 1024 + 1), "m: damaged manifest: 65537 bytes (at most 65536)"),
+        (b'"text"', "m: damaged manifest: (top level): Input should be a valid dictionary"),
+        (b'{"format": 1, "sha256": "00", "size": 1}', "m: unauthenticated manifest: no signature"),
+    ],
+)
+def test_damaged_manifest_bodies(body: bytes, message: str):
+    """Bad JSON, deep nesting, oversize, wrong top level, the old unsigned format: one line each."""
+    from hakit.ops.backup_manifest import verify
+
+    with pytest.raises(HakitError) as caught:
+        verify(KEY, body, "m")
+    assert len(caught.value.lines) == 1 and caught.value.lines[0].startswith(message), caught.value.lines
+
+
+def test_a_manifest_signed_with_another_key_is_refused():
+    """The tag covers every field: another job's key (or an edit) does not verify."""
+    from hakit.ops.backup_manifest import verify
+
+    with pytest.raises(HakitError, match=r"^m: unauthenticated manifest: signature does not match"):
+        verify(KEY, _signed(_manifest_data(), key=b"x" * 32), "m")

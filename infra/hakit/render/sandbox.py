@@ -39,7 +39,11 @@ def sandbox_text(text: str, root: str, sandbox: Path) -> str:
     return _path_pattern(root).sub(lambda _: str(sandbox) + "/", text)
 
 
-_CERT_RE = re.compile(r"(?:\bcrt|\bssl_certificate(?:_key)?)\s+([^\s;]+)")
+_CERT_RE = re.compile(
+    r"(?:\bcrt|\bca-file|\bssl_certificate(?:_key)?|\bssl_client_certificate|\bproxy_ssl_trusted_certificate)"
+    r"\s+([^\s;]+)"
+)
+"""Certificates, keys and CA files a config names (a self-signed stand-in is also a valid CA file)."""
 
 
 class StandInCertificate:
