@@ -5,7 +5,9 @@ from __future__ import annotations
 from ipaddress import IPv6Address, ip_address
 
 from hakit.render.environment import header, render, rooted
+from hakit.render.haproxy_rules import HTTP_LOG_FORMAT, TCP_LOG_FORMAT, frontend_rules, log_format
 from hakit.render.pages import error_page_bodies, error_page_statuses, http_error_file
+from hakit.render.quoting import haproxy_quote
 from hakit.render.tree import HostFiles, RenderedFile
 from hakit.spec.base import format_duration
 from hakit.spec.inventory import Inventory
@@ -52,14 +54,31 @@ def https_location(port: int) -> str:
     return f"https://{host}{'' if port == 443 else f':{port}'}%[pathq]"
 
 
-def _frontend(name: str, frontend: Frontend, root: str, peers: bool) -> dict[str, object]:
-    binds = [bind_address(address, frontend.port) for address in frontend.addresses]
+_CHECK_OPTIONS = {
+    "mysql": "option mysql-check user {user} post-41",
+    "pgsql": "option pgsql-check user {user}",
+    "redis": "option redis-check",
+    "ssl-hello": "option ssl-hello-chk",
+}
+"""HAProxy's protocol-aware checks (the server answers its own protocol's greeting, not just the SYN)."""
+
+
+def _binds(frontend: Frontend, root: str) -> list[str]:
+    proxy_protocol = " accept-proxy" if frontend.accept_proxy else ""
+    binds = [bind_address(address, frontend.port) + proxy_protocol for address in frontend.addresses]
     if frontend.tls is not None:
-        cert = rooted(root, frontend.tls.cert)
+        tls = frontend.tls
+        options = f"ssl crt {rooted(root, tls.cert)} alpn h2,http/1.1"
+        if tls.client_ca is not None:
+            options += f" ca-file {rooted(root, tls.client_ca)} verify {tls.client_verify}"
         binds += [
-            f"{bind_address(address, frontend.tls.port)} ssl crt {cert} alpn h2,http/1.1"
-            for address in frontend.addresses
+            f"{bind_address(address, tls.port)}{proxy_protocol} {options}" for address in frontend.addresses
         ]
+    return binds
+
+
+def _frontend(name: str, frontend: Frontend, root: str, peers: bool) -> dict[str, object]:
+    binds = _binds(frontend, root)
     rate = None
     if frontend.rate_limit is not None:
         limit = frontend.rate_limit
@@ -74,7 +93,11 @@ def _frontend(name: str, frontend: Frontend, root: str, peers: bool) -> dict[str
         }
     return {
         "name": name,
+        "mode": frontend.mode,
         "binds": binds,
+        "sni_routing": frontend.mode == "tcp" and bool(frontend.routes),
+        **frontend_rules(frontend),
+        "raw": list(frontend.raw),
         "maxconn": frontend.max_connections,
         "tls": frontend.tls is not None,
         "redirect_https": https_location(frontend.tls.port)
@@ -96,8 +119,46 @@ def replay_guard(backend: Backend) -> str | None:
     return " ".join(dict.fromkeys(backend.idempotent_methods))
 
 
-def _backend(name: str, backend: Backend) -> dict[str, object]:
+def _server_tls(backend: Backend, root: str) -> list[str]:
+    tls = backend.tls
+    if tls is None:
+        return []
+    options = ["ssl"]
+    if tls.verify:
+        assert tls.ca_file is not None  # BackendTls.rules
+        options += ["verify required", f"ca-file {rooted(root, tls.ca_file)}"]
+        if tls.sni is not None:
+            options.append(f"verifyhost {tls.sni}")
+    else:
+        options.append("verify none")
+    if tls.sni is not None:
+        options.append(f"sni str({tls.sni})")
+    if backend.mode == "http":
+        options.append("alpn http/1.1")
+    return options
+
+
+def _check(backend: Backend) -> dict[str, object] | None:
+    kind = backend.check_type()
     check = backend.health_check
+    if kind is None or check is None:
+        return None
+    found: dict[str, object] = {"type": kind, "timeout": format_duration(check.timeout), "option": None}
+    if kind == "http":
+        found.update(
+            {
+                "uri": haproxy_quote(check.path),
+                "host": haproxy_quote(check.host),
+                "expect_status": check.expect_status,
+            }
+        )
+    elif kind in _CHECK_OPTIONS:
+        found["option"] = _CHECK_OPTIONS[kind].format(user=check.user)
+    return found
+
+
+def _backend(name: str, backend: Backend, root: str = "") -> dict[str, object]:
+    check = backend.health_check if backend.check_type() is not None else None
     default_server = []
     if check is not None:
         default_server += [
@@ -108,7 +169,7 @@ def _backend(name: str, backend: Backend) -> dict[str, object]:
     if backend.circuit_breaker is not None:
         breaker = backend.circuit_breaker
         default_server += [
-            "observe layer7",
+            "observe layer4" if backend.mode == "tcp" else "observe layer7",
             f"error-limit {breaker.error_limit}",
             f"on-error {breaker.on_error}",
         ]
@@ -122,27 +183,31 @@ def _backend(name: str, backend: Backend) -> dict[str, object]:
             options.append(f"maxconn {server.maxconn}")
         if server.backup:
             options.append("backup")
+        if backend.cookie is not None:
+            options.append(f"cookie {server_name}")
+        if backend.send_proxy:
+            options.append("send-proxy-v2")
+        options += _server_tls(backend, root)
         servers.append(
             {"name": server_name, "endpoint": server.endpoint(), "options": " " + " ".join(options)}
         )
+    http = backend.mode == "http"
+    cookie = None
+    if backend.cookie is not None:
+        secure = " secure" if backend.cookie.secure else ""
+        cookie = f"cookie {backend.cookie.name} insert indirect nocache httponly{secure}"
     return {
         "name": name,
+        "mode": backend.mode,
         "balance": backend.balance,
-        "check": (
-            {
-                "path": check.path,
-                "host": check.host,
-                "expect_status": check.expect_status,
-                "timeout": format_duration(check.timeout),
-            }
-            if check is not None
-            else None
-        ),
+        "check": _check(backend),
+        "cookie": cookie,
         "retries": backend.retries,
         "redispatch": backend.redispatch and backend.retries > 0,
-        "retry_on": " ".join(backend.effective_retry_on("haproxy")) if backend.retries > 0 else "",
-        "replay_methods": replay_guard(backend),
-        "keepalive": backend.keepalive,
+        "retry_on": " ".join(backend.effective_retry_on("haproxy")) if http and backend.retries > 0 else "",
+        "replay_methods": replay_guard(backend) if http else None,
+        "keepalive": backend.keepalive if http else 0,
+        "raw": list(backend.raw),
         "default_server": " ".join(default_server) or "init-addr last,libc,none",
         "servers": servers,
     }
@@ -171,6 +236,10 @@ def haproxy_context(
         "header": header(source),
         "cluster": cluster_name,
         "syslog": proxy.syslog,
+        "log_targets": list(proxy.log_targets),
+        "http_log": log_format(HTTP_LOG_FORMAT) if proxy.log_format == "structured" else None,
+        "tcp_log": log_format(TCP_LOG_FORMAT) if proxy.log_format == "structured" else None,
+        "raw": {"global": list(proxy.raw.global_), "defaults": list(proxy.raw.defaults)},
         "chroot": proxy.chroot,
         "paths": {
             "chroot": rooted(root, CHROOT),
@@ -204,7 +273,7 @@ def haproxy_context(
             for status in error_page_statuses(proxy)
         ],
         "frontends": [_frontend(name, frontend, root, sync) for name, frontend in proxy.frontends.items()],
-        "backends": [_backend(name, backend) for name, backend in proxy.backends.items()],
+        "backends": [_backend(name, backend, root) for name, backend in proxy.backends.items()],
     }
 
 

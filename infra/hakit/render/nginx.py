@@ -5,6 +5,15 @@ from __future__ import annotations
 from ipaddress import IPv6Address, ip_address
 
 from hakit.render.environment import header, render, rooted
+from hakit.render.nginx_rules import (
+    HTTP_LOG_FORMAT,
+    STREAM_LOG_FORMAT,
+    request_headers,
+    response_header_lines,
+    route_maps,
+    syslog_target,
+    variable_prefix,
+)
 from hakit.render.pages import error_page_bodies, error_page_statuses
 from hakit.render.tree import HostFiles, RenderedFile
 from hakit.spec.base import format_duration
@@ -19,6 +28,9 @@ TEMP_DIR = "/var/lib/nginx"
 
 LIMIT_REQ_STATES_PER_MB = 8000
 """limit_req states a megabyte of zone holds on 64-bit (128-byte states; nginx documentation)."""
+
+STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+"""Debian's dynamic stream module (package libnginx-mod-stream), loaded when a frontend is mode tcp."""
 
 HTTP2_DIRECTIVE = (1, 25, 1)
 """From this nginx version on, `http2 on;` replaces the `http2` parameter of `listen`."""
@@ -38,8 +50,9 @@ TLS_CIPHERS = ":".join(
 _BALANCE = {
     "roundrobin": "",
     "leastconn": "least_conn",
-    "source": "ip_hash",
+    "source": "hash $remote_addr consistent",
     "random": "random two least_conn",
+    "uri": "hash $request_uri consistent",
 }
 _NEXT_UPSTREAM = {
     "conn-failure": ["error"],
@@ -104,7 +117,7 @@ def limit_rate(limit: RateLimit) -> str:
     return f"{limit.per_minute()}r/m"
 
 
-def _backend(name: str, backend: Backend) -> dict[str, object]:
+def _upstream(name: str, backend: Backend) -> dict[str, object]:
     servers = []
     breaker = backend.circuit_breaker
     for server in backend.servers.values():
@@ -121,12 +134,55 @@ def _backend(name: str, backend: Backend) -> dict[str, object]:
         servers.append({"endpoint": server.endpoint(), "options": " " + " ".join(options)})
     return {
         "name": name,
+        "mode": backend.mode,
         "balance": _BALANCE[backend.balance],
         "servers": servers,
-        "keepalive": backend.keepalive,
+        "keepalive": backend.keepalive if backend.mode == "http" else 0,
+        "raw": raw_block(list(backend.raw)),
+    }
+
+
+def _tls_lines(backend: Backend, root: str) -> list[str]:
+    """proxy_ssl_* lines of a backend reached over TLS (http and stream share the names)."""
+    tls = backend.tls
+    if tls is None:
+        return []
+    lines = ["proxy_ssl on;"] if backend.mode == "tcp" else []
+    lines.append("proxy_ssl_protocols TLSv1.2 TLSv1.3;")
+    if tls.verify:
+        assert tls.ca_file is not None  # BackendTls.rules
+        lines += ["proxy_ssl_verify on;", f"proxy_ssl_trusted_certificate {rooted(root, tls.ca_file)};"]
+    if tls.sni is not None:
+        lines += ["proxy_ssl_server_name on;", f"proxy_ssl_name {tls.sni};"]
+    return lines
+
+
+def _location(name: str, backend: Backend, root: str) -> dict[str, object]:
+    """The proxy settings of one backend inside a location (http) or a server (stream)."""
+    scheme = "https" if backend.tls is not None else "http"
+    proxy_pass = f"{scheme}://{name}" if backend.mode == "http" else name
+    lines = [
+        f"proxy_pass {proxy_pass};",
+        f"proxy_next_upstream {next_upstream(backend)};",
+        f"proxy_next_upstream_tries {backend.retries + 1};",
+        "# No overall limit (the tries bound it): a limit equal to proxy_read_timeout leaves no time",
+        "# to retry a hung server, which then costs a 504 per request (lab drill 2).",
+        "proxy_next_upstream_timeout 0;",
+    ]
+    return {
+        "name": name,
+        "proxy_pass": proxy_pass,
         "next_upstream": next_upstream(backend),
         "tries": backend.retries + 1,
+        "tls": _tls_lines(backend, root),
+        "lines": lines + _tls_lines(backend, root),
+        "send_proxy": backend.send_proxy,
     }
+
+
+def raw_block(lines: list[str]) -> list[str]:
+    """Raw inventory lines under a comment that says where they come from (nothing when there are none)."""
+    return ["# Raw lines from the inventory (not modelled by hakit).", *lines] if lines else []
 
 
 def https_location(port: int) -> str:
@@ -134,52 +190,97 @@ def https_location(port: int) -> str:
     return f"https://$host{'' if port == 443 else f':{port}'}$request_uri"
 
 
+def _rate(name: str, frontend: Frontend) -> dict[str, object] | None:
+    limit = frontend.rate_limit
+    if limit is None:
+        return None
+    return {
+        "zone": f"rl_{name}",
+        "size": zone_size(limit.table_size),
+        "rate": limit_rate(limit),
+        "requests": limit.requests,
+        "period": format_duration(limit.period),
+        "capacity": limit.capacity(),
+        # nginx admits one request plus `burst` at once: the capacity minus the first.
+        "burst": limit.capacity() - 1,
+    }
+
+
 def _frontend(
-    name: str, frontend: Frontend, backends: dict[str, dict[str, object]], root: str, http2_listen: bool
+    index: int, name: str, frontend: Frontend, proxy: Proxy, root: str, http2_listen: bool
 ) -> dict[str, object]:
-    listens = [listen_address(address, frontend.port) for address in frontend.addresses]
+    proxy_protocol = " proxy_protocol" if frontend.accept_proxy else ""
+    listens = [listen_address(address, frontend.port) + proxy_protocol for address in frontend.addresses]
     tls = None
     tls_listens: list[str] = []
     if frontend.tls is not None:
         tls = {
             "cert": rooted(root, frontend.tls.cert),
             "key": rooted(root, frontend.tls.key or frontend.tls.cert),
+            "client_ca": rooted(root, frontend.tls.client_ca) if frontend.tls.client_ca else None,
+            "client_verify": "on" if frontend.tls.client_verify == "required" else "optional",
         }
         http2 = " http2" if http2_listen else ""
-        tls_listens = [f"{listen_address(a, frontend.tls.port)} ssl{http2}" for a in frontend.addresses]
-    rate = None
-    if frontend.rate_limit is not None:
-        limit = frontend.rate_limit
-        rate = {
-            "zone": f"rl_{name}",
-            "size": zone_size(limit.table_size),
-            "rate": limit_rate(limit),
-            "requests": limit.requests,
-            "period": format_duration(limit.period),
-            "capacity": limit.capacity(),
-            # nginx admits one request plus `burst` at once: the capacity minus the first.
-            "burst": limit.capacity() - 1,
-        }
+        tls_listens = [
+            f"{listen_address(a, frontend.tls.port)} ssl{http2}{proxy_protocol}" for a in frontend.addresses
+        ]
+    maps: list[str] = []
+    codes: dict[str, int] = {}
+    route_variable = None
+    if frontend.routes and frontend.mode == "http":
+        maps, codes = route_maps(index, frontend, frontend.backend)
+        route_variable = f"${variable_prefix(index)}_route"
+    elif frontend.routes:
+        route_variable = f"${variable_prefix(index)}_sni"
+        lines = [f"map $ssl_preread_server_name {route_variable} {{", "    hostnames;"]
+        lines.append(f"    default {frontend.backend};")
+        for route in frontend.routes:
+            lines += [f"    {host.lower()} {route.backend};" for host in route.hosts if host]
+        lines.append("}")
+        maps = ["\n".join(lines)]
+    backend = proxy.backends[frontend.backend]
     return {
         "name": name,
+        "mode": frontend.mode,
         "listens": listens,
         "tls_listens": tls_listens,
         "tls": tls,
+        "accept_proxy": frontend.accept_proxy,
         "redirect_https": https_location(frontend.tls.port)
         if frontend.redirect_https and frontend.tls
         else None,
         "hsts": frontend.tls.hsts_max_age if frontend.tls is not None else None,
-        "rate_limit": rate,
-        "backend": backends[frontend.backend],
+        "rate_limit": _rate(name, frontend),
+        "maps": maps,
+        "route_variable": route_variable,
+        "routes": [
+            {
+                "code": code,
+                "location": f"@{variable_prefix(index)}_{be}",
+                **_location(be, proxy.backends[be], root),
+            }
+            for be, code in codes.items()
+        ],
+        "request_headers": request_headers(frontend),
+        "response_headers": response_header_lines(frontend.response_headers),
+        "raw": raw_block(list(frontend.raw)),
+        "raw_location": raw_block(list(frontend.raw_location)),
+        "backend": _location(frontend.backend, backend, root),
     }
 
 
 def nginx_context(proxy: Proxy, cluster_name: str, *, source: str, root: str) -> dict[str, object]:
     """The template variables of `nginx.conf`."""
-    backends = {name: _backend(name, backend) for name, backend in proxy.backends.items()}
+    upstreams = [_upstream(name, backend) for name, backend in proxy.backends.items()]
     timeouts = {field: format_duration(value) for field, value in proxy.timeouts.model_dump().items()}
     http2_listen = proxy.version_tuple() < HTTP2_DIRECTIVE
     user, _group = proxy.user()
+    frontends = [
+        _frontend(index, name, fe, proxy, root, http2_listen)
+        for index, (name, fe) in enumerate(proxy.frontends.items())
+    ]
+    stream = any(fe["mode"] == "tcp" for fe in frontends) or any(up["mode"] == "tcp" for up in upstreams)
+    structured = proxy.log_format == "structured"
     return {
         "user": user,
         "hard_stop_after": format_duration(proxy.hard_stop_after),
@@ -191,9 +292,17 @@ def nginx_context(proxy: Proxy, cluster_name: str, *, source: str, root: str) ->
             "pidfile": rooted(root, PIDFILE),
             "error_log": rooted(root, f"{LOG_DIR}/error.log"),
             "access_log": rooted(root, f"{LOG_DIR}/access.log"),
+            "stream_log": rooted(root, f"{LOG_DIR}/stream.log"),
             "temp": rooted(root, TEMP_DIR),
             "errors": rooted(root, "/" + ERRORS_DIR),
         },
+        "stream_module": STREAM_MODULE if stream else None,
+        "log": {
+            "http_format": f"'{HTTP_LOG_FORMAT}'" if structured else None,
+            "stream_format": f"'{STREAM_LOG_FORMAT}'" if structured else None,
+            "targets": [syslog_target(target) for target in proxy.log_targets],
+        },
+        "raw_http": raw_block(list(proxy.raw.http)),
         "max_connections": proxy.max_connections,
         "timeouts": timeouts,
         "health_port": proxy.health_port,
@@ -203,10 +312,8 @@ def nginx_context(proxy: Proxy, cluster_name: str, *, source: str, root: str) ->
             else None
         ),
         "error_pages": [{"status": status} for status in error_page_statuses(proxy)],
-        "backends": list(backends.values()),
-        "frontends": [
-            _frontend(name, fe, backends, root, http2_listen) for name, fe in proxy.frontends.items()
-        ],
+        "backends": upstreams,
+        "frontends": frontends,
     }
 
 

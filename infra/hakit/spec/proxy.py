@@ -12,15 +12,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 
-from hakit.spec.base import DurationMs, Name, Port, Problem, SpecModel
+from hakit.spec.base import DurationMs, IpAddress, Multiline, Name, Port, Problem, SpecModel, Token, parse_ip
+from hakit.spec.proxy_routing import (
+    HeaderRule,
+    HostName,
+    HttpMethod,
+    HttpPath,
+    ProxyRaw,
+    RawLine,
+    Route,
+    haproxy_raw_problems,
+    nginx_raw_problems,
+)
 
-AbsPath = Annotated[str, Field(pattern=r"^/[^\s;{}'\"]*$", description="absolute path on the host")]
-HttpPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")]
+AbsPath = Annotated[Token, Field(pattern=r"^/", description="absolute path on the host")]
+"""A host path written bare into configs: one word without comment, quote, brace or variable signs."""
 _HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}$"
 )
@@ -51,9 +62,6 @@ ALL_RETRYABLE_ERRORS: tuple[RetryOn, ...] = (
     "504",
 )
 """What HAProxy 2.6's `retry-on all-retryable-errors` activates (configuration.txt, `retry-on`)."""
-
-HttpMethod = Literal["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "POST", "PATCH"]
-"""Methods a backend may declare safe to replay."""
 
 NGINX_IDEMPOTENT: tuple[HttpMethod, ...] = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
 """What nginx replays without `non_idempotent` in `proxy_next_upstream` (all but POST, LOCK, PATCH)."""
@@ -94,13 +102,13 @@ def address_problem(value: str) -> str | None:
     resolvers would pass it to inet_aton or DNS depending on the library.
     """
     try:
-        ip_address(value)
+        parse_ip(value)
         return None
     except ValueError:
         pass
     if re.fullmatch(r"[0-9.]+", value) or re.fullmatch(r".*\.[0-9]+", value):
         return f"not a valid IPv4 address (and not a host name): {value!r}"
-    if not _HOSTNAME_RE.match(value):
+    if not _HOSTNAME_RE.fullmatch(value):
         return f"not an IP address or hostname: {value!r}"
     return None
 
@@ -110,22 +118,34 @@ def is_hostname_or_ip(value: str) -> bool:
     return address_problem(value) is None
 
 
-class HealthCheck(SpecModel):
-    """Active HTTP health check of each server (HAProxy); nginx open source checks passively only."""
+CheckType = Literal["http", "tcp", "mysql", "pgsql", "redis", "ssl-hello"]
+"""Active check protocols: HTTP request, plain TCP connect, or HAProxy's protocol-aware checks."""
 
+
+class HealthCheck(SpecModel):
+    """Active health check of each server (HAProxy); nginx open source checks passively only."""
+
+    type: CheckType = Field(
+        default="http", description="default for TCP backends without a health_check: tcp (connect)"
+    )
+    user: Token | None = Field(default=None, description="mysql/pgsql: the user the check logs in as")
     path: HttpPath = "/healthz"
     expect_status: int = Field(default=200, ge=100, le=599)
-    host: str = Field(default="localhost", pattern=r"^[A-Za-z0-9.-]+(:\d+)?$", description="Host header")
+    host: Token = Field(default="localhost", pattern=r"^[A-Za-z0-9.-]+(:\d+)?$", description="Host header")
     interval: DurationMs = 2000
     timeout: DurationMs = 2000
     fall: int = Field(default=3, ge=1, le=100)
     rise: int = Field(default=2, ge=1, le=100)
 
     def rules(self) -> Iterator[Problem]:
-        """Checks need a positive interval and timeout."""
+        """Checks need a positive interval and timeout; database checks log in as a user."""
         for name, value in (("interval", self.interval), ("timeout", self.timeout)):
             if value < 10:
                 yield Problem((name,), "must be at least 10ms")
+        if self.type in ("mysql", "pgsql") and self.user is None:
+            yield Problem(("user",), f"a {self.type} check logs in: give the user (no password is sent)")
+        if self.user is not None and self.type not in ("mysql", "pgsql"):
+            yield Problem(("user",), "only mysql and pgsql checks log in")
 
 
 class CircuitBreaker(SpecModel):
@@ -162,19 +182,57 @@ class Server(SpecModel):
     def endpoint(self) -> str:
         """`host:port`, bracketing IPv6 literals."""
         try:
-            if isinstance(ip_address(self.address), IPv6Address):
+            if isinstance(parse_ip(self.address), IPv6Address):
                 return f"[{self.address}]:{self.port}"
         except ValueError:
             pass
         return f"{self.address}:{self.port}"
 
 
+class Cookie(SpecModel):
+    """Session persistence by an inserted cookie naming the server (HAProxy `cookie ... insert`)."""
+
+    name: Token = Field(default="SERVERID", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    secure: bool = Field(default=True, description="only sent over HTTPS (add `secure`)")
+
+
+class BackendTls(SpecModel):
+    """TLS from the proxy to the servers, verified against a CA file."""
+
+    ca_file: AbsPath | None = Field(
+        default=None, description="PEM CA bundle the server certificate must chain to"
+    )
+    verify: bool = Field(default=True, description="false: encrypt without checking the server (not advised)")
+    sni: HostName | None = Field(default=None, description="server name sent and verified; default: none")
+
+    def rules(self) -> Iterator[Problem]:
+        """Verification needs a CA file."""
+        if self.verify and self.ca_file is None:
+            yield Problem(
+                ("ca_file",), "verify needs ca_file (or set verify: false, which trusts any server)"
+            )
+
+
 class Backend(SpecModel):
     """A pool of servers behind a frontend."""
 
-    balance: Literal["roundrobin", "leastconn", "source", "random", "first", "uri"] = "roundrobin"
+    mode: Literal["http", "tcp"] = Field(
+        default="http", description="tcp: byte streams (databases, MQTT, TLS passthrough)"
+    )
+    balance: Literal["roundrobin", "leastconn", "source", "random", "first", "uri"] = Field(
+        default="roundrobin",
+        description="source/uri hash consistently on both proxies (keys stay put when a server leaves)",
+    )
     servers: dict[Name, Server] = Field(min_length=1)
     health_check: HealthCheck | None = Field(default_factory=HealthCheck)
+    cookie: Cookie | None = Field(
+        default=None, description="HAProxy: stick each client to a server by cookie"
+    )
+    tls: BackendTls | None = Field(default=None, description="TLS to the servers")
+    send_proxy: bool = Field(default=False, description="PROXY protocol v2 to the servers (client address)")
+    raw: list[RawLine] = Field(
+        default_factory=list, description="raw lines: HAProxy backend / nginx upstream"
+    )
     retries: int = Field(default=3, ge=0, le=10, description="extra attempts on another server")
     redispatch: bool = Field(default=True, description="retry on a different server, not the same one")
     retry_on: list[RetryOn] | None = Field(
@@ -213,6 +271,14 @@ class Backend(SpecModel):
                 )
             seen.setdefault(server.endpoint(), name)
 
+    def check_type(self) -> CheckType | None:
+        """The active check protocol: TCP backends default to a connect check, never to an HTTP probe."""
+        if self.health_check is None:
+            return None
+        if self.mode == "tcp" and "health_check" not in self.model_fields_set:
+            return "tcp"
+        return self.health_check.type
+
     def effective_retry_on(self, kind: str) -> list[RetryOn]:
         """`retry_on`, or the default of the proxy kind (one that keeps a circuit breaker seeing 500s)."""
         if self.retry_on is not None:
@@ -239,6 +305,12 @@ class Tls(SpecModel):
     key: AbsPath | None = Field(default=None, description="nginx private key; default: the cert file")
     port: Port = 443
     hsts_max_age: int | None = Field(default=None, ge=0, description="send Strict-Transport-Security")
+    client_ca: AbsPath | None = Field(
+        default=None, description="mTLS: client certificates must chain to this CA"
+    )
+    client_verify: Literal["required", "optional"] = Field(
+        default="required", description="with client_ca: refuse clients without a valid certificate"
+    )
 
 
 class RateLimit(SpecModel):
@@ -284,16 +356,23 @@ class Frontend(SpecModel):
     port: Port = 80
     tls: Tls | None = None
     redirect_https: bool = Field(default=False, description="answer plain HTTP with a 301 to https")
-    backend: str
+    backend: Name = Field(description="the default backend (when no route matches)")
+    mode: Literal["http", "tcp"] = Field(default="http", description="tcp: forward byte streams")
+    routes: list[Route] = Field(default_factory=list, description="ordered: the first matching route wins")
+    request_headers: list[HeaderRule] = Field(default_factory=list, description="applied in order")
+    response_headers: list[HeaderRule] = Field(default_factory=list, description="applied in order")
+    accept_proxy: bool = Field(default=False, description="clients speak the PROXY protocol (v1 or v2)")
     rate_limit: RateLimit | None = None
     max_connections: int | None = Field(default=None, ge=1, description="HAProxy frontend maxconn")
+    raw: list[RawLine] = Field(default_factory=list, description="raw lines: HAProxy frontend / nginx server")
+    raw_location: list[RawLine] = Field(default_factory=list, description="raw lines: nginx location (HTTP)")
 
     def rules(self) -> Iterator[Problem]:
         """Addresses parse; a redirect needs TLS; the TLS port differs from the plain one."""
         for position, address in enumerate(self.addresses):
             if address not in ("*", "::"):
                 try:
-                    ip_address(address)
+                    parse_ip(address)
                 except ValueError:
                     yield Problem(("addresses", position), f"not an IP address, '*' or '::': {address!r}")
         if len(set(self.addresses)) != len(self.addresses):
@@ -302,6 +381,32 @@ class Frontend(SpecModel):
             yield Problem(("redirect_https",), "needs tls (nothing to redirect to)")
         if self.tls is not None and self.tls.port == self.port:
             yield Problem(("tls", "port"), f"the plain HTTP listener already uses port {self.port}")
+        if self.mode == "tcp":
+            yield from self._tcp_rules()
+
+    def _tcp_rules(self) -> Iterator[Problem]:
+        """A TCP frontend forwards bytes: nothing that reads HTTP (TLS passthrough routes by SNI only)."""
+        for field in ("redirect_https", "rate_limit", "tls"):
+            if getattr(self, field):
+                yield Problem((field,), "needs mode http (a tcp frontend does not read HTTP)")
+        for field in ("request_headers", "response_headers", "raw_location"):
+            if getattr(self, field):
+                yield Problem((field,), "needs mode http (a tcp frontend does not read HTTP)")
+        for position, route in enumerate(self.routes):
+            for kind in route.conditions():
+                if kind != "hosts":
+                    yield Problem(
+                        ("routes", position, kind),
+                        "a tcp frontend routes by TLS server name (hosts) only",
+                    )
+
+    def backends(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """(field path, backend name) of the default backend and every route's."""
+        found: list[tuple[tuple[str | int, ...], str]] = [(("backend",), self.backend)]
+        found += [
+            (("routes", position, "backend"), route.backend) for position, route in enumerate(self.routes)
+        ]
+        return found
 
     def ports(self) -> list[int]:
         """Every port this frontend listens on."""
@@ -334,7 +439,7 @@ class Stats(SpecModel):
     """Statistics: HAProxy stats page + Prometheus `/metrics`; nginx `stub_status`."""
 
     enabled: bool = True
-    address: IPv4Address | IPv6Address = Field(default=IPv4Address("127.0.0.1"))
+    address: IpAddress = Field(default=IPv4Address("127.0.0.1"))
     port: Port = 8404
     user: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
     password: SecretStr | None = None
@@ -376,7 +481,7 @@ class Proxy(SpecModel):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     stats: Stats = Field(default_factory=Stats)
     health_port: Port = Field(default=8405, description="loopback liveness endpoint polled by keepalived")
-    error_pages: dict[int, str] = Field(
+    error_pages: dict[int, Multiline] = Field(
         default_factory=dict, description="status -> HTML body; 429/502/503/504 have built-in pages"
     )
     max_connections: int = Field(
@@ -386,7 +491,7 @@ class Proxy(SpecModel):
     distribution: Literal["debian", "rhel"] = Field(
         default="debian", description="decides the account the proxy runs as"
     )
-    version: str | None = Field(
+    version: Token | None = Field(
         default=None,
         pattern=r"^[0-9]{1,2}\.[0-9]{1,3}(\.[0-9]{1,3})?$",
         description="target daemon version (default: Debian 12's, HAProxy 2.6 / nginx 1.22)",
@@ -400,16 +505,35 @@ class Proxy(SpecModel):
         default=True, description="HAProxy: on reload, close idle keep-alive connections after a response"
     )
     peers: Peers = Field(default_factory=Peers)
-    syslog: str = Field(default="/dev/log", pattern=r"^(/\S+|\d+\.\d+\.\d+\.\d+(:\d+)?)$")
+    log_format: Literal["structured", "classic"] = Field(
+        default="structured",
+        description="structured: JSON access log (upstream, status, timings, retries, termination)",
+    )
+    log_targets: list[
+        Annotated[Token, Field(pattern=r"^(/\S+|[A-Za-z0-9.-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5})$")]
+    ] = Field(
+        default_factory=list,
+        description="extra syslog targets: /dev/log style sockets or host:port (UDP)",
+    )
+    raw: ProxyRaw = Field(default_factory=ProxyRaw, description="raw lines of the proxy-wide sections")
+    syslog: Token = Field(default="/dev/log", pattern=r"^(/\S+|\d+\.\d+\.\d+\.\d+(:\d+)?)$")
 
     def rules(self) -> Iterator[Problem]:
         """References, port clashes, kind-specific limits."""
         for name, frontend in self.frontends.items():
-            if frontend.backend not in self.backends:
-                yield Problem(
-                    ("frontends", name, "backend"),
-                    f"unknown backend {frontend.backend!r} (known: {', '.join(sorted(self.backends))})",
-                )
+            for loc, backend in frontend.backends():
+                if backend not in self.backends:
+                    yield Problem(
+                        ("frontends", name, *loc),
+                        f"unknown backend {backend!r} (known: {', '.join(sorted(self.backends))})",
+                    )
+                elif self.backends[backend].mode != frontend.mode:
+                    yield Problem(
+                        ("frontends", name, *loc),
+                        f"backend {backend!r} is mode {self.backends[backend].mode}, "
+                        f"the frontend mode {frontend.mode}",
+                    )
+        yield from self._raw_rules()
         yield from self._port_rules()
         for status, body in self.error_pages.items():
             if status not in ERROR_PAGE_STATUSES:
@@ -423,6 +547,8 @@ class Proxy(SpecModel):
                     f"page of {len(body.encode())} bytes: HAProxy error files must fit one buffer "
                     f"(at most {MAX_ERROR_PAGE_BYTES} bytes here; link to assets instead of inlining them)",
                 )
+        for name, backend in self.backends.items():
+            yield from _backend_mode_rules(name, backend)
         if self.kind == "nginx":
             yield from self._nginx_rules()
         else:
@@ -474,17 +600,86 @@ class Proxy(SpecModel):
                     yield Problem(loc, f"{address} port {port} is already used by {where}")
                     break
 
+    def _raw_rules(self) -> Iterator[Problem]:
+        """Raw lines stay in their section: the checks of the daemon that reads them."""
+        if self.kind == "haproxy":
+            yield from haproxy_raw_problems(self.raw.global_, ("raw", "global"))
+            yield from haproxy_raw_problems(self.raw.defaults, ("raw", "defaults"))
+            if self.raw.http:
+                yield Problem(("raw", "http"), "nginx only (HAProxy: use global or defaults)")
+            for name, frontend in self.frontends.items():
+                yield from haproxy_raw_problems(frontend.raw, ("frontends", name, "raw"))
+                if frontend.raw_location:
+                    yield Problem(("frontends", name, "raw_location"), "nginx only (HAProxy: use raw)")
+            for name, backend in self.backends.items():
+                yield from haproxy_raw_problems(backend.raw, ("backends", name, "raw"))
+            return
+        yield from nginx_raw_problems(self.raw.http, ("raw", "http"))
+        for field, lines in (("global", self.raw.global_), ("defaults", self.raw.defaults)):
+            if lines:
+                yield Problem(("raw", field), "HAProxy only (nginx: use http)")
+        for name, frontend in self.frontends.items():
+            yield from nginx_raw_problems(frontend.raw, ("frontends", name, "raw"))
+            yield from nginx_raw_problems(frontend.raw_location, ("frontends", name, "raw_location"))
+        for name, backend in self.backends.items():
+            yield from nginx_raw_problems(backend.raw, ("backends", name, "raw"))
+
+    def unmodelled(self) -> list[str]:
+        """Dotted field paths (relative to the proxy) holding raw lines: what the model does not describe."""
+        found = [
+            f"raw.{field}"
+            for field in ("global", "defaults", "http")
+            if getattr(self.raw, field.replace("global", "global_"))
+        ]
+        for name, frontend in self.frontends.items():
+            found += [
+                f"frontends.{name}.{field}" for field in ("raw", "raw_location") if getattr(frontend, field)
+            ]
+        found += [f"backends.{name}.raw" for name, backend in self.backends.items() if backend.raw]
+        return found
+
+    def _nginx_sni_rules(self, name: str, frontend: Frontend) -> Iterator[Problem]:
+        """nginx routes by SNI with one `proxy_pass $variable`: the backends share the server's settings."""
+        default = _stream_settings(self.backends[frontend.backend])
+        for position, route in enumerate(frontend.routes):
+            if route.backend in self.backends and _stream_settings(self.backends[route.backend]) != default:
+                yield Problem(
+                    ("frontends", name, "routes", position, "backend"),
+                    f"nginx: backend {route.backend!r} must match {frontend.backend!r} in send_proxy, tls "
+                    "and retries (one stream server proxies to every route)",
+                )
+
     def _nginx_rules(self) -> Iterator[Problem]:
         if self.stats.password is not None:
             yield Problem(("stats", "password"), "nginx stub_status takes no password: keep it on loopback")
         for name, backend in self.backends.items():
-            if backend.balance in ("first", "uri"):
+            if backend.balance == "first":
                 yield Problem(("backends", name, "balance"), f"nginx has no {backend.balance!r} balancing")
             has_backup = any(server.backup for server in backend.servers.values())
-            if has_backup and backend.balance in ("source", "random"):
+            if has_backup and backend.balance in ("source", "random", "uri"):
                 yield Problem(
                     ("backends", name, "balance"),
                     "nginx allows backup servers only with roundrobin or leastconn",
+                )
+            if backend.cookie is not None:
+                yield Problem(
+                    ("backends", name, "cookie"),
+                    "nginx open source cannot insert a persistence cookie: use balance source (or uri)",
+                )
+            if backend.send_proxy and backend.mode == "http":
+                yield Problem(
+                    ("backends", name, "send_proxy"),
+                    "nginx sends the PROXY protocol only in mode tcp (stream)",
+                )
+            if (
+                backend.mode == "tcp"
+                and backend.tls is not None
+                and backend.tls.sni is None
+                and backend.tls.verify
+            ):
+                yield Problem(
+                    ("backends", name, "tls", "sni"),
+                    "nginx stream verifies the server name it sends: give sni",
                 )
             if backend.circuit_breaker is not None and backend.circuit_breaker.on_error != "mark-down":
                 yield Problem(
@@ -497,6 +692,32 @@ class Proxy(SpecModel):
                         ("backends", name, "retry_on", position), "nginx has no 0rtt-rejected retry"
                     )
         for name, frontend in self.frontends.items():
+            for position, rule in enumerate(frontend.request_headers):
+                if rule.action == "add":
+                    yield Problem(
+                        ("frontends", name, "request_headers", position, "action"),
+                        "nginx can only set or delete a request header (proxy_set_header replaces)",
+                    )
+            for field in ("request_headers", "response_headers"):
+                for position, rule in enumerate(getattr(frontend, field)):
+                    if rule.value is not None and "$" in rule.value:
+                        yield Problem(
+                            ("frontends", name, field, position, "value"),
+                            "nginx cannot write '$' literally (it starts a variable)",
+                        )
+            for position, route in enumerate(frontend.routes):
+                if route.header is not None and route.header.value is not None and "$" in route.header.value:
+                    yield Problem(
+                        ("frontends", name, "routes", position, "header", "value"),
+                        "nginx cannot compare with a literal '$' (use regex with \\$)",
+                    )
+            routed = {route.backend for route in frontend.routes} - {frontend.backend}
+            if len(routed) > 20:
+                yield Problem(
+                    ("frontends", name, "routes"), "nginx: at most 20 distinct backends behind the routes"
+                )
+            if frontend.mode == "tcp" and frontend.backend in self.backends:
+                yield from self._nginx_sni_rules(name, frontend)
             if frontend.max_connections is not None:
                 yield Problem(
                     ("frontends", name, "max_connections"),
@@ -510,6 +731,23 @@ class Proxy(SpecModel):
                     "nginx replays every method but POST, LOCK and PATCH (or with them all): use "
                     f"[{', '.join(NGINX_IDEMPOTENT)}] or add POST and PATCH",
                 )
+
+
+def _stream_settings(backend: Backend) -> tuple[object, ...]:
+    """What an nginx stream server sets for its backend (one server proxies to every SNI route)."""
+    return (backend.send_proxy, backend.tls, backend.retries, backend.effective_retry_on("nginx"))
+
+
+def _backend_mode_rules(name: str, backend: Backend) -> Iterator[Problem]:
+    """What a TCP backend cannot do, and which checks need which mode."""
+    check = backend.check_type()
+    if backend.mode == "tcp":
+        if backend.cookie is not None:
+            yield Problem(("backends", name, "cookie"), "needs mode http (cookies are HTTP)")
+        if backend.balance == "uri":
+            yield Problem(("backends", name, "balance"), "needs mode http (a tcp backend sees no URI)")
+    elif check in ("mysql", "pgsql", "redis", "ssl-hello"):
+        yield Problem(("backends", name, "health_check", "type"), f"a {check} check needs mode tcp")
 
 
 NODE_ADDRESS = "each node's address"
