@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from hakit.lab import netns
-from hakit.lab.drills import DrillResult, DrillRunner
+from hakit.lab.drills import POSTS_503, POSTS_HANG, DrillResult, DrillRunner
 from hakit.lab.runtime import Lab
 from hakit.lab.session import create_lab, open_inventory, tune
 from support import require_binaries, require_root
@@ -143,3 +143,52 @@ def test_rate_limit_answers_429_to_the_abuser_only(request: pytest.FixtureReques
     assert int(extra["polite_sent"]) >= 5, result
     assert extra["polite_ok"] == extra["polite_sent"], result
     assert result.failed == 0 and extra["polite_429"] == 0, result
+
+
+@pytest.mark.parametrize("proxy", ["haproxy", "nginx"])
+def test_post_is_never_replayed(request: pytest.FixtureRequest, proxy: str) -> None:
+    """POSTs to backends answering 503, then hanging: every POST reaches a backend exactly once."""
+    lab: Lab = request.getfixturevalue(f"{proxy}_lab")
+    result = _run(lab, 10)
+    extra = result.extra
+    assert int(extra["posts_sent"]) == POSTS_503 + POSTS_HANG, result
+    # Each one reached a backend (the failing primaries or, once they were marked down, the backup) ...
+    assert extra["posts_distinct"] == extra["posts_sent"], result
+    # ... and none twice: no layer-7 retry of a non-idempotent request.
+    assert extra["posts_replayed"] == 0 and extra["max_receptions"] == 1, result
+
+
+def test_rate_limit_parity(haproxy_lab: Lab, nginx_lab: Lab) -> None:
+    """The same client pattern (3x the limit from a quiet client) is admitted alike by both proxies.
+
+    Tolerance: one capacity (requests + burst). Both admit `capacity` at once and then the sustained rate;
+    over an overload that starts idle nginx's leaky bucket admits up to one capacity more than HAProxy's
+    sliding window (the proxy layer's stated semantics, docs/inventory.md).
+    """
+    results = {lab.plan.proxy: _run(lab, 11) for lab in (haproxy_lab, nginx_lab)}
+    admitted = {proxy: int(r.extra["admitted"]) for proxy, r in results.items()}
+    capacity = int(results["haproxy"].extra["capacity"])
+    for proxy, result in results.items():
+        expected = float(result.extra["expected"])
+        assert result.failed == 0, result
+        # Never more than the limit allows (+1 for a request at the window's edge), and at least the burst.
+        assert capacity <= admitted[proxy] <= expected + 1, (proxy, result)
+    assert abs(admitted["haproxy"] - admitted["nginx"]) <= capacity, results
+
+
+def test_stick_table_survives_reload_and_failover(haproxy_lab: Lab) -> None:
+    """HAProxy peers: a client over its limit is still limited after a reload and after the VIP moved."""
+    result = _run(haproxy_lab, 12)
+    extra = result.extra
+    assert extra["over_limit"] == 429, result
+    assert extra["after_reload"] == 429, result
+    assert extra["after_failover"] == 429, result
+
+
+def test_nginx_rate_state_survives_a_reload_only(nginx_lab: Lab) -> None:
+    """nginx keeps limit_req zones across a reload (shared memory); the standby has its own (no peers)."""
+    result = _run(nginx_lab, 12)
+    extra = result.extra
+    assert extra["over_limit"] == 429, result
+    assert extra["after_reload"] == 429, result
+    assert extra["after_failover"] == 200, result

@@ -19,6 +19,7 @@ from hakit.lab.load import LoadConfig, Record
 from hakit.lab.procs import Supervisor, is_running, process_tree
 from hakit.lab.session import open_inventory, tune
 from hakit.lab.vip import _parse
+from support import require_binaries
 
 pytestmark = pytest.mark.lab
 
@@ -138,6 +139,12 @@ def test_plan_from_inventory_renders_rooted_configs(tmp_path: Path) -> None:
     assert f"{tmp_path}/hosts/lb1/" in config.content
     for address in (*plan.client_addresses, *(b.address for b in plan.backends)):
         assert address.startswith("198.18.")
+    # Its own quiet addresses for the rate-limit drills; the plain frontend's load is not spread.
+    assert len(plan.probe_sources) == 3 and plan.source_rate is None and len(plan.load_sources) == 1
+    assert [(r.frontend, r.port, r.capacity) for r in plan.rate_limits] == [
+        ("api", 8080, 20),
+        ("slow", 8081, 5),
+    ]
     assert tune(inv, cluster, nopreempt=True).load_balancers[cluster].vrrp.instances["vi_web"].nopreempt
     assert not inv.load_balancers[cluster].vrrp.instances["vi_web"].nopreempt
 
@@ -161,10 +168,31 @@ def test_accounting_from_records() -> None:
 
 def test_parse_drills_and_monitor_lines() -> None:
     """Drill selections by number, range and name; `ip monitor` lines."""
-    assert parse_drills("all") == list(range(1, 10))
+    assert parse_drills("all") == list(range(1, 13))
     assert parse_drills("1,4-6,rate-limit") == [1, 4, 5, 6, 9]
+    assert parse_drills("post-not-replayed,11-12") == [10, 11, 12]
     with pytest.raises(HakitError):
-        parse_drills("12")
+        parse_drills("13")
     assert _parse("3: eth0    inet 198.18.0.10/24 scope global secondary eth0") == ("198.18.0.10", True)
     assert _parse("Deleted 3: eth0    inet 198.18.0.10/24 scope global eth0") == ("198.18.0.10", False)
     assert _parse("       valid_lft forever preferred_lft forever") is None
+
+
+def test_a_production_shaped_cluster_is_drilled_as_it_is(tmp_path: Path) -> None:
+    """Only a TLS frontend with a rate limit (refused before issue 12): TLS with a lab certificate at the
+    configured path, and the load spread over client addresses, each below half of the limit."""
+    require_binaries("openssl")
+    inv, cluster = open_inventory(HERE / "production.yaml", None)
+    plan = build_plan(inv, cluster, source="tests/lab/production.yaml", workdir=tmp_path)
+    assert (plan.frontend, plan.port) == ("www", 443)
+    assert plan.ca_file is not None and "BEGIN CERTIFICATE" in Path(plan.ca_file).read_text()
+    pem = next(f for f in plan.master.files if f.relpath == "etc/haproxy/certs/www.pem")
+    assert "PRIVATE KEY" in pem.content and pem.mode == 0o600
+    config = plan.load_config()
+    sources = config.sources()
+    assert len(sources) == 64 and len(set(sources)) == 64
+    assert plan.source_rate == 25.0  # half of 50/s
+    assert 1000 / config.keepalive_interval_ms <= plan.source_rate  # the keep-alive stream's address
+    assert 1000 / config.new_interval_ms / (len(sources) - 1) <= plan.source_rate  # each other address
+    assert not set(sources) & set(plan.probe_sources)
+    assert [(r.port, r.tls, r.capacity) for r in plan.rate_limits] == [(443, True, 75)]

@@ -57,7 +57,9 @@ def up_command(
     _out.print(f"lab {lab.prefix} up: cluster {name} ({lab.plan.proxy}), VIP {lab.plan.vip}:{lab.plan.port}")
     for ns in lab.topology.namespaces():
         _out.print(f"  netns {ns}")
-    _out.print(f"  client: ip netns exec {lab.client_ns} curl http://{lab.plan.vip}:{lab.plan.port}/")
+    # A TLS frontend presents the lab's throwaway certificate (its name is the VIP's address).
+    curl = f"curl --cacert {lab.plan.ca_file} https" if lab.plan.ca_file else "curl http"
+    _out.print(f"  client: ip netns exec {lab.client_ns} {curl}://{lab.plan.vip}:{lab.plan.port}/")
     _out.print(f"  files and logs: {lab.workdir}")
     _out.print("  drill it: hakit lab drill [--drills 1,5]   remove it: hakit lab down")
 
@@ -69,7 +71,9 @@ def drill_command(
     ] = None,
     cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="load-balancer cluster")] = None,
     lab_prefix: Annotated[str | None, typer.Option("--lab", help="prefix of a running lab to drill")] = None,
-    drills: Annotated[str, typer.Option("--drills", "-d", help="'all', numbers (1,4-6) or names")] = "all",
+    drills: Annotated[
+        str, typer.Option("--drills", "-d", help="'all', numbers (1,4-6,10-12) or names")
+    ] = "all",
     advert_int: Annotated[float | None, typer.Option(help="override the cluster's VRRP advert_int")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON")] = False,
     state_dir: StateDir = Path("/run/hakit-lab"),

@@ -8,7 +8,7 @@ where one exists, and the requests sent / failed / retried. Drills leave the lab
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import secrets
 import signal
 import statistics
 import time
@@ -19,11 +19,18 @@ from dataclasses import asdict, dataclass, field
 from hakit.errors import HakitError
 from hakit.lab import netns
 from hakit.lab.load import LoadConfig, Record
-from hakit.lab.plan import lb_host
+from hakit.lab.plan import RateLimitPlan, lb_host
 from hakit.lab.runtime import Lab, LoadHandle
+from hakit.render.writer import write_file
 
 WARMUP_S = 0.3
 """Load before the fault: the baseline latency comes from it."""
+
+POSTS_503, POSTS_HANG = 12, 4
+"""POSTs drill 10 sends while the primaries answer 503, then while they hang."""
+
+_PROBE_USED: dict[tuple[str, str], float] = {}
+"""(lab prefix, client address) -> when a rate-limit drill last used it (the parity drill needs it quiet)."""
 
 
 @dataclass
@@ -70,6 +77,9 @@ DRILLS: dict[int, str] = {
     7: "lb-return",
     8: "circuit-breaker",
     9: "rate-limit",
+    10: "post-not-replayed",
+    11: "rate-limit-parity",
+    12: "stick-table-survival",
 }
 
 
@@ -88,10 +98,10 @@ def parse_drills(spec: str) -> list[int]:
         elif part.isdigit():
             chosen.append(int(part))
         else:
-            raise HakitError(f"unknown drill {part!r}: use numbers 1-9 or {', '.join(by_name)}", exit_code=2)
+            raise HakitError(f"unknown drill {part!r}: use numbers 1-12 or {', '.join(by_name)}", exit_code=2)
     unknown = [n for n in chosen if n not in DRILLS]
     if unknown:
-        raise HakitError(f"unknown drill number(s) {unknown}: drills are 1-9", exit_code=2)
+        raise HakitError(f"unknown drill number(s) {unknown}: drills are 1-12", exit_code=2)
     return chosen
 
 
@@ -110,15 +120,8 @@ def _wait(predicate: Callable[[], bool], timeout: float, step: float = 0.005) ->
 
 
 def _load_config(lab: Lab, **overrides: object) -> LoadConfig:
-    plan = lab.plan
-    config = LoadConfig(
-        host=plan.vip,
-        port=plan.port,
-        deadline_ms=plan_deadline_ms(lab),
-        max_seconds=30.0,
-        source=plan.client_addresses[0].split("/")[0],
-    )
-    return dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
+    """The drill load (TLS, spread below any per-client limit: `LabPlan.load_config`) with overrides."""
+    return lab.plan.load_config(**overrides)
 
 
 def plan_deadline_ms(lab: Lab) -> float:
@@ -322,20 +325,30 @@ class DrillRunner:
 
     # ------------------------------------------------------------- drill 9: rate limit
 
+    def _limit(self, longest: bool = False) -> RateLimitPlan | None:
+        """The first rate-limited frontend (or the one with the longest window: its state lasts)."""
+        limits = list(self.plan.rate_limits)
+        if not limits or len(self.plan.probe_sources) < 3:
+            return None
+        return max(limits, key=lambda r: r.period_ms / r.requests) if longest else limits[0]
+
+    def _limited_config(self, limit: RateLimitPlan, source: str, **overrides: object) -> LoadConfig:
+        """Load to a rate-limited frontend from one client address of its own (TLS if it needs it)."""
+        ca = self.plan.certificate if limit.tls else None
+        return _load_config(self.lab, port=limit.port, source=source, ca_file=ca, **overrides)
+
     def drill_9(self) -> DrillResult:
         """A client above the rate limit gets 429 while a polite client is served."""
         result = self._result(9)
-        port = self.plan.rate_limit_port
-        per_s = self.plan.rate_limit_per_s
-        if port is None or per_s is None or len(self.plan.client_addresses) < 2:
-            result.detail = "skipped: no frontend with a rate limit (or one client address only)"
+        limit = self._limit()
+        if limit is None:
+            result.detail = "skipped: no frontend with a rate limit (or too few client addresses)"
             return result
-        polite_source = self.plan.client_addresses[1].split("/")[0]
+        per_s = limit.per_s
         polite = self.lab.start_load(
-            _load_config(
-                self.lab,
-                port=port,
-                source=polite_source,
+            self._limited_config(
+                limit,
+                self.plan.probe_sources[0],
                 keepalive=0,
                 new_interval_ms=max(50.0, 4000.0 / per_s),
                 max_seconds=10.0,
@@ -344,9 +357,9 @@ class DrillRunner:
         try:
             start = time.monotonic()
             abusive = self.lab.start_load(
-                _load_config(
-                    self.lab,
-                    port=port,
+                self._limited_config(
+                    limit,
+                    self.plan.probe_sources[1],
                     keepalive=2,
                     keepalive_interval_ms=0,
                     new_interval_ms=0,
@@ -376,6 +389,211 @@ class DrillRunner:
         result.detail = (
             f"abusive: {len(limited)}/{len(abusive_records)} got 429; polite: "
             f"{result.extra['polite_ok']}/{len(polite_records)} served"
+        )
+        return result
+
+    # ------------------------------------------------------------- drill 10: POST never replayed
+
+    def _set_mode(self, names: list[str], mode: str) -> None:
+        """Switch backends to answer `mode` (ok, 500, 503, hang): mode file + SIGHUP."""
+        for name in names:
+            write_file(self.lab.backend_file(name, "mode"), mode + "\n", 0o600)
+            self.lab.supervisor.signal(f"backend-{name}", signal.SIGHUP)
+
+    def _received(self, offsets: dict[str, int]) -> Counter[str]:
+        """How often each request id reached any backend since `offsets` (POST logs)."""
+        seen: Counter[str] = Counter()
+        for name, offset in offsets.items():
+            path = self.lab.backend_file(name, "posts")
+            with contextlib.suppress(FileNotFoundError), open(path, "rb") as handle:
+                handle.seek(offset)
+                for line in handle.read().decode(errors="replace").splitlines():
+                    if line.split():
+                        seen[line.split()[0]] += 1
+        return seen
+
+    def drill_10(self) -> DrillResult:
+        """POSTs while every primary answers 503, then hangs: each reaches a backend exactly once."""
+        result = self._result(10)
+        primaries = [b.name for b in self.plan.backends if not b.backup]
+        offsets = {
+            b.name: (path.stat().st_size if (path := self.lab.backend_file(b.name, "posts")).exists() else 0)
+            for b in self.plan.backends
+        }
+        records: list[Record] = []
+        tag = secrets.token_hex(3)
+        retries_before = self._retries()
+        start = time.monotonic()
+        for mode, count, interval_ms in (("503", POSTS_503, 40.0), ("hang", POSTS_HANG, 100.0)):
+            self._set_mode(primaries, mode)
+            try:
+                config = _load_config(
+                    self.lab,
+                    method="POST",
+                    request_id=f"{mode}-{tag}",
+                    keepalive=0,
+                    new_interval_ms=interval_ms,
+                    max_requests=count,
+                    max_seconds=count * interval_ms / 1000 + self.plan.client_deadline_ms / 1000 + 1,
+                )
+                records += self.lab.run_load(config)
+                if mode == "hang":
+                    # A replay after a timeout comes after the proxy's own timeouts: wait out what the
+                    # client's patience did not already cover before counting (a 503 is resent at once).
+                    time.sleep(min(2.0, max(0.0, self.plan.replay_window_s - config.deadline_ms / 1000)))
+            finally:
+                self._set_mode(primaries, "ok")
+        received = self._received(offsets)
+        _account(result, records, start)
+        result.recover_s = None
+        with contextlib.suppress(OSError):
+            result.retried = max(0, self._retries() - retries_before)
+        ours = {key: n for key, n in received.items() if f"-{tag}-" in key}
+        replayed = {key: n for key, n in ours.items() if n > 1}
+        result.extra.update(
+            {
+                "posts_sent": len(records),
+                "posts_received": sum(ours.values()),
+                "posts_distinct": len(ours),
+                "posts_replayed": len(replayed),
+                "max_receptions": max(ours.values(), default=0),
+            }
+        )
+        result.detail = (
+            f"{len(records)} POSTs (503, then hanging backends): {len(ours)} reached a backend, "
+            f"{len(replayed)} more than once"
+        )
+        self._all_up()
+        return result
+
+    # ------------------------------------------------------------- drill 11: rate-limit parity
+
+    def drill_11(self) -> DrillResult:
+        """A quiet client sends at 3x the limit for a bounded time: how many requests are admitted."""
+        result = self._result(11)
+        limit = self._limit()
+        if limit is None:
+            result.detail = "skipped: no frontend with a rate limit (or too few client addresses)"
+            return result
+        window = limit.period_ms * limit.capacity / limit.requests / 1000
+        # A quiet client: nothing sent from this address for one window (the state has drained).
+        source = self.plan.probe_sources[2]
+        last = _PROBE_USED.get((self.lab.prefix, source))
+        if last is not None:
+            time.sleep(max(0.0, last + min(window, 30.0) + 0.2 - time.monotonic()))
+        duration = min(max(2.0, 2 * limit.period_ms / 1000), 10.0)
+        send_per_s = max(3 * limit.per_s, 1.5 * limit.capacity / duration)
+        count = int(send_per_s * duration)
+        config = self._limited_config(
+            limit,
+            source,
+            keepalive=1,
+            keepalive_interval_ms=1000.0 / send_per_s,
+            new_interval_ms=0,
+            max_requests=count,
+            max_seconds=duration + 5,
+        )
+        start = time.monotonic()
+        try:
+            records = self.lab.run_load(config)
+        finally:
+            _PROBE_USED[(self.lab.prefix, source)] = time.monotonic()
+        _account(result, records, start)
+        result.recover_s = None
+        admitted = sum(1 for r in records if r[3] == 200)
+        spent = (max(r[2] for r in records) - min(r[1] for r in records)) if records else 0.0
+        result.extra.update(
+            {
+                "frontend": limit.frontend,
+                "sent": len(records),
+                "admitted": admitted,
+                "rejected_429": sum(1 for r in records if r[3] == 429),
+                "seconds": round(spent, 3),
+                "capacity": limit.capacity,
+                "per_s": limit.per_s,
+                # The inventory's meaning: `capacity` at once, then the sustained rate.
+                "expected": round(limit.capacity + limit.per_s * spent, 1),
+            }
+        )
+        result.detail = (
+            f"{admitted}/{len(records)} admitted in {spent:.2f}s at {send_per_s:.0f}/s "
+            f"(limit {limit.per_s:g}/s, {limit.capacity} at once)"
+        )
+        return result
+
+    # ------------------------------------------------------------- drill 12: stick-table survival
+
+    def _reload_proxy(self, node: str) -> None:
+        """Reload a node's proxy the way the Debian unit does (HAProxy master: SIGUSR2; nginx: SIGHUP)."""
+        if self.plan.proxy == "haproxy":
+            before = self._haproxy_pid(node)
+            self.lab.supervisor.signal(f"proxy-{node}", signal.SIGUSR2)
+            if _wait(lambda: self._haproxy_pid(node) not in (before, ""), 10.0, 0.02) is None:
+                raise HakitError(f"lab: HAProxy on {node} did not come back after the reload")
+        else:
+            self.lab.supervisor.signal(f"proxy-{node}", signal.SIGHUP)
+            time.sleep(0.5)  # new workers start; the old ones finish what they had
+
+    def _haproxy_pid(self, node: str) -> str:
+        with contextlib.suppress(OSError):
+            for line in self.lab.haproxy_command(node, "show info").splitlines():
+                if line.startswith("Pid:"):
+                    return line.split(":", 1)[1].strip()
+        return ""
+
+    def drill_12(self) -> DrillResult:
+        """A client over its limit stays limited across a proxy reload and a VIP failover (peers)."""
+        result = self._result(12)
+        limit = self._limit(longest=True)
+        if limit is None:
+            result.detail = "skipped: no frontend with a rate limit (or too few client addresses)"
+            return result
+        self.ensure_master()
+        master, standby = self.plan.master.name, self.plan.standby.name
+        source = self.plan.probe_sources[1]
+
+        def probe() -> int:
+            records = self.lab.run_load(
+                self._limited_config(limit, source, keepalive=0, new_interval_ms=1, max_requests=1)
+            )
+            return records[0][3] if records else 0
+
+        fill = self.lab.run_load(
+            self._limited_config(
+                limit,
+                source,
+                keepalive=1,
+                keepalive_interval_ms=0,
+                new_interval_ms=0,
+                max_requests=limit.capacity + 5,
+            )
+        )
+        records = list(fill)
+        over = probe()
+        start = time.monotonic()
+        self._reload_proxy(master)
+        after_reload = probe()
+        self.lab.supervisor.stop(f"keepalived-{master}")
+        moved = self._vip_on(standby, timeout=10.0)
+        result.detect_s = None if moved is None else moved - start
+        after_failover = probe() if moved is not None else 0
+        self.restore_lbs()
+        result.sent = len(records) + 3
+        result.recover_s = None
+        result.extra.update(
+            {
+                "frontend": limit.frontend,
+                "filled_admitted": sum(1 for r in records if r[3] == 200),
+                "over_limit": over,
+                "after_reload": after_reload,
+                "after_failover": after_failover,
+                "survived_reload": int(over == 429 and after_reload == 429),
+                "survived_failover": int(over == 429 and after_failover == 429),
+            }
+        )
+        result.detail = (
+            f"over the limit: {over}; after a reload of {master}: {after_reload}; "
+            f"after the VIP moved to {standby}: {after_failover}"
         )
         return result
 

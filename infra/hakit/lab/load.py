@@ -11,6 +11,12 @@ The run stops at `--max-requests`, at `--max-seconds`, or on SIGTERM/SIGINT, the
 `[kind, start, end, status, reconnects, backend]` (times from CLOCK_MONOTONIC, shared with the parent;
 status 0 = failed, and then the last field says why: `!timeout`, `!reset`, ...) to `--out` as JSON.
 It prints `ready` once the first request succeeded.
+
+`--source A,B,C` spreads the load over several client addresses (keep-alive connection i uses the i-th,
+new connections take the rest in turn), so a per-client rate limit sees each address below its limit.
+`--ca-file F` speaks TLS and verifies the server against F (the lab's throwaway certificate, with the VIP
+as its IP address). `--method POST` sends a one-byte body, and is never resent; `--request-id P` numbers
+the requests `X-Request-Id: P-1, P-2, ...` (in the order they were started) so a backend can count them.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import ssl
 import sys
 import time
 from dataclasses import dataclass, field
@@ -42,6 +49,18 @@ class LoadConfig:
     max_requests: int = 20000
     max_seconds: float = 10.0
     source: str | None = None
+    ca_file: str | None = None
+    method: str = "GET"
+    request_id: str | None = None
+
+    def sources(self) -> list[str | None]:
+        """The client addresses to bind, in order (`[None]`: let the kernel choose)."""
+        found = [part.strip() for part in (self.source or "").split(",") if part.strip()]
+        return list(found) or [None]
+
+    def replayable(self) -> bool:
+        """May a request lost on a reused connection be resent (RFC 9110: idempotent methods only)?"""
+        return self.method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
 
 
 @dataclass
@@ -52,13 +71,13 @@ class _Run:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     ready: bool = False
 
-    def claim(self) -> bool:
-        """Reserve one request of the budget; False once the budget or the stop flag is reached."""
+    def claim(self) -> int:
+        """Reserve one request of the budget: its number (1, 2, ...), 0 once the budget or stop is reached."""
         if self.stop.is_set() or self.sent >= self.config.max_requests:
             self.stop.set()
-            return False
+            return 0
         self.sent += 1
-        return True
+        return self.sent
 
     def record(self, record: Record) -> None:
         self.records.append(record)
@@ -79,10 +98,16 @@ class _Closed(_Failed):
     """The server closed the connection cleanly before sending a byte of the answer."""
 
 
-def _request_bytes(config: LoadConfig, close: bool) -> bytes:
+def _request_bytes(config: LoadConfig, close: bool, number: int = 0) -> bytes:
     connection = "Connection: close\r\n" if close else ""
-    head = f"GET {config.path} HTTP/1.1\r\nHost: {config.host}\r\nUser-Agent: hakit-lab\r\n"
-    return f"{head}{connection}\r\n".encode()
+    head = f"{config.method} {config.path} HTTP/1.1\r\nHost: {config.host}\r\nUser-Agent: hakit-lab\r\n"
+    if config.request_id:
+        head += f"X-Request-Id: {config.request_id}-{number}\r\n"
+    body = ""
+    if config.method in ("POST", "PUT", "PATCH"):
+        head += "Content-Type: text/plain\r\nContent-Length: 1\r\n"
+        body = "x"
+    return f"{head}{connection}\r\n{body}".encode()
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, str, bool]:
@@ -114,23 +139,34 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, str, bool]:
     return status, headers.get("x-backend", ""), close
 
 
+_TLS: dict[str, ssl.SSLContext] = {}
+
+
+def _tls_context(ca_file: str) -> ssl.SSLContext:
+    """A client context trusting only the lab's certificate (verified, with its IP address as the name)."""
+    if ca_file not in _TLS:
+        _TLS[ca_file] = ssl.create_default_context(cafile=ca_file)
+    return _TLS[ca_file]
+
+
 async def _connect(
-    config: LoadConfig, deadline: float
+    config: LoadConfig, deadline: float, source: str | None = None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int]:
     """Connect, retrying unanswered or refused attempts until the deadline; returns the retry count too."""
     retries = 0
-    local = (config.source, 0) if config.source else None
+    local = (source, 0) if source else None
+    tls = _tls_context(config.ca_file) if config.ca_file else None
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
             raise _Failed("connect deadline", retries)
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(config.host, config.port, local_addr=local),
+                asyncio.open_connection(config.host, config.port, local_addr=local, ssl=tls),
                 timeout=min(left, config.connect_timeout_ms / 1000),
             )
             return reader, writer, retries
-        except (TimeoutError, OSError):
+        except (TimeoutError, OSError):  # ssl.SSLError is an OSError
             retries += 1
             # A refusal comes back at once: pause a little so the retry is not a busy loop.
             await asyncio.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
@@ -151,15 +187,15 @@ def _close(writer: asyncio.StreamWriter | None) -> None:
             writer.close()
 
 
-async def _one_new_connection(run: _Run) -> None:
+async def _one_new_connection(run: _Run, number: int, source: str | None) -> None:
     config = run.config
     start = time.monotonic()
     deadline = start + config.deadline_ms / 1000
     retries = 0
     writer = None
     try:
-        reader, writer, retries = await _connect(config, deadline)
-        writer.write(_request_bytes(config, close=True))
+        reader, writer, retries = await _connect(config, deadline, source)
+        writer.write(_request_bytes(config, close=True, number=number))
         status, backend, _ = await asyncio.wait_for(_read_response(reader), deadline - time.monotonic())
         run.record(("n", start, time.monotonic(), status, retries, backend))
     except _Failed as err:
@@ -172,10 +208,15 @@ async def _one_new_connection(run: _Run) -> None:
 
 async def _new_connections(run: _Run) -> None:
     interval = run.config.new_interval_ms / 1000
+    sources = run.config.sources()
+    # The keep-alive connections have the first addresses to themselves when there are enough.
+    own = sources[run.config.keepalive :] if len(sources) > run.config.keepalive else sources
     tasks: set[asyncio.Task[None]] = set()
     next_at = time.monotonic()
-    while run.claim():
-        task = asyncio.create_task(_one_new_connection(run))
+    turn = 0
+    while number := run.claim():
+        task = asyncio.create_task(_one_new_connection(run, number, own[turn % len(own)]))
+        turn += 1
         tasks.add(task)
         task.add_done_callback(tasks.discard)
         next_at += interval
@@ -185,35 +226,37 @@ async def _new_connections(run: _Run) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _keepalive_connection(run: _Run) -> None:
+async def _keepalive_connection(run: _Run, index: int) -> None:
     config = run.config
     interval = config.keepalive_interval_ms / 1000
+    sources = config.sources()
+    source = sources[index % len(sources)]
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
-    while run.claim():
+    while number := run.claim():
         start = time.monotonic()
         deadline = start + config.deadline_ms / 1000
         retries = 0
         try:
             if writer is None or reader is None:
-                reader, writer, retries = await _connect(config, deadline)
+                reader, writer, retries = await _connect(config, deadline, source)
                 reused = False
             else:
                 reused = True
-            writer.write(_request_bytes(config, close=False))
+            writer.write(_request_bytes(config, close=False, number=number))
             try:
                 status, backend, close = await asyncio.wait_for(
                     _read_response(reader), deadline - time.monotonic()
                 )
             except (_Closed, ConnectionResetError, BrokenPipeError):
-                if not reused:
+                if not reused or not config.replayable():
                     raise
                 # A reused connection closed or reset before any byte of the answer: like browsers and
-                # HTTP libraries (RFC 9112 9.3.1), resend the idempotent GET once on a new connection.
+                # HTTP libraries (RFC 9112 9.3.1), resend an idempotent request once on a new connection.
                 _close(writer)
-                reader, writer, more = await _connect(config, deadline)
+                reader, writer, more = await _connect(config, deadline, source)
                 retries += 1 + more
-                writer.write(_request_bytes(config, close=False))
+                writer.write(_request_bytes(config, close=False, number=number))
                 status, backend, close = await asyncio.wait_for(
                     _read_response(reader), deadline - time.monotonic()
                 )
@@ -240,7 +283,7 @@ async def run_load(config: LoadConfig) -> list[Record]:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, run.stop.set)
     loop.call_later(config.max_seconds, run.stop.set)
-    workers = [_keepalive_connection(run) for _ in range(config.keepalive)]
+    workers = [_keepalive_connection(run, index) for index in range(config.keepalive)]
     if config.new_interval_ms > 0:
         workers.append(_new_connections(run))
     await asyncio.gather(*workers)
@@ -260,7 +303,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connect-timeout-ms", type=float, default=100.0)
     parser.add_argument("--max-requests", type=int, default=20000)
     parser.add_argument("--max-seconds", type=float, default=10.0)
-    parser.add_argument("--source")
+    parser.add_argument("--source", help="client address(es) to bind, comma-separated")
+    parser.add_argument("--ca-file", help="speak TLS and trust this certificate")
+    parser.add_argument("--method", default="GET", choices=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"])
+    parser.add_argument("--request-id", help="send X-Request-Id: ID-<n>")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     config = LoadConfig(
@@ -275,6 +321,9 @@ def main(argv: list[str] | None = None) -> None:
         max_requests=args.max_requests,
         max_seconds=min(args.max_seconds, 600.0),
         source=args.source,
+        ca_file=args.ca_file,
+        method=args.method,
+        request_id=args.request_id,
     )
     records = asyncio.run(run_load(config))
     with open(args.out, "w") as out:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from hakit.lab.load import LoadConfig
 from hakit.lab.netns import LabHost, LabInterface
 
 ProxyKind = Literal["haproxy", "nginx"]
@@ -42,6 +44,36 @@ class BackendPlan:
     segment: str
     prefix_len: int = 24
     backup: bool = False
+    health_path: str = "/health"
+    host: str = ""
+    """The backend namespace it runs in (default: its own); servers sharing an address share one."""
+
+    @property
+    def host_name(self) -> str:
+        """Host (namespace suffix) this server runs in."""
+        return backend_host(self.host or self.name)
+
+
+@dataclass(frozen=True)
+class RateLimitPlan:
+    """A rate-limited frontend: where to reach it and its limit (rate + burst, the inventory's meaning)."""
+
+    frontend: str
+    port: int
+    requests: int
+    period_ms: int
+    burst: int = 0
+    tls: bool = False
+
+    @property
+    def per_s(self) -> float:
+        """The sustained rate per client address."""
+        return self.requests * 1000 / self.period_ms
+
+    @property
+    def capacity(self) -> int:
+        """Requests a quiet client may send at once."""
+        return self.requests + self.burst
 
 
 @dataclass(frozen=True)
@@ -64,6 +96,47 @@ class LabPlan:
     rate_limit_port: int | None = None
     rate_limit_per_s: float | None = None
     circuit_breaker: bool = False
+    frontend: str = ""
+    ca_file: str | None = None
+    """TLS: the drill frontend is reached over TLS and the client trusts this (throwaway) certificate."""
+    load_sources: tuple[str, ...] = ()
+    """Client addresses the drill load is spread over (several when the drill frontend has a rate limit)."""
+    source_rate: float | None = None
+    """Most requests per second one client address may send to the drill frontend (half its limit)."""
+    rate_limits: tuple[RateLimitPlan, ...] = ()
+    certificate: str | None = None
+    """The lab's throwaway certificate (every TLS frontend presents it), for clients to trust."""
+    replay_window_s: float = 2.0
+    """How long after a request the proxy may still resend it (retries x (connect + server timeout))."""
+    probe_sources: tuple[str, ...] = ()
+    """Addresses of their own for the rate-limit drills (a quiet client each: no state from other load)."""
+
+    def load_config(self, **overrides: object) -> LoadConfig:
+        """The drill load through the VIP: TLS when the frontend speaks it, below any per-client limit."""
+        config = LoadConfig(
+            host=self.vip,
+            port=self.port,
+            deadline_ms=self.client_deadline_ms,
+            max_seconds=30.0,
+            source=",".join(self.load_sources) or None,
+            ca_file=self.ca_file,
+            # A TLS handshake costs a few ms more than a TCP one on a busy machine.
+            connect_timeout_ms=300.0 if self.ca_file else 100.0,
+        )
+        if self.source_rate is not None:
+            # One keep-alive connection on the first address at the per-address rate, new connections
+            # in turn over the others, each address below half of its limit.
+            spread = max(1, len(self.load_sources) - 1)
+            config = dataclasses.replace(
+                config,
+                keepalive_interval_ms=1000.0 / self.source_rate,
+                new_interval_ms=max(10.0, 1000.0 / (self.source_rate * spread)),
+            )
+        return dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
+
+    def backend(self, name: str) -> BackendPlan:
+        """Look a backend server up by name."""
+        return next(b for b in self.backends if b.name == name)
 
     @property
     def segments(self) -> list[str]:
@@ -112,8 +185,10 @@ class LabPlan:
         for node in self.nodes:
             hosts[lb_host(node.name)] = LabHost(lb_host(node.name), "lb", node.interfaces)
         for backend in self.backends:
+            if backend.host_name in hosts:
+                continue  # another port of a server already placed
             iface = LabInterface("eth0", backend.segment, (f"{backend.address}/{backend.prefix_len}",))
-            hosts[backend_host(backend.name)] = LabHost(backend_host(backend.name), "backend", (iface,))
+            hosts[backend.host_name] = LabHost(backend.host_name, "backend", (iface,))
         hosts["client"] = LabHost(
             "client", "client", (LabInterface("eth0", self.client_segment, self.client_addresses),)
         )

@@ -27,7 +27,7 @@ from typing import cast
 from hakit.errors import HakitError
 from hakit.lab import netns
 from hakit.lab.load import LoadConfig, Record
-from hakit.lab.plan import LabPlan, NodePlan, backend_host, lb_host, root_of
+from hakit.lab.plan import LabPlan, NodePlan, lb_host, root_of
 from hakit.lab.procs import ProcRecord, Supervisor, stop_records
 from hakit.lab.vip import VipWatcher
 from hakit.render.writer import write_file
@@ -139,12 +139,16 @@ class Lab:
 
     def backend_ns(self, backend: str) -> str:
         """Namespace of a backend server."""
-        return self.topology.ns(backend_host(backend))
+        return self.topology.ns(self.plan.backend(backend).host_name)
 
     @property
     def client_ns(self) -> str:
         """Namespace of the load client."""
         return self.topology.ns("client")
+
+    def backend_file(self, backend: str, kind: str) -> Path:
+        """A backend's mode file (read on SIGHUP) or POST log, in the lab's work directory."""
+        return self.workdir / "backends" / f"{backend}.{kind}"
 
     def root(self, node: str) -> Path:
         """Root directory of an LB node's files."""
@@ -165,7 +169,11 @@ class Lab:
             "--port",
             str(backend.port),
         ]
-        argv += ["--name", name, "--health-path", self.plan.health_path]
+        argv += ["--name", name, "--health-path", backend.health_path]
+        # Drills 10-12: switch the answer by a mode file + SIGHUP, count the POSTs each server received.
+        self.backend_file(name, "mode").parent.mkdir(exist_ok=True)
+        argv += ["--mode-file", str(self.backend_file(name, "mode"))]
+        argv += ["--post-log", str(self.backend_file(name, "posts"))]
         self.supervisor.start(f"backend-{name}", argv, netns=self.backend_ns(name))
 
     def start_proxy(self, node: str) -> None:
@@ -295,7 +303,7 @@ class Lab:
                         )
                     time.sleep(0.05)
         while True:
-            records = self.run_load(LoadConfig(self.plan.vip, self.plan.port, keepalive=0, max_requests=1))
+            records = self.run_load(self.plan.load_config(keepalive=0, max_requests=1))
             if records and records[0][3] == 200:
                 return
             if time.monotonic() > deadline:
