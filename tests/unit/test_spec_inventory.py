@@ -829,7 +829,15 @@ def test_cross_section_rules_run_over_the_valid_parts(tmp_path: Path) -> None:
     lines = problems(tmp_path, mutate)
     assert any("broken.proxy.backends.web.servers.a.port: Input should be greater" in line for line in lines)
     assert any("inner.vrrp.instances.VI_B.vrid: VRID 51 is already used" in line for line in lines)
-    assert len(lines) == 2
+    # The broken cluster's valid parts are checked too: it reuses edge's nodes and VRID.
+    assert any(
+        "broken.nodes.lb1: host 'lb1' is already a node of load balancer 'edge'" in line for line in lines
+    )
+    assert any(
+        "broken.nodes.lb2: host 'lb2' is already a node of load balancer 'edge'" in line for line in lines
+    )
+    assert any("broken.vrrp.instances.VI_B.vrid: VRID 51 is already used" in line for line in lines)
+    assert len(lines) == 5
 
 
 def test_an_invalid_host_is_not_also_unknown(tmp_path: Path) -> None:
@@ -840,3 +848,19 @@ def test_an_invalid_host_is_not_also_unknown(tmp_path: Path) -> None:
 def test_rule_problems_are_not_repeated(tmp_path: Path) -> None:
     lines = problems(tmp_path, set_path(*LB, "nodes", "lb9", value={"priority": 10}))
     assert len(lines) == 1 and "unknown host 'lb9'" in lines[0]
+
+
+def test_a_field_error_does_not_hide_a_subnet_error_of_the_same_cluster(tmp_path: Path) -> None:
+    """A frontend typo used to drop the whole cluster from the cross-section rules (VIP subnets, VRIDs)."""
+    lines = problems(
+        tmp_path,
+        combine(
+            set_path(*WWW, "port", value="http"),
+            set_path(*VI, "vips", value=["10.9.9.9/24"]),
+            set_path(*WWW, "addresses", value=["10.9.9.9"]),
+        ),
+    )
+    assert any("edge.proxy.frontends.www.port: Input should be a valid integer" in line for line in lines)
+    assert any(
+        "edge.vrrp.instances.VI_4.vips[0]: 10.9.9.9 is outside lb1.eth0's subnet" in line for line in lines
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,3 +174,107 @@ def test_a_value_with_a_control_character_is_refused_wherever_it_is(tmp_path: Pa
         f"{path}:5: pools.a.tags[1]: control character '\\u2028' is not allowed",
         f"{path}:5: pools.a.tags[2]: control character '\\x85' is not allowed",
     ]
+
+
+# ------------------------------------------------------------ hostile files: one line, bounded cost
+
+
+def one_error(path: Path) -> str:
+    lines = errors_of(path)
+    assert len(lines) == 1, lines
+    assert "\n" not in lines[0]
+    return lines[0]
+
+
+def test_billion_laughs_is_refused_quickly(tmp_path: Path) -> None:
+    """Nine levels of ten aliases would make 10^9 values: refused at the alias budget, never expanded."""
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for depth in range(1, 10):
+        name, previous = chr(ord("a") + depth), chr(ord("a") + depth - 1)
+        levels.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 10) + "]")
+    path = write(tmp_path, "\n".join(levels) + "\npools: {}\n")
+    started = time.perf_counter()
+    line = one_error(path)
+    assert time.perf_counter() - started < 1
+    assert line.startswith(f"{path}:") and "aliases expand to more than 100,000 values" in line
+
+
+def test_deep_nesting_is_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "pools: " + "[" * 50_000)
+    started = time.perf_counter()
+    line = one_error(path)
+    assert time.perf_counter() - started < 1
+    assert line.startswith(f"{path}:1: (yaml): ") and "nest" in line
+
+
+def test_nesting_beyond_the_limit_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "pools: " + "[" * 150 + "]" * 150 + "\n")
+    assert one_error(path) == f"{path}:1: (yaml): nested deeper than 100 levels"
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("- a\n- b\n", "a list"),
+        ("just text\n", "the single value 'just text'"),
+        ("42\n", "the single value 42"),
+    ],
+)
+def test_top_level_must_be_a_mapping(tmp_path: Path, text: str, found: str) -> None:
+    path = write(tmp_path, text)
+    assert one_error(path) == f"{path}:1: (top): the file must be a mapping of sections, not {found}"
+
+
+def test_nul_byte_is_reported_at_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "pools:\n  a:\n    low: 1\n    high: \x002\n")
+    assert one_error(path) == f"{path}:4: (yaml): character '\\x00' is not allowed in YAML"
+
+
+def test_non_utf8_is_reported_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"pools:\n  a:\n    low: 1\n    high: \xff\n")
+    assert one_error(path) == f"{path}:4: (yaml): not UTF-8 text (byte 0xff)"
+
+
+def test_a_directory_is_one_line(tmp_path: Path) -> None:
+    assert one_error(tmp_path) == f"{tmp_path}: cannot read: Is a directory"
+
+
+def test_file_size_is_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hakit.spec import yaml_reader
+
+    monkeypatch.setattr(yaml_reader, "MAX_FILE_BYTES", 1024 * 1024)
+    path = write(tmp_path, "pools: {}\n" + "#" * (1024 * 1024) + "\n")
+    assert one_error(path) == f"{path}: (yaml): file of 1,048,587 bytes or more is over the 1 MiB limit"
+
+
+def test_a_second_document_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "pools: {}\n---\npools: {}\n")
+    assert one_error(path) == f"{path}:2: (yaml): only one YAML document per file (found a second '---')"
+
+
+def test_nested_duplicate_keys_and_unknown_tags(tmp_path: Path) -> None:
+    path = write(tmp_path, "pools:\n  a:\n    low: 1\n    low: 2\n")
+    assert one_error(path) == f"{path}:4: (yaml): found duplicate key 'low'"
+    path = write(tmp_path, "pools: !!python/object:os.system {}\n")
+    assert one_error(path) == f"{path}:1: (yaml): unsupported tag tag:yaml.org,2002:python/object:os.system"
+
+
+def test_merge_keys_and_yaml_12_scalars(tmp_path: Path) -> None:
+    """`<<` merges (explicit keys win); yes/no/on/off stay strings as with YAML 1.2 (the ruamel default)."""
+    path = write(
+        tmp_path,
+        "x-base: &base {low: 1, high: 5, tags: [yes, no, on, off, NO]}\n"
+        "pools:\n  a:\n    <<: *base\n    high: 7\n",
+    )
+    data, lines = load_yaml(path)
+    assert data["pools"]["a"] == {"low": 1, "high": 7, "tags": ["yes", "no", "on", "off", "NO"]}
+    assert lines.line(("pools", "a", "high")) == 5
+    assert lines.line(("pools", "a", "low")) == 4  # merged: the line of `<<`
+
+
+def test_stack_file_keys_keep_their_lines(tmp_path: Path) -> None:
+    path = write(tmp_path, "config:\n  aws:region: us-east-1\n  hakit:env: prod\n")
+    data, lines = load_yaml(path)
+    assert data == {"config": {"aws:region": "us-east-1", "hakit:env": "prod"}}
+    assert lines.prefixed(("config",)).line(("hakit:env",)) == 3

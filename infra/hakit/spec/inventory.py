@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     PrivateAttr,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -24,10 +25,11 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from hakit.spec.backup import Backups, backup_rules
 from hakit.spec.base import Name, Problem, SpecModel
 from hakit.spec.hosts import Host
-from hakit.spec.loadbalancer import LoadBalancer
+from hakit.spec.loadbalancer import LoadBalancer, Node
 from hakit.spec.loader import load_model
 from hakit.spec.mariadb import Databases, database_rules
 from hakit.spec.slo import SloSpec
+from hakit.spec.vrrp import Vrrp
 from hakit.spec.waivers import WaiverSpec
 
 
@@ -190,11 +192,7 @@ def _rules_over_the_valid_parts(data: dict[str, Any], err: ValidationError) -> l
     raw_clusters = data.get("load_balancers") if isinstance(data.get("load_balancers"), dict) else {}
     assert isinstance(raw_hosts, dict) and isinstance(raw_clusters, dict)
     hosts = {name: _valid(Host, raw) for name, raw in raw_hosts.items() if ("hosts", name) not in broken}
-    clusters = {
-        name: _valid(LoadBalancer, raw)
-        for name, raw in raw_clusters.items()
-        if ("load_balancers", name) not in broken
-    }
+    clusters = {name: _cluster_for_rules(raw) for name, raw in raw_clusters.items()}
     partial = Inventory.model_construct(
         hosts={name: host for name, host in hosts.items() if host is not None},
         load_balancers={name: cluster for name, cluster in clusters.items() if cluster is not None},
@@ -203,6 +201,32 @@ def _rules_over_the_valid_parts(data: dict[str, Any], err: ValidationError) -> l
     )
     partial._declared_hosts = {str(name) for name in raw_hosts}
     return list(partial.rules())
+
+
+def _cluster_for_rules(raw: Any) -> LoadBalancer | None:
+    """A cluster for the cross-section rules: valid, or its valid `nodes` and `vrrp` when only other parts
+    (frontends, backends...) are broken, so a frontend typo does not hide a VIP outside its subnet.
+
+    The cross-section rules read only `nodes` and `vrrp` of a cluster.
+    """
+    full = _valid(LoadBalancer, raw)
+    if full is not None or not isinstance(raw, dict):
+        return full
+    nodes = _valid_as(_NODES, raw.get("nodes"))
+    vrrp = _valid(Vrrp, raw.get("vrrp"))
+    if nodes is None or vrrp is None or len(nodes) < 2:
+        return None
+    return LoadBalancer.model_construct(nodes=nodes, vrrp=vrrp)
+
+
+_NODES: TypeAdapter[dict[str, Node]] = TypeAdapter(dict[str, Node])
+
+
+def _valid_as(adapter: TypeAdapter[Any], raw: Any) -> Any:
+    try:
+        return adapter.validate_python(raw)
+    except ValidationError:
+        return None
 
 
 def _detail(kind: str, message: str, loc: Any, value: Any) -> InitErrorDetails:

@@ -6,7 +6,6 @@ both go through `validate_data`.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,11 +13,10 @@ from types import UnionType
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from hakit.errors import SpecError
 from hakit.spec.base import CONTROL_CHARACTERS
+from hakit.spec.yaml_reader import YamlProblem, decode, parse, read_bytes
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 PathKey = tuple[str | int, ...]
@@ -29,30 +27,6 @@ class LineIndex:
 
     def __init__(self, lines: dict[PathKey, int] | None = None) -> None:
         self._lines: dict[PathKey, int] = dict(lines or {})
-
-    @classmethod
-    def from_node(cls, node: Any) -> LineIndex:
-        """Index a ruamel round-trip document (CommentedMap / CommentedSeq)."""
-        index = cls({(): 1})
-        index._walk(node, ())
-        return index
-
-    def _walk(self, node: Any, path: PathKey) -> None:
-        lc = getattr(node, "lc", None)
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                child = (*path, key)
-                if lc is not None:
-                    with contextlib.suppress(KeyError, TypeError):
-                        self._lines[child] = lc.key(key)[0] + 1
-                self._walk(value, child)
-        elif isinstance(node, Sequence) and not isinstance(node, str):
-            for position, value in enumerate(node):
-                child = (*path, position)
-                if lc is not None:
-                    with contextlib.suppress(KeyError, TypeError, IndexError):
-                        self._lines[child] = lc.item(position)[0] + 1
-                self._walk(value, child)
 
     def line(self, path: PathKey) -> int | None:
         """Line of `path`, or of its nearest ancestor present in the file."""
@@ -68,29 +42,20 @@ class LineIndex:
         return LineIndex({k[size:]: v for k, v in self._lines.items() if k[:size] == prefix})
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    return yaml
-
-
 def load_yaml(path: str | Path) -> tuple[Any, LineIndex]:
-    """Parse a YAML file keeping line numbers; YAML syntax errors become a `SpecError` (exit 2)."""
-    source = str(path)
+    """Parse a YAML file keeping line numbers; any problem with the file is one `SpecError` line (exit 2).
+
+    Bounded: file size, nesting depth and alias expansion (see `hakit.spec.yaml_reader`).
+    """
+    source = escape_controls(str(path))
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        document = parse(decode(read_bytes(path)))
     except OSError as err:
         raise SpecError(f"{source}: cannot read: {err.strerror or err}") from None
-    try:
-        data = _yaml().load(text)
-    except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        problem = " ".join(str(err.problem or err.context or "invalid YAML").split())
-        raise SpecError(f"{source}:{line}: (yaml): {problem}") from None
-    except YAMLError as err:
-        raise SpecError(f"{source}:1: (yaml): {' '.join(str(err).split())}") from None
-    return data, LineIndex.from_node(data)
+    except YamlProblem as problem:
+        where = f"{source}:{problem.line}" if problem.line is not None else source
+        raise SpecError(f"{where}: (yaml): {escape_controls(problem.message)}") from None
+    return document.data, LineIndex(document.lines)
 
 
 def _data_path(loc: Sequence[str | int], data: Any) -> PathKey:
@@ -244,13 +209,20 @@ def load_model(path: str | Path, model_cls: type[ModelT]) -> ModelT:
     data, lines = load_yaml(path)
     if data is None:
         data = {}
+    if not isinstance(data, dict):
+        found = "a list" if isinstance(data, list) else f"the single value {escape_controls(repr(data))[:60]}"
+        raise SpecError(
+            f"{escape_controls(str(path))}:1: (top): the file must be a mapping of sections, not {found}"
+        )
     return validate_data(model_cls, data, source=str(path), lines=lines)
 
 
 def _plain(node: Any) -> Any:
-    """Convert ruamel containers to plain dict/list so pydantic sees ordinary Python data."""
+    """Plain dict/list for pydantic (the YAML reader already builds them; other callers may pass Mappings)."""
+    if type(node) is dict or type(node) is list:
+        return node
     if isinstance(node, Mapping):
         return {key: _plain(value) for key, value in node.items()}
-    if isinstance(node, list | tuple):
+    if isinstance(node, tuple):
         return [_plain(value) for value in node]
     return node
