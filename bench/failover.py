@@ -3,7 +3,7 @@
 Prints, per drill, the measured time-to-detect, the protocol's theoretical limit (3 x advert + skew for a
 crash, one advert for a clean stop), their ratio, and the lost (failed) requests. Goal: ratio <= 1.05 and
 0 lost on backend failures. First, the lab's stdlib backend against http.server's defaults (wrk, loopback).
-Usage: `python bench/failover.py [--drills 1-7] [--adverts 1,0.1] [--proxies haproxy,nginx]`.
+Usage: `python bench/failover.py [--drills 1-12] [--adverts 1,0.1] [--proxies haproxy,nginx]`.
 """
 
 from __future__ import annotations
@@ -125,6 +125,28 @@ def main() -> None:
         if ratios
         else f"lost on backend failures: {backend_lost}"
     )
+
+    # Issue 12's safe defaults, compared across the proxies of this run.
+    def key(r: DrillResult) -> str:
+        return f"{r.proxy}@{r.advert_int:g}s"
+
+    replayed = {key(r): r.extra["posts_replayed"] for r in results if r.drill == 10}
+    if replayed:
+        console.print(f"POSTs replayed (drill 10, goal 0): {replayed}")
+    admitted = {
+        key(r): f"{r.extra['admitted']}/{r.extra['sent']} (expected {r.extra['expected']})"
+        for r in results
+        if r.drill == 11 and "admitted" in r.extra
+    }
+    if admitted:
+        console.print(f"rate-limit parity (drill 11, same pattern): {admitted}")
+    survived = {
+        key(r): f"reload {r.extra['after_reload']}, failover {r.extra['after_failover']}"
+        for r in results
+        if r.drill == 12 and "after_reload" in r.extra
+    }
+    if survived:
+        console.print(f"client over its limit (drill 12, 429 = state kept): {survived}")
 
 
 if __name__ == "__main__":

@@ -75,6 +75,12 @@ def drill_command(
         str, typer.Option("--drills", "-d", help="'all', numbers (1,4-6,10-12) or names")
     ] = "all",
     advert_int: Annotated[float | None, typer.Option(help="override the cluster's VRRP advert_int")] = None,
+    frontend: Annotated[
+        str | None,
+        typer.Option(
+            "--frontend", help="frontend to load (default: the closest to plain HTTP); with INVENTORY"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON")] = False,
     state_dir: StateDir = Path("/run/hakit-lab"),
 ) -> None:
@@ -84,6 +90,10 @@ def drill_command(
     from hakit.lab.drills import parse_drills, run_drills
 
     numbers = parse_drills(drills)
+    if frontend is not None and inventory is None:
+        raise HakitError(
+            "lab drill: --frontend needs an INVENTORY (a lab left by `lab up` keeps its frontend)"
+        )
     with session.terminate_as_interrupt():
         if inventory is None:
             path = session.recorded_lab(state_dir, lab_prefix)
@@ -99,7 +109,7 @@ def drill_command(
             inv, name = session.open_inventory(inventory, cluster)
             if advert_int is not None:
                 inv = session.tune(inv, name, advert_int=advert_int)
-            lab = session.create_lab(inv, name, source=str(inventory), base=state_dir)
+            lab = session.create_lab(inv, name, source=str(inventory), base=state_dir, frontend=frontend)
             try:
                 lab.up()
                 results = run_drills(lab, numbers)

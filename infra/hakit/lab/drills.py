@@ -186,7 +186,7 @@ class DrillRunner:
     def _all_up(self, timeout: float = 15.0) -> None:
         """Every primary server back in rotation (HAProxy: UP; nginx: answering again through the VIP)."""
         if self.plan.proxy != "haproxy":
-            primaries = {b.name for b in self.plan.backends if not b.backup}
+            primaries = {b.name for b in self.plan.pool() if not b.backup}
 
             def serving() -> bool:
                 probe = self.lab.run_load(
@@ -241,7 +241,7 @@ class DrillRunner:
     # ------------------------------------------------------------- drills 1-3, 8: backends
 
     def _primary(self) -> str:
-        return next(b.name for b in self.plan.backends if not b.backup)
+        return next(b.name for b in self.plan.pool() if not b.backup)
 
     def drill_1(self) -> DrillResult:
         """A backend is killed (SIGKILL)."""
@@ -274,8 +274,8 @@ class DrillRunner:
     def drill_3(self) -> DrillResult:
         """Every primary backend dies: the backup ('sorry') server must serve."""
         result = self._result(3)
-        primaries = [b.name for b in self.plan.backends if not b.backup]
-        backups = {b.name for b in self.plan.backends if b.backup}
+        primaries = [b.name for b in self.plan.pool() if not b.backup]
+        backups = {b.name for b in self.plan.pool() if b.backup}
         if not backups:
             result.detail = "skipped: the backend has no backup server"
             return result
@@ -415,7 +415,7 @@ class DrillRunner:
     def drill_10(self) -> DrillResult:
         """POSTs while every primary answers 503, then hangs: each reaches a backend exactly once."""
         result = self._result(10)
-        primaries = [b.name for b in self.plan.backends if not b.backup]
+        primaries = [b.name for b in self.plan.pool() if not b.backup]
         offsets = {
             b.name: (path.stat().st_size if (path := self.lab.backend_file(b.name, "posts")).exists() else 0)
             for b in self.plan.backends

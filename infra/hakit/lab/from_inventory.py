@@ -72,7 +72,7 @@ PROBE_SOURCES = 3
 """Quiet client addresses of their own: drill 9's polite client, the parity and the stick-table drills."""
 
 
-def _drill_frontend(proxy: Proxy) -> tuple[str, Frontend]:
+def _drill_frontend(proxy: Proxy, chosen: str | None = None) -> tuple[str, Frontend]:
     """The frontend the drills load: plain HTTP without a limit if there is one, else the closest to it.
 
     Any frontend can be drilled: a rate limit is kept below (the load spreads over client addresses), TLS
@@ -89,7 +89,14 @@ def _drill_frontend(proxy: Proxy) -> tuple[str, Frontend]:
             int(frontend.tls is not None),
         )
 
-    name, frontend = min(proxy.frontends.items(), key=cost)
+    if chosen is not None:
+        if chosen not in proxy.frontends:
+            raise HakitError(
+                f"lab: unknown frontend {chosen!r} (the proxy has: {', '.join(proxy.frontends)})", exit_code=2
+            )
+        name, frontend = chosen, proxy.frontends[chosen]
+    else:
+        name, frontend = min(proxy.frontends.items(), key=cost)
     why = _unreachable(frontend)
     if why is not None:
         raise HakitError(
@@ -113,7 +120,7 @@ def _default_backend(frontend: Frontend) -> str:
         name = getattr(frontend, field, None)
         if isinstance(name, str):
             return name
-    raise HakitError("lab: the drilled frontend names no (default) backend")
+    raise HakitError("lab: the drilled frontend names no (default) backend")  # pragma: no cover
 
 
 def _self_signed(workdir: Path, vip: str) -> tuple[str, str]:
@@ -174,21 +181,27 @@ def _servers(inv: Inventory, proxy: Proxy, networks: list[IPv4Network]) -> list[
                     network.prefixlen,
                     server.backup,
                     health_path=check.path if check is not None else "/healthz",
+                    pool=backend_name,
                     host=by_address.setdefault(str(address), name),
                 )
             )
     return plans
 
 
-def build_plan(inv: Inventory, cluster_name: str, *, source: str, workdir: Path) -> LabPlan:
-    """Flatten a cluster into a lab plan, rendering every node's files rooted under `workdir`."""
+def build_plan(
+    inv: Inventory, cluster_name: str, *, source: str, workdir: Path, frontend: str | None = None
+) -> LabPlan:
+    """Flatten a cluster into a lab plan, rendering every node's files rooted under `workdir`.
+
+    `frontend` names the frontend the drills load (default: the closest to plain HTTP, see `_drill_frontend`).
+    """
     cluster: LoadBalancer = inv.load_balancers[cluster_name]
     instance_name, instance = next(iter(cluster.vrrp.instances.items()))
     if instance.family() != 4:
         raise HakitError(f"lab: instance {instance_name!r} carries IPv6 VIPs; the lab drives IPv4 only")
     vip = instance.vips[0]
     proxy = cluster.proxy
-    fe_name, main_fe = _drill_frontend(proxy)
+    fe_name, main_fe = _drill_frontend(proxy, frontend)
     backend_name = _default_backend(main_fe)
     backend = proxy.backends[backend_name]
     nodes_list = list(cluster.nodes)

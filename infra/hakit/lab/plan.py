@@ -45,6 +45,8 @@ class BackendPlan:
     prefix_len: int = 24
     backup: bool = False
     health_path: str = "/health"
+    pool: str = ""
+    """The inventory backend (pool) the server belongs to."""
     host: str = ""
     """The backend namespace it runs in (default: its own); servers sharing an address share one."""
 
@@ -137,6 +139,10 @@ class LabPlan:
     def backend(self, name: str) -> BackendPlan:
         """Look a backend server up by name."""
         return next(b for b in self.backends if b.name == name)
+
+    def pool(self) -> list[BackendPlan]:
+        """The servers of the drilled backend (the drilled frontend's default pool)."""
+        return [b for b in self.backends if b.pool in (self.proxy_backend, "")]
 
     @property
     def segments(self) -> list[str]:

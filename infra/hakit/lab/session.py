@@ -43,11 +43,13 @@ def tune(
     return copy
 
 
-def create_lab(inv: Inventory, cluster: str, *, source: str, base: Path = DEFAULT_BASE) -> Lab:
+def create_lab(
+    inv: Inventory, cluster: str, *, source: str, base: Path = DEFAULT_BASE, frontend: str | None = None
+) -> Lab:
     """Render the cluster into a fresh work directory and return the (not yet started) lab."""
     prefix = new_prefix()
     workdir = new_workdir(prefix, base)
-    plan = build_plan(inv, cluster, source=source, workdir=workdir)
+    plan = build_plan(inv, cluster, source=source, workdir=workdir, frontend=frontend)
     return Lab(plan, workdir, prefix)
 
 
