@@ -217,7 +217,7 @@ def test_write_tree_modes_and_replacement(tmp_path: Path, example: Inventory) ->
     # A second render replaces the tree: stale files disappear; nothing is left next to OUT.
     (out / "lb1/stale.txt").write_text("old")
     write_tree({"solo": {"etc/a.conf": RenderedFile("a\n")}}, out)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.hakit-lock", "out"]  # the lock stays
     assert _snapshot(out) == {
         MARKER: ((out / MARKER).read_bytes(), 0o644),
         "solo/etc/a.conf": (b"a\n", 0o644),
@@ -233,7 +233,7 @@ def test_failed_write_leaves_the_previous_tree_untouched(tmp_path: Path, example
     with pytest.raises(UnicodeEncodeError):
         write_tree(broken, out)
     assert _snapshot(out) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.hakit-lock", "out"]  # the lock stays
 
 
 def test_writer_refuses_foreign_directories(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +27,8 @@ def _daemons() -> None:
 
 def _namespaces() -> set[str]:
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[0] for line in listed.splitlines() if line.startswith("hakit-v")}
+    # Only this process's: other test runs on the machine validate at the same time.
+    return {line.split()[0] for line in listed.splitlines() if line.startswith(f"hakit-v{os.getpid()}-")}
 
 
 def tampered(tree: RenderedTree, host: str, path: str, old: str, new: str) -> RenderedTree:

@@ -20,6 +20,7 @@ from hakit.errors import HakitError
 if TYPE_CHECKING:
     from hakit.render.tree import RenderedTree
     from hakit.render.validate import ValidationReport
+    from hakit.render.writer import TreeChange
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -113,27 +114,73 @@ def _print_failures(report: ValidationReport) -> None:
         _err.print(f"note: {note}", markup=False)
 
 
-def _print_changes(tree: RenderedTree, out: Path) -> int:
-    from hakit.render.writer import diff_tree
-
-    changes = diff_tree(tree, out)
+def _print_changes(changes: list[TreeChange]) -> None:
     for change in changes:
         if change.kind in ("changed", "mode"):
             _out.print(f"~ {change.path}", markup=False)
             _out.print(change.diff.rstrip("\n"), markup=False)
+        elif change.kind == "refused":
+            _out.print(f"! {change.path}: {change.diff.rstrip()}", markup=False)
         else:
             _out.print(f"{'+' if change.kind == 'added' else '-'} {change.path}", markup=False)
-    return len(changes)
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def _changes_json(changes: list[TreeChange]) -> list[dict[str, str]]:
+    return [{"path": c.path, "kind": c.kind, "diff": c.diff} for c in changes]
+
+
+def _report_json(report: ValidationReport | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    return {
+        "ok": report.ok,
+        "runs": report.runs,
+        "seconds": round(report.seconds, 3),
+        "results": [
+            {
+                "host": r.host,
+                "path": r.path,
+                "daemon": r.daemon,
+                "ok": r.ok,
+                "skipped": r.skipped,
+                "message": r.message,
+                "same_as": r.same_as,
+                "notes": list(r.notes),
+            }
+            for r in report.results
+        ],
+    }
+
+
+def _source_name(inventory: Path, given: str | None) -> str:
+    """The inventory's name in file headers: `--source-name`, else stable whatever the path typed."""
+    from hakit.render.tree import stable_source_name
+
+    if given is None:
+        return stable_source_name(inventory)
+    if not given or not given.isprintable() or given.startswith("/"):
+        raise HakitError(
+            f"--source-name {given!r}: must be a non-empty relative name of printable characters",
+            exit_code=2,
+        )
+    return given
 
 
 def render_command(
-    inventory: Annotated[Path, typer.Argument(help="inventory YAML file")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="output directory (replaced atomically)")] = Path(
-        "out"
-    ),
+    inventory: Annotated[Path, typer.Argument(help="inventory YAML file", metavar="INVENTORY")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="output directory (replaced atomically)", metavar="OUT")
+    ] = Path("out"),
     root: Annotated[
         str,
-        typer.Option(help="prefix for absolute paths inside the configs (labs run daemons from a temp dir)"),
+        typer.Option(
+            help="prefix for absolute paths inside the configs (labs run daemons from a temp dir)",
+            metavar="PREFIX",
+        ),
     ] = "",
     check: Annotated[
         bool, typer.Option("--check", help="compare with OUT, print a diff, exit 1 on changes; write nothing")
@@ -142,33 +189,59 @@ def render_command(
         ValidateMode,
         typer.Option(
             "--validate",
-            help="run haproxy -c / keepalived -t / nginx -t before writing (auto: when installed); "
+            help="run haproxy -c / keepalived -t / nginx -t before writing (auto: the installed ones); "
             "a bare --validate means yes",
         ),
-    ] = ValidateMode.no,
-    jobs: Annotated[int | None, typer.Option(help="parallel daemon runs (default: 2 x CPUs)")] = None,
+    ] = ValidateMode.auto,
+    no_validate: Annotated[
+        bool, typer.Option("--no-validate", help="write without running the daemons (--validate=no)")
+    ] = False,
+    source_name: Annotated[
+        str | None,
+        typer.Option(
+            "--source-name",
+            help="name of the inventory in file headers (default: its path from the project root)",
+            metavar="NAME",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON on stdout")] = False,
+    jobs: Annotated[
+        int | None, typer.Option(help="parallel daemon runs (default: the CPUs)", metavar="N")
+    ] = None,
 ) -> None:
     """Render keepalived / HAProxy / nginx configs for every host of INVENTORY into OUT/<host>/etc/..."""
     from hakit.render import render_inventory
     from hakit.render.validate import unavailable_reason
-    from hakit.render.writer import write_tree
+    from hakit.render.writer import diff_tree, write_tree
     from hakit.spec.inventory import load_inventory
 
-    source = inventory.as_posix()
+    source = _source_name(inventory, source_name)
+    if no_validate:
+        validate = ValidateMode.no
     # A spinner on terminals only (rich prints nothing otherwise): large inventories take seconds to parse.
-    with _err.status(f"loading {source}", spinner="dots") as status:
+    with _err.status(f"loading {inventory.as_posix()}", spinner="dots") as status:
         inv = load_inventory(inventory)
         status.update(f"rendering {len(inv.hosts)} hosts")
         tree = render_inventory(inv, source=source, root=root)
+    document: dict[str, Any] = {
+        "inventory": source,
+        "out": str(out),
+        "hosts": [{"name": host, "files": len(files)} for host, files in tree.items()],
+        "files": sum(len(files) for files in tree.values()),
+    }
     if check:
-        changed = _print_changes(tree, out)
-        if changed:
-            _err.print(f"{changed} file(s) would change in {out}", markup=False)
+        changes = diff_tree(tree, out)
+        if as_json:
+            _print_json({**document, "check": True, "changed": _changes_json(changes), "written": False})
+        else:
+            _print_changes(changes)
+        if changes:
+            _err.print(f"{len(changes)} file(s) would change in {out}", markup=False)
             raise typer.Exit(1)
         _err.print(f"{out} is up to date", markup=False)
         return
     report = None
-    not_validated = "not requested (--validate=auto|yes)"
+    not_validated = "skipped (--no-validate)"
     if validate is not ValidateMode.no:
         missing = {
             d: r for d in ("haproxy", "keepalived", "nginx") if (r := unavailable_reason(d)) is not None
@@ -183,11 +256,21 @@ def render_command(
                 markup=False,
             )
         if not report.ok:
+            if as_json:
+                _print_json({**document, "written": False, "validation": _report_json(report)})
             _print_failures(report)
             raise HakitError(f"{len(report.failures)} config(s) rejected: nothing written to {out}")
+    changed = diff_tree(tree, out) if as_json else []
     write_tree(tree, out)
+    if as_json:
+        verdicts = _host_verdicts(report)
+        for host in document["hosts"]:
+            host["validated"] = verdicts.get(host["name"], "no")
+        document.update(written=True, changed=_changes_json(changed), validation=_report_json(report))
+        _print_json(document)
+        return
     _print_summary(tree, report, not_validated)
-    files = sum(len(files) for files in tree.values())
+    files = document["files"]
     line = f"wrote {files} files for {len(tree)} hosts to {out}"
     if report is not None:
         line += f"; {report.runs} daemon runs checked {len(report.results)} configs in {report.seconds:.2f}s"
@@ -198,10 +281,13 @@ def render_command(
 
 
 def validate_command(
-    out: Annotated[Path, typer.Argument(help="a tree written by `hakit render`")],
-    root: Annotated[str, typer.Option(help="the --root the tree was rendered with")] = "",
-    jobs: Annotated[int | None, typer.Option(help="parallel daemon runs (default: 2 x CPUs)")] = None,
+    out: Annotated[Path, typer.Argument(help="a tree written by `hakit render`", metavar="OUT")],
+    root: Annotated[str, typer.Option(help="the --root the tree was rendered with", metavar="PREFIX")] = "",
+    jobs: Annotated[
+        int | None, typer.Option(help="parallel daemon runs (default: the CPUs)", metavar="N")
+    ] = None,
     dedupe: Annotated[bool, typer.Option(help="check identical configs once")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON on stdout")] = False,
 ) -> None:
     """Check a rendered tree with the real daemons; exit 1 when one rejects a config."""
     from hakit.render.validate import is_output_tree, read_tree
@@ -212,19 +298,22 @@ def validate_command(
         raise HakitError(f"{out}: not a tree written by `hakit render`", exit_code=2)
     tree = read_tree(out)
     report = run_validation(tree, root=root, jobs=jobs, dedupe=dedupe)
-    table = Table(show_edge=False, header_style="bold")
-    for column in ("host", "file", "daemon", "result"):
-        table.add_column(column)
-    for result in report.results:
-        verdict = "ok" if result.ok else ("skipped: " + result.message if result.skipped else "FAILED")
-        if result.same_as:
-            verdict += f" (same as {result.same_as})"
-        table.add_row(result.host, result.path, result.daemon, verdict)
-    _out.print(table)
-    _out.print(
-        f"{len(report.results)} configs, {report.runs} daemon runs, {report.seconds:.2f}s",
-        markup=False,
-    )
+    if as_json:
+        _print_json({"out": str(out), "configs": len(report.results), **(_report_json(report) or {})})
+    else:
+        table = Table(show_edge=False, header_style="bold")
+        for column in ("host", "file", "daemon", "result"):
+            table.add_column(column)
+        for result in report.results:
+            verdict = "ok" if result.ok else ("skipped: " + result.message if result.skipped else "FAILED")
+            if result.same_as:
+                verdict += f" (same as {result.same_as})"
+            table.add_row(result.host, result.path, result.daemon, verdict)
+        _out.print(table)
+        _out.print(
+            f"{len(report.results)} configs, {report.runs} daemon runs, {report.seconds:.2f}s",
+            markup=False,
+        )
     _print_failures(report)
     if not report.ok:
         raise typer.Exit(1)

@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 from hakit.errors import HakitError
+from hakit.render.sandbox import require_binary
 
 MAX_IFNAME = 15
 
@@ -148,7 +149,8 @@ def _build(topology: Topology) -> None:
 
 def set_sysctl(ns: str, key: str, value: str) -> None:
     """Set a sysctl inside a namespace (net.* keys are per namespace)."""
-    run_ip("netns", "exec", ns, "sysctl", "-q", "-w", f"{key}={value}")
+    # By absolute path: `ip netns exec` looks it up on PATH, and cron's PATH (/usr/bin:/bin) has no sbin.
+    run_ip("netns", "exec", ns, require_binary("sysctl"), "-q", "-w", f"{key}={value}")
 
 
 def link_down(topology: Topology, host: str) -> None:

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hakit.render.sandbox import TIMEOUT_S, find_binary
+from hakit.errors import HakitError
+from hakit.render.sandbox import TIMEOUT_S, find_binary, require_binary
 
 
 def keepalived_interfaces(keepalived_conf: str) -> set[str]:
@@ -47,27 +48,20 @@ class NetnsPool:
         self._interfaces = sorted(interfaces)
 
     def __enter__(self) -> NetnsPool:
-        ip = find_binary("ip") or "ip"
+        ip, sysctl = require_binary("ip"), require_binary("sysctl")
         try:
             for name in self._names:
-                subprocess.run([ip, "netns", "add", name], check=True, capture_output=True, timeout=TIMEOUT_S)
+                _run([ip, "netns", "add", name])
                 # One `ip -batch` per namespace: a process per link would dominate small validations.
                 batch = ["link set lo up"]
                 for index, interface in enumerate(self._interfaces):
                     peer = f"hkvp{index}"
                     batch += [f"link add {interface} type veth peer name {peer}", f"link set {interface} up"]
                     batch.append(f"link set {peer} up")
-                subprocess.run(
-                    [ip, "-n", name, "-batch", "-"],
-                    input="\n".join(batch) + "\n",
-                    text=True,
-                    check=True,
-                    capture_output=True,
-                    timeout=TIMEOUT_S,
-                )
+                _run([ip, "-n", name, "-batch", "-"], "\n".join(batch) + "\n")
+                # `ip netns exec` looks its command up on PATH, and cron's PATH has no sbin.
                 sysctls = ["net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1"]
-                sysctl = [ip, "netns", "exec", name, "sysctl", "-q", "-w", *sysctls]
-                subprocess.run(sysctl, check=True, capture_output=True, timeout=TIMEOUT_S)
+                _run([ip, "netns", "exec", name, sysctl, "-q", "-w", *sysctls])
                 self._free.put(name)
         except BaseException:
             self.__exit__(None, None, None)
@@ -88,3 +82,14 @@ class NetnsPool:
             yield name
         finally:
             self._free.put(name)
+
+
+def _run(command: list[str], stdin: str | None = None) -> None:
+    """Run a namespace setup step; a failure is one line naming the command and what it said."""
+    try:
+        done = subprocess.run(command, input=stdin, text=True, capture_output=True, timeout=TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise HakitError(f"cannot prepare a network namespace for checks: {err}") from None
+    if done.returncode != 0:
+        said = " ".join(done.stderr.split()) or f"exit {done.returncode}"
+        raise HakitError(f"cannot prepare a network namespace for checks: `{' '.join(command)}`: {said}")

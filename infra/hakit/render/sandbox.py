@@ -16,17 +16,38 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from hakit.errors import HakitError
 from hakit.render.tree import RenderedFile
 from hakit.render.writer import write_file
 
 TIMEOUT_S = 60
 """Upper bound for any helper process (openssl, ip, the daemons)."""
-_SBIN_PATH = os.environ.get("PATH", "") + os.pathsep + "/usr/sbin:/sbin"
+
+PACKAGES = {
+    "haproxy": "haproxy",
+    "keepalived": "keepalived",
+    "nginx": "nginx",
+    "ip": "iproute2",
+    "sysctl": "procps",
+    "unshare": "util-linux",
+    "openssl": "openssl",
+}
+"""Binary -> the Debian package that provides it (for the error message)."""
 
 
 def find_binary(name: str) -> str | None:
-    """A daemon binary on PATH or in sbin."""
-    return shutil.which(name, path=_SBIN_PATH)
+    """A binary on PATH or in /usr/sbin:/sbin (cron's PATH is `/usr/bin:/bin`; daemons live in sbin)."""
+    return shutil.which(name, path=os.environ.get("PATH", "") + os.pathsep + "/usr/sbin:/sbin")
+
+
+def require_binary(name: str) -> str:
+    """The absolute path of a helper binary, or a one-line error naming the package to install."""
+    found = find_binary(name)
+    if found is None:
+        raise HakitError(
+            f"{name} not found on PATH or in /usr/sbin:/sbin (install the {PACKAGES.get(name, name)} package)"
+        )
+    return found
 
 
 def _path_pattern(root: str) -> re.Pattern[str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -45,3 +47,27 @@ def merge_trees(trees: Iterable[RenderedTree]) -> RenderedTree:
                     raise ValueError(f"two renderers produce {host}/{path}")
                 target[path] = rendered
     return {host: dict(sorted(files.items())) for host, files in sorted(merged.items())}
+
+
+def project_root(start: Path) -> Path:
+    """The git work tree holding `start` (a directory with `.git`), else `start` itself."""
+    for directory in (start, *start.parents):
+        if os.path.lexists(directory / ".git"):
+            return directory
+    return start
+
+
+def stable_source_name(inventory: str | Path, *, cwd: str | Path | None = None) -> str:
+    """How file headers name the inventory, the same however its path was typed.
+
+    The path relative to the project root (`project_root` of the current directory) when the file is
+    inside it, else the file's own name: never an absolute path, so another checkout renders the same
+    bytes. Characters that are not printable become `?`.
+    """
+    here = Path(os.path.realpath(cwd if cwd is not None else os.getcwd()))
+    path = Path(inventory)
+    # Resolve the directory, keep the file's own name (an inventory may be a link to another file).
+    real = Path(os.path.realpath(here / path.parent)) / path.name
+    root = project_root(here)
+    name = real.relative_to(root).as_posix() if real.is_relative_to(root) else path.name
+    return "".join(char if char.isprintable() else "?" for char in name)

@@ -19,10 +19,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hakit.errors import HakitError
 from hakit.render.netns import NetnsPool, keepalived_interfaces
 from hakit.render.sandbox import TIMEOUT_S, StandInCertificate, find_binary, materialize
 from hakit.render.tree import HostFiles, RenderedFile, RenderedTree
-from hakit.render.writer import MARKER
+from hakit.render.writer import MARKER, scan_tree, tree_lock
 
 DAEMONS: dict[str, tuple[str, str]] = {
     "haproxy": ("etc/haproxy/haproxy.cfg", "etc/haproxy/"),
@@ -85,8 +86,9 @@ def unavailable_reason(daemon: str) -> str | None:
     if find_binary(daemon) is None:
         return f"{daemon} is not installed"
     if daemon in NEEDS_NETNS:
-        if find_binary("ip") is None:
-            return "iproute2 (ip) is not installed"
+        for helper, package in (("ip", "iproute2"), ("sysctl", "procps")):
+            if find_binary(helper) is None:
+                return f"{package} ({helper}) is not installed"
         if os.geteuid() != 0:
             return f"{daemon} is checked inside a network namespace, which needs root"
     return None
@@ -257,22 +259,34 @@ def _maybe_pool(size: int, interfaces: set[str]) -> Iterator[NetnsPool | None]:
 
 
 def read_tree(out_dir: str | Path) -> RenderedTree:
-    """Load a tree written by `write_tree` back from disk (for `hakit validate OUT`)."""
+    """Load a tree written by `write_tree` back from disk (for `hakit validate OUT`).
+
+    Links and special files are refused (exit 2, one line each), never followed or opened: a link to
+    /etc/passwd in OUT must not be read, copied into a sandbox or printed.
+    """
     out = Path(out_dir)
+    with tree_lock(out, shared=True):
+        found, refused = scan_tree(out)
+    if refused:
+        raise HakitError(
+            [
+                f"{out}/{path}: {why}; `hakit render` writes none: refusing it"
+                for path, why in sorted(refused.items())
+            ],
+            exit_code=2,
+        )
     tree: RenderedTree = {}
-    for host_dir in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files: HostFiles = {}
-        for path in sorted(host_dir.rglob("*")):
-            if path.is_file():
-                mode = path.stat().st_mode & 0o7777
-                content = path.read_bytes().decode("utf-8", errors="replace")
-                files[path.relative_to(host_dir).as_posix()] = RenderedFile(
-                    content, mode, secret=mode == 0o600
-                )
-        tree[host_dir.name] = files
+    for relative in sorted(found):
+        host, _, path = relative.partition("/")
+        if not path or host.startswith("."):
+            continue  # the marker and other top-level files
+        disk = found[relative]
+        content = disk.content.decode("utf-8", errors="replace")
+        tree.setdefault(host, {})[path] = RenderedFile(content, disk.mode, secret=disk.mode == 0o600)
     return tree
 
 
 def is_output_tree(out_dir: str | Path) -> bool:
     """True when `out_dir` was written by `hakit render`."""
-    return (Path(out_dir) / MARKER).is_file()
+    marker = Path(out_dir) / MARKER
+    return marker.is_file() and not marker.is_symlink()

@@ -1,11 +1,36 @@
-"""Write a rendered tree atomically (temp dir next to OUT, then swap) and compare a tree with disk."""
+"""Write a rendered tree atomically and compare a tree with what is on disk.
+
+How `write_tree` replaces OUT (every step under an exclusive lock on `PARENT/.OUT.hakit-lock`):
+
+1. staging directories left by earlier runs that died (`.OUT.hakit-new-*`, `.OUT.hakit-old-*`) are
+   removed; if a run died between the two renames of the fallback below, its old tree is put back first;
+2. the new tree is written into `PARENT/.OUT.hakit-new-XXXX`, which stays 0700 while it fills
+   (directories created once, each file opened once with its final mode);
+3. the filesystem is flushed (`syncfs`), the staging directory made 0755;
+4. staging and OUT trade places in one `renameat2(RENAME_EXCHANGE)`, so OUT is at every instant
+   either the complete old or the complete new tree, and always a plain directory; the parent
+   directory is fsynced;
+5. the old tree, now under the staging name, is deleted.
+
+Where the kernel or filesystem has no RENAME_EXCHANGE, OUT is renamed aside (`.OUT.hakit-old-*`) and
+the new tree renamed in; a kill between the two leaves OUT missing until the next run puts the old
+tree back (step 1).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import difflib
+import errno
+import fcntl
 import os
+import re
 import shutil
+import stat
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +40,62 @@ from hakit.render.tree import RenderedTree
 MARKER = ".hakit-tree"
 """File at the top of every output tree; a directory without it is never replaced."""
 _MARKER_TEXT = "Written by `hakit render`. This whole directory is replaced on every render.\n"
+
+LOCK_WAIT_S = 120.0
+"""How long a render waits for another render of the same OUT before giving up."""
+_LOCK_POLL_S = 0.02
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def lock_path(out: Path) -> Path:
+    """The lock file of OUT: beside it, never inside (OUT itself is swapped)."""
+    return out.parent / f".{out.name}.hakit-lock"
+
+
+def _staging_re(name: str) -> re.Pattern[str]:
+    # Ours, plus the names the writer used before it took a lock (`.OUT.new-XXXXXXXX`).
+    escaped = re.escape(name)
+    return re.compile(rf"\.{escaped}\.(?:hakit-(?:new|old)-[A-Za-z0-9_]+|(?:new|old)-[a-z0-9_]{{8}})")
+
+
+@contextlib.contextmanager
+def tree_lock(out: Path, *, shared: bool = False, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Hold OUT's lock: exclusive to write, shared to read; wait at most `wait_s`, then one-line error.
+
+    A reader that cannot create the lock file (read-only parent) reads without it.
+    """
+    path = lock_path(out)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError:
+        if shared:
+            yield
+            return
+        raise
+    try:
+        deadline = time.monotonic() + wait_s
+        operation = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
+        while True:
+            try:
+                fcntl.flock(fd, operation)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+                    raise HakitError(
+                        f"{out}: another hakit process (pid {holder}) holds {path.name}; "
+                        f"gave up after {wait_s:g}s"
+                    ) from None
+                time.sleep(_LOCK_POLL_S)
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _check_replaceable(out: Path) -> None:
@@ -26,18 +107,19 @@ def _check_replaceable(out: Path) -> None:
         )
 
 
-def _make_dirs(top: Path, directory: Path) -> None:
-    """Create `directory` and its parents below `top` as 0755 whatever the umask.
+def _current_umask() -> int:
+    """The process umask without changing it (changing it would race with other threads)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
 
-    keepalived's script security refuses scripts in directories writable by group or others.
-    """
-    missing = []
-    while directory != top and not directory.exists():
-        missing.append(directory)
-        directory = directory.parent
-    for path in reversed(missing):
-        path.mkdir()
-        os.chmod(path, 0o755)
+
+def _write_fd(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def write_file(path: Path, content: str, mode: int, *, exclusive: bool = False) -> None:
@@ -45,54 +127,156 @@ def write_file(path: Path, content: str, mode: int, *, exclusive: bool = False) 
 
     `exclusive` refuses a file that already exists (O_EXCL).
     """
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_EXCL if exclusive else os.O_TRUNC)
     fd = os.open(path, flags, mode)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+    try:
         # The umask may have narrowed the mode and O_CREAT keeps an existing file's: set it before writing.
         os.fchmod(fd, mode)
-        handle.write(content)
+        _write_fd(fd, content.encode("utf-8"))
+    finally:
+        os.close(fd)
 
 
-def _populate(tree: RenderedTree, top: Path) -> None:
-    (top / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
-    for host in sorted(tree):
-        for relative in sorted(tree[host]):
-            rendered = tree[host][relative]
-            target = top / host / relative
-            _make_dirs(top, target.parent)
-            write_file(target, rendered.content, rendered.effective_mode, exclusive=True)
+def _relative_parts(relative: str) -> list[str]:
+    parts = relative.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"not a plain relative path inside the tree: {relative!r}")
+    return parts
 
 
-def write_tree(tree: RenderedTree, out_dir: str | Path) -> Path:
+def _populate(tree: RenderedTree, top_fd: int) -> None:
+    """Write every file below the directory `top_fd`: each directory made once, each file opened once."""
+    umask = _current_umask()
+    files: list[tuple[str, bytes, int]] = [(MARKER, _MARKER_TEXT.encode(), 0o644)]
+    directories: set[str] = set()
+    for host in tree:
+        for relative, rendered in tree[host].items():
+            parts = [*_relative_parts(host), *_relative_parts(relative)]
+            for depth in range(1, len(parts)):
+                directories.add("/".join(parts[:depth]))
+            files.append(("/".join(parts), rendered.content.encode("utf-8"), rendered.effective_mode))
+    # Sorted, a parent comes before its children. keepalived's script security refuses scripts in
+    # directories writable by group or others: 0755 whatever the umask.
+    for directory in sorted(directories):
+        os.mkdir(directory, 0o755, dir_fd=top_fd)
+        if umask & 0o755:
+            os.chmod(directory, 0o755, dir_fd=top_fd)
+    for relative, data, mode in files:
+        fd = os.open(relative, _FILE_FLAGS, mode, dir_fd=top_fd)
+        try:
+            if umask & mode:
+                os.fchmod(fd, mode)
+            _write_fd(fd, data)
+        finally:
+            os.close(fd)
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def _syncfs(fd: int) -> None:
+    """Flush the filesystem holding `fd` (one call instead of an fsync per file)."""
+    function = getattr(_LIBC, "syncfs", None)
+    if function is None or function(fd) != 0:
+        os.sync()
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two directory entries atomically; False when the kernel or filesystem cannot."""
+    function = getattr(_LIBC, "renameat2", None)
+    if function is None:
+        return False
+    result = function(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(first))
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_tree(path: Path) -> None:
+    # Secrets inside stay unreadable to others while the tree is being deleted.
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _recover_and_clean(out: Path) -> None:
+    """Under the lock: put back an old tree orphaned between two renames, then drop stale staging dirs."""
+    pattern = _staging_re(out.name)
+    leftovers = [
+        entry
+        for entry in os.scandir(out.parent)
+        if pattern.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
+    ]
+    if not os.path.lexists(out):
+        retired = [e for e in leftovers if "old-" in e.name and os.path.isfile(Path(e.path) / MARKER)]
+        if retired:
+            newest = max(retired, key=lambda entry: entry.stat(follow_symlinks=False).st_mtime)
+            os.rename(newest.path, out)
+            leftovers.remove(newest)
+    for entry in leftovers:
+        _remove_tree(Path(entry.path))
+
+
+def write_tree(tree: RenderedTree, out_dir: str | Path, *, lock_wait_s: float = LOCK_WAIT_S) -> Path:
     """Write `tree` to `out_dir/<host>/<path>`: all or nothing; secrets 0600; previous tree replaced.
 
-    The new tree is built in a temporary directory next to `out_dir` and swapped in with renames, so a
-    failure while writing leaves the previous tree untouched.
+    Safe against a kill at any point (OUT is the complete old or new tree) and against concurrent
+    renders of the same OUT (they take turns; one that waits over `lock_wait_s` fails with one line).
     """
     out = Path(out_dir)
-    _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
-    try:
-        os.chmod(staging, 0o755)
-        _populate(tree, staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if not out.exists():
-        os.rename(staging, out)
-        return out
-    retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    os.rmdir(retired)
-    os.rename(out, retired)
-    try:
-        os.rename(staging, out)
-    except BaseException:
-        os.rename(retired, out)
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
+    with tree_lock(out, wait_s=lock_wait_s):
+        _recover_and_clean(out)
+        _check_replaceable(out)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.hakit-new-", dir=out.parent))  # 0700
+        try:
+            top_fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                _populate(tree, top_fd)
+                _syncfs(top_fd)
+                os.fchmod(top_fd, 0o755)
+            finally:
+                os.close(top_fd)
+            _swap_in(staging, out)
+        finally:
+            # After a swap this is the old tree; after a failure, the partial new one.
+            _remove_tree(staging)
     return out
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Make `staging` OUT; the previous OUT (if any) ends up under the staging name."""
+    if not os.path.lexists(out):
+        os.rename(staging, out)
+    elif not _exchange(staging, out):
+        retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.hakit-old-", dir=out.parent))
+        os.rmdir(retired)
+        os.rename(out, retired)
+        try:
+            os.rename(staging, out)
+        except BaseException:
+            os.rename(retired, out)
+            raise
+        os.rename(retired, staging)
+    _fsync_directory(out.parent)
 
 
 @dataclass(frozen=True)
@@ -100,23 +284,95 @@ class TreeChange:
     """One difference between a rendered tree and the tree on disk."""
 
     path: str
-    kind: str  # "added", "removed", "changed", "mode"
+    kind: str  # "added", "removed", "changed", "mode", "refused" (a link or special file in OUT)
     diff: str = ""
 
 
+SECRET_CHANGED = "secret file changed (content not shown)\n"
+
+
+@dataclass(frozen=True)
+class DiskFile:
+    """A regular file found in an output tree (read without following links)."""
+
+    content: bytes
+    mode: int
+
+    @property
+    def secret(self) -> bool:
+        """Unreadable to group and others on disk: treated as a secret."""
+        return not self.mode & 0o077
+
+
+def scan_tree(out: Path) -> tuple[dict[str, DiskFile], dict[str, str]]:
+    """Regular files below `out` (relative path -> file) and what was refused (path -> why).
+
+    Symbolic links are never followed (a link to /etc/passwd must not be printed or validated), and
+    FIFOs and devices are never opened: `hakit render` writes neither.
+    """
+    found: dict[str, DiskFile] = {}
+    refused: dict[str, str] = {}
+    pending = [""]
+    while pending:
+        prefix = pending.pop()
+        with os.scandir(out / prefix if prefix else out) as entries:
+            for entry in entries:
+                relative = f"{prefix}{entry.name}"
+                if entry.is_symlink():
+                    refused[relative] = "a symbolic link (not followed)"
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append(relative + "/")
+                elif entry.is_file(follow_symlinks=False):
+                    read = _read_regular(Path(entry.path))
+                    if read is None:
+                        refused[relative] = "replaced while being read (not followed)"
+                    else:
+                        found[relative] = read
+                else:
+                    refused[relative] = "not a regular file (not opened)"
+    return found, refused
+
+
+def _read_regular(path: Path) -> DiskFile | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        if err.errno in (errno.ELOOP, errno.ENOENT):
+            return None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return DiskFile(b"".join(chunks), info.st_mode & 0o7777)
+    finally:
+        os.close(fd)
+
+
 def diff_tree(tree: RenderedTree, out_dir: str | Path) -> list[TreeChange]:
-    """What writing `tree` to `out_dir` would change (secret contents are never shown)."""
+    """What writing `tree` to `out_dir` would change.
+
+    A file is secret when either side is (marked secret in `tree`, or not readable by others on disk):
+    its change is reported without any content. Links and special files in OUT are reported, not read.
+    """
     out = Path(out_dir)
-    on_disk: set[str] = set()
-    if out.is_dir():
-        for path in out.rglob("*"):
-            if path.is_file() and path.name != MARKER:
-                on_disk.add(path.relative_to(out).as_posix())
+    on_disk: dict[str, DiskFile] = {}
+    refused: dict[str, str] = {}
+    if out.is_dir() and not out.is_symlink():
+        with tree_lock(out, shared=True):
+            on_disk, refused = scan_tree(out)
+    on_disk.pop(MARKER, None)
     wanted = {
         f"{host}/{relative}": rendered for host, files in tree.items() for relative, rendered in files.items()
     }
     changes: list[TreeChange] = []
-    for key in sorted(on_disk | set(wanted)):
+    for key in sorted(set(on_disk) | set(wanted) | set(refused)):
+        if key in refused:
+            changes.append(TreeChange(key, "refused", refused[key] + "\n"))
+            continue
         if key not in wanted:
             changes.append(TreeChange(key, "removed"))
             continue
@@ -124,11 +380,11 @@ def diff_tree(tree: RenderedTree, out_dir: str | Path) -> list[TreeChange]:
         if key not in on_disk:
             changes.append(TreeChange(key, "added"))
             continue
-        current_path = out / key
-        current = current_path.read_bytes().decode("utf-8", errors="replace")
+        disk = on_disk[key]
+        current = disk.content.decode("utf-8", errors="replace")
         if current != rendered.content:
-            if rendered.secret:
-                text = f"(secret file: {key} differs, content not shown)\n"
+            if rendered.secret or disk.secret:
+                text = SECRET_CHANGED
             else:
                 text = "".join(
                     difflib.unified_diff(
@@ -139,7 +395,8 @@ def diff_tree(tree: RenderedTree, out_dir: str | Path) -> list[TreeChange]:
                     )
                 )
             changes.append(TreeChange(key, "changed", text))
-        elif (current_path.stat().st_mode & 0o7777) != rendered.effective_mode:
-            mode = current_path.stat().st_mode & 0o7777
-            changes.append(TreeChange(key, "mode", f"mode {mode:04o} -> {rendered.effective_mode:04o}\n"))
+        elif disk.mode != rendered.effective_mode:
+            changes.append(
+                TreeChange(key, "mode", f"mode {disk.mode:04o} -> {rendered.effective_mode:04o}\n")
+            )
     return changes
