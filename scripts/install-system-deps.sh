@@ -5,7 +5,7 @@ packages=(
   make python3 python3-venv ca-certificates
   haproxy keepalived nginx-light iproute2 procps wrk graphviz systemd
   mariadb-server mariadb-client postgresql postgresql-client
-  openssh-server openssh-client
+  openssh-server openssh-client openssl
 )
 missing=()
 for p in "${packages[@]}"; do

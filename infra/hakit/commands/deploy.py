@@ -126,7 +126,7 @@ def deploy_command(
     secrets = secret_values(inv)
     workdir = Path(tempfile.mkdtemp(prefix="hakit-deploy-"))
     try:
-        if as_json:
+        if as_json or not _err.is_terminal:
             progress, code = run_playbook(
                 data,
                 workdir=workdir,
@@ -157,6 +157,8 @@ def deploy_command(
                 show(progress)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    if not as_json and not _err.is_terminal:
+        _err.print(progress_table(progress))
     _report(progress, code, check=check, diff=diff, as_json=as_json)
 
 
@@ -188,6 +190,7 @@ def _report(progress: Progress, code: int, *, check: bool, diff: bool, as_json: 
             "hosts": {
                 host: {
                     "steps": state.steps,
+                    "finished": state.finished,
                     "files": state.files,
                     "reloaded": state.reloaded,
                     "pending": state.pending,

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ class HostProgress:
     """What happened on one host, step by step."""
 
     steps: dict[str, str] = field(default_factory=dict)
+    finished: dict[str, float] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     diff: list[str] = field(default_factory=list)
     reloaded: list[str] = field(default_factory=list)
@@ -72,6 +74,8 @@ class Progress:
             return
         label = {"ok": "changed" if event.get("changed") else "ok"}.get(status, status)
         state.steps[task] = label
+        if isinstance(event.get("t"), int | float):
+            state.finished[task] = float(event["t"])
         if task == "stage":
             state.files = [str(f) for f in event.get("files", [])]
             state.diff = [str(d) for d in event.get("diff", [])]
@@ -121,6 +125,27 @@ def write_config(workdir: Path, forks: int) -> Path:
     return cfg
 
 
+def hosts_of(inventory: dict[str, Any]) -> list[str]:
+    """Every host of a generated inventory."""
+    groups = inventory["all"]["children"]["hakit_deploy"]["children"]
+    return sorted({host for group in groups.values() for host in group.get("hosts", {})})
+
+
+def pack_trees(tree_dir: Path, hosts: Iterable[str], workdir: Path) -> None:
+    """One tar per host (owner root, modes kept) where the playbook's upload step looks for it."""
+
+    def as_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        return info
+
+    for host in hosts:
+        target = workdir / f".{host}.hakit.tar"
+        with tarfile.open(target, "w") as tar:
+            tar.add(tree_dir / host, arcname=".", filter=as_root)
+        target.chmod(0o600)
+
+
 def run_playbook(
     inventory: dict[str, Any],
     *,
@@ -143,7 +168,8 @@ def run_playbook(
     argv = [ansible_playbook(), "-i", str(inv_path)]
     for extra in extra_inventories:
         argv += ["-i", str(extra)]
-    argv += [str(PLAYBOOK_DIR / "site.yml"), "-e", f"hakit_pack_dir={workdir}"]
+    pack_trees(Path(inventory["all"]["vars"]["hakit_tree"]), hosts_of(inventory), workdir)
+    argv += [str(PLAYBOOK_DIR / "site.yml"), "-e", f"hakit_pack_dir={workdir}", "-e", "hakit_packed=true"]
     for item in extra_vars:
         argv += ["-e", item]
     if check:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 from ansible.plugins.callback import CallbackBase
@@ -28,6 +29,7 @@ class CallbackModule(CallbackBase):
     CALLBACK_NAME = "hakit_events"
 
     def _emit(self, **event: Any) -> None:
+        event["t"] = round(time.time(), 3)
         sys.stdout.write(json.dumps(event, default=str) + "\n")
         sys.stdout.flush()
 
@@ -44,6 +46,9 @@ class CallbackModule(CallbackBase):
             event["censored"] = True
         if status in ("failed", "unreachable"):
             event["msg"] = str(data.get("msg") or data.get("stderr") or data.get("reason") or "failed")
+            items = [r for r in data.get("results", []) if isinstance(r, dict) and r.get("failed")]
+            if items:  # a loop: the first failed item's own words
+                event["msg"] = f"{items[0].get('item')}: {items[0].get('msg', 'failed')}"
             event["ignored"] = bool(result._task.ignore_errors)
         if "diff" in data and not data.get("censored"):
             diffs = data["diff"] if isinstance(data["diff"], list) else [data["diff"]]

@@ -391,7 +391,7 @@ class Node:
                 raise StepError(f"{daemon}: /{rel} is missing")  # keepalived -t would pass a missing file
             main = "/" + rel
             argv = {
-                "haproxy": ["haproxy", "-c", "-q", "-f", main],
+                "haproxy": ["haproxy", "-c", "-f", main],
                 "nginx": ["nginx", "-t", "-q", "-c", main],
                 "keepalived": ["keepalived", "-t", "-l", "-f", main],
             }[daemon]

@@ -1,0 +1,190 @@
+"""`hakit deploy` against a lab whose nodes are SSH hosts (real sshd, ansible-core, HAProxy, keepalived).
+
+Every drill counts every request of a load running through the VIP while the push happens.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hakit.lab import netns
+from hakit.lab.load import LoadConfig, Record
+from hakit.lab.runtime import Lab
+from hakit.lab.sshd import LabSsh, create_deploy_lab
+from hakit.spec.inventory import load_inventory
+from support import require_binaries, require_root
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+HERE = Path(__file__).parent
+SOURCE = "tests/lab/haproxy.yaml"
+HAKIT = str(Path(sys.executable).parent / "hakit")
+
+
+@pytest.fixture(scope="module")
+def deploy_lab() -> Iterator[tuple[Lab, LabSsh]]:
+    require_root()
+    require_binaries("ip", "keepalived", "haproxy", "sshd", "ssh", "ssh-keygen", "unshare")
+    inv = load_inventory(HERE / "haproxy.yaml")
+    lab, ssh = create_deploy_lab(inv, "web", source=SOURCE)
+    try:
+        yield lab, ssh
+    finally:
+        pid_files = [ssh.pid_file(n.name) for n in lab.plan.nodes]
+        sshd_pids = [int(p.read_text()) for p in pid_files if p.exists()]
+        lab.remove()
+        assert not set(lab.topology.namespaces()) & netns.existing_namespaces()
+        assert not any(lab.supervisor.alive(n) for n in lab.supervisor.records)
+        assert not [pid for pid in sshd_pids if Path(f"/proc/{pid}").exists()]
+
+
+def _inventory(lab: Lab, replacements: dict[str, str]) -> Path:
+    """The lab inventory with text replaced (the change to push), next to the lab's files."""
+    text = (HERE / "haproxy.yaml").read_text()
+    for old, new in replacements.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = lab.workdir / f"inventory-{time.monotonic_ns()}.yaml"
+    path.write_text(text)
+    return path
+
+
+def _deploy(lab: Lab, ssh: LabSsh, inventory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`hakit deploy` from the client namespace (the operator's machine), with the lab's SSH overlay."""
+    argv = ["ip", "netns", "exec", lab.client_ns, HAKIT, "deploy", str(inventory), "--yes"]
+    argv += ["-i", str(ssh.write_overlay()), *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=150, check=False, cwd=HERE.parents[1])
+
+
+def _failed(records: list[Record]) -> list[Record]:
+    return [r for r in records if r[3] != 200]
+
+
+def _vip_moves(lab: Lab, since: float) -> list[object]:
+    assert lab.watcher is not None
+    return [e for e in lab.watcher.events if e.address == lab.plan.vip and e.at >= since]
+
+
+def _worker_pid(lab: Lab, node: str) -> str:
+    info = lab.haproxy_command(node, "show info")
+    return next(line.split(":")[1].strip() for line in info.splitlines() if line.startswith("Pid:"))
+
+
+def test_config_push_under_load(deploy_lab: tuple[Lab, LabSsh]) -> None:
+    """Weight and timeout changed across the pair: 0 failed requests, the VIP stays, both nodes run it."""
+    lab, ssh = deploy_lab
+    inventory = _inventory(
+        lab,
+        {
+            "web2: {address: 198.18.0.22, port: 8080}": (
+                "web2: {address: 198.18.0.22, port: 8080, weight: 37}"
+            ),
+            "timeouts: {connect: 200ms, server: 1s,": "timeouts: {connect: 200ms, server: 2s,",
+        },
+    )
+    before = {n.name: _worker_pid(lab, n.name) for n in lab.plan.nodes}
+    start = time.monotonic()
+    load = lab.start_load(LoadConfig(lab.plan.vip, lab.plan.port, keepalive=2, max_seconds=120))
+    began = time.monotonic()
+    result = _deploy(lab, ssh, inventory, "--json")
+    print(f"push across 2 nodes: {time.monotonic() - began:.1f}s")
+    records = load.stop()
+    print(result.stdout[-2000:], result.stderr[-2000:])
+    assert result.returncode == 0, result.stderr
+    offset = time.time() - time.monotonic()
+    for host, data in json.loads(result.stdout)["hosts"].items():
+        print(host, {step: round(t - offset - start, 2) for step, t in data["finished"].items()})
+    print("VIP events", [(e.netns[-3:], e.added, round(e.at - start, 2)) for e in _vip_moves(lab, start)])
+    assert len(records) > 200
+    assert _failed(records) == []
+    assert _vip_moves(lab, start) == []
+    for node in lab.plan.nodes:
+        cfg = ssh.ssh(node.name, "cat /etc/haproxy/haproxy.cfg").stdout
+        assert "timeout server 2s" in cfg and "weight 37" in cfg
+        weights = {r["svname"]: r["weight"] for r in lab.haproxy_stats(node.name) if r["pxname"] == "app"}
+        assert weights["web2"] == "37", weights  # the running worker has the new config
+        assert _worker_pid(lab, node.name) != before[node.name]
+
+
+def test_bad_push_stops_at_the_standby(deploy_lab: tuple[Lab, LabSsh]) -> None:
+    """A certificate missing on the hosts: lb2 (standby) refuses it, lb1 untouched, nothing lost."""
+    lab, ssh = deploy_lab
+    inventory = _inventory(
+        lab,
+        {
+            "www: {addresses: [198.18.0.10], port: 80, backend: app}": (
+                "www: {addresses: [198.18.0.10], port: 80, backend: app, "
+                "tls: {cert: /etc/haproxy/certs/missing.pem, port: 443}}"
+            )
+        },
+    )
+    configs = {n.name: ssh.ssh(n.name, "cat /etc/haproxy/haproxy.cfg").stdout for n in lab.plan.nodes}
+    pids = {n.name: _worker_pid(lab, n.name) for n in lab.plan.nodes}
+    holder = lab.vip_holders()
+    start = time.monotonic()
+    load = lab.start_load(LoadConfig(lab.plan.vip, lab.plan.port, keepalive=2, max_seconds=120))
+    result = _deploy(lab, ssh, inventory)
+    records = load.stop()
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("hakit deploy: lb2: validate: haproxy -c:"), last
+    assert "missing.pem" in last and "rolled back" in last
+    assert holder == ["lb1"] and lab.vip_holders() == ["lb1"] and _vip_moves(lab, start) == []
+    for node in lab.plan.nodes:
+        assert ssh.ssh(node.name, "cat /etc/haproxy/haproxy.cfg").stdout == configs[node.name]
+        assert _worker_pid(lab, node.name) == pids[node.name]  # never reloaded
+        assert set(lab.server_states(node.name).values()) == {"UP"}
+    assert _failed(records) == []
+
+
+def _reloads_under_keepalive(lab: Lab, ssh: LabSsh, count: int = 5) -> list[Record]:
+    """Idle keep-alive connections (150 ms between requests) through the VIP while lb1 reloads."""
+    reload = ssh.reload_commands("lb1")["haproxy"]
+    _reload(lab, ssh, reload)  # the worker that the measured reloads replace runs the config under test
+    config = LoadConfig(
+        lab.plan.vip, lab.plan.port, keepalive=8, keepalive_interval_ms=150, new_interval_ms=0, max_seconds=60
+    )
+    load = lab.start_load(config)
+    for _ in range(count):
+        _reload(lab, ssh, reload)
+        time.sleep(0.5)
+    return load.stop()
+
+
+def _reload(lab: Lab, ssh: LabSsh, command: str) -> None:
+    before = _worker_pid(lab, "lb1")
+    assert ssh.ssh("lb1", command).returncode == 0
+    deadline = time.monotonic() + 10
+    while _worker_pid(lab, "lb1") == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_reload_under_idle_keepalive_load(deploy_lab: tuple[Lab, LabSsh]) -> None:
+    """Idle keep-alive connections across HAProxy reloads, without and with idle-close-on-response."""
+    lab, ssh = deploy_lab
+    cfg = "/etc/haproxy/haproxy.cfg"
+    assert "option idle-close-on-response" in ssh.ssh("lb1", f"cat {cfg}").stdout
+    # Baseline: the same config without the option (the file is put back afterwards).
+    without = ssh.ssh("lb1", f"cp -p {cfg} {cfg}.keep && sed -i '/idle-close-on-response/d' {cfg}")
+    assert without.returncode == 0, without.stderr
+    try:
+        baseline = _reloads_under_keepalive(lab, ssh)
+    finally:
+        assert ssh.ssh("lb1", f"mv -f {cfg}.keep {cfg}").returncode == 0
+    records = _reloads_under_keepalive(lab, ssh)
+    for name, run in (("without", baseline), ("with", records)):
+        resent = [r for r in run if r[4] > 0]
+        print(
+            f"keep-alive reloads {name} idle-close-on-response: {len(run)} requests, "
+            f"{len(_failed(run))} failed, {len(resent)} resent after a reset/close"
+        )
+    assert len(records) > 100
+    assert _failed(records) == []
+    # A reused connection closed by the old worker shows up as a resent request (the client's RFC 9112 retry).
+    assert [r for r in records if r[4] > 0] == []
