@@ -290,3 +290,9 @@ def test_directories_are_0755_whatever_the_umask(tmp_path: Path, example: Invent
     for path in [tmp_path / "out", *(tmp_path / "out").rglob("*")]:
         if path.is_dir():
             assert path.stat().st_mode & 0o777 == 0o755, path
+
+
+def test_public_error_pages_do_not_name_the_inventory(example: Inventory) -> None:
+    tree = render_inventory(example, source="/srv/private/dc1-->inventory.yaml")
+    pages = [f for files in tree.values() for path, f in files.items() if "/errors/" in path]
+    assert pages and not any("/srv/private" in page.content or "inventory" in page.content for page in pages)

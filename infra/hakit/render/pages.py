@@ -22,7 +22,7 @@ def error_page_statuses(proxy: Proxy) -> list[int]:
 
 
 @lru_cache(maxsize=1024)
-def error_page(status: int, custom: str | None, source: str) -> str:
+def error_page(status: int, custom: str | None) -> str:
     """The HTML page for `status` (`custom` body, else the built-in text); cached: fleets share pages."""
     text = _DEFAULT_TEXT.get(status, HTTPStatus(status).phrase)
     return render(
@@ -30,16 +30,17 @@ def error_page(status: int, custom: str | None, source: str) -> str:
         status=status,
         reason=HTTPStatus(status).phrase,
         body=custom if custom is not None else f"<p>{text}</p>",
-        source=source,
     )
 
 
 def error_page_bodies(proxy: Proxy, source: str) -> dict[int, str]:
-    """Status -> HTML body: the inventory's pages, else the built-in ones for 429/502/503/504."""
-    return {
-        status: error_page(status, proxy.error_pages.get(status), source)
-        for status in error_page_statuses(proxy)
-    }
+    """Status -> HTML body: the inventory's pages, else the built-in ones for 429/502/503/504.
+
+    `source` is not used: the pages are public, and the inventory's name or path is nobody's business
+    there (a `-->` in it would also end the HTML comment).
+    """
+    pages = proxy.error_pages
+    return {status: error_page(status, pages.get(status)) for status in error_page_statuses(proxy)}
 
 
 @lru_cache(maxsize=1024)
