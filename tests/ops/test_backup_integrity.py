@@ -210,11 +210,9 @@ def test_damaged_or_forged_manifest_is_one_line(
     original = s3.get_object(Bucket=bucket, Key=result.manifest_key)["Body"].read()
     edited = json.loads(original)
     edited["manifest"]["size"] += 1
+    # Every kind of damage is one line (test_backup_store checks them on verify()); here, through the CLI.
     cases = {
         b'{"manifest": {"format": 2,': "damaged manifest: not JSON",
-        b'{"manifest": {}}': "damaged manifest: hmac_sha256: Field required",
-        b'{"manifest": [], "hmac_sha256": 5}': "damaged manifest: manifest: Input should be a valid dict",
-        b"[1, 2]": "damaged manifest: (top level): Input should be a valid dictionary",
         json.dumps(edited).encode(): "unauthenticated manifest: signature does not match this job's key",
     }
     for body, message in cases.items():

@@ -147,6 +147,11 @@ def test_signed_but_malformed_manifest_is_one_line(change: Any, message: str):
         (b"[" * 60_000, "m: damaged manifest: not JSON"),
         (b" " * (64 * 1024 + 1), "m: damaged manifest: 65537 bytes (at most 65536)"),
         (b'"text"', "m: damaged manifest: (top level): Input should be a valid dictionary"),
+        (b'{"manifest": {}}', "m: damaged manifest: hmac_sha256: Field required"),
+        (
+            b'{"manifest": [], "hmac_sha256": 5}',
+            "m: damaged manifest: manifest: Input should be a valid dict",
+        ),
         (b'{"format": 1, "sha256": "00", "size": 1}', "m: unauthenticated manifest: no signature"),
     ],
 )
