@@ -50,7 +50,7 @@ def test_plan_bad_config_is_one_line_per_problem_exit_2(hakit_cli: HakitCli, tmp
         "rpo_seconds: 86400", "rpo: 1"
     )
     (tmp_path / "Pulumi.dev.yaml").write_text(text)
-    result = hakit_cli("plan", "--stack", "dev", "--root", str(tmp_path))
+    result = hakit_cli("plan", "--stack", "dev", "--project-dir", str(tmp_path))
     assert result.code == 2
     assert result.out == ""
     lines = result.err.strip().splitlines()
@@ -80,7 +80,7 @@ def test_plan_component_checks_run_first_with_file_lines(hakit_cli: HakitCli, tm
     lines = text.splitlines()
     version_line = next(i for i, line in enumerate(lines, 1) if "engine_version" in line)
     schedule_line = next(i for i, line in enumerate(lines, 1) if "schedule:" in line)
-    result = hakit_cli("plan", "--stack", "prod", "--root", str(tmp_path))
+    result = hakit_cli("plan", "--stack", "prod", "--project-dir", str(tmp_path))
     assert result.code == 2
     source = tmp_path / "Pulumi.prod.yaml"
     version, schedule = result.err.strip().splitlines()
@@ -97,7 +97,7 @@ def test_plan_bad_project_file_is_one_line_exit_2(hakit_cli: HakitCli, tmp_path:
         ("name: hakit\n", f"{project}: main: the program {tmp_path / '__main__.py'} does not exist"),
     ):
         project.write_text(text)
-        result = hakit_cli("plan", "--stack", "dev", "--root", str(tmp_path))
+        result = hakit_cli("plan", "--stack", "dev", "--project-dir", str(tmp_path))
         assert result.code == 2, result.err
         assert result.err.startswith(expected), result.err
         assert "Traceback" not in result.err
@@ -111,9 +111,33 @@ def test_plan_component_rejection_is_one_line_exit_2(hakit_cli: HakitCli, tmp_pa
     (tmp_path / "Pulumi.prod.yaml").write_text(text.replace("    name: shop\n", f"    name: {long_name}\n"))
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     shutil.copytree(ROOT / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("hakit", "__pycache__"))
-    result = hakit_cli("plan", "--stack", "prod", "--root", str(tmp_path))
+    result = hakit_cli("plan", "--stack", "prod", "--project-dir", str(tmp_path))
     assert result.code == 2, result.err
     assert result.err.strip() == (
         f"{tmp_path / 'Pulumi.prod.yaml'}: GlobalDatabaseArgs.name: '{long_name}' must be 1-40 lowercase "
         "letters, digits or single hyphens, starting with a letter"
     )
+
+
+def _with_inputs(entry: dict[str, object], found: list[dict[str, object]]) -> list[dict[str, object]]:
+    if "inputs" in entry:
+        found.append(entry)
+    for child in entry.get("children", []):  # type: ignore[attr-defined]
+        _with_inputs(child, found)
+    return found
+
+
+def test_plan_json_has_inputs_with_secrets_masked(hakit_cli: HakitCli) -> None:
+    """A reviewer diffs settings, not just types (like `pulumi preview --json`); secrets never show."""
+    result = hakit_cli("plan", "--stack", "prod", "--json")
+    assert result.code == 0, result.err
+    plan = json.loads(result.out)
+    resources = [entry for root in plan["tree"] for entry in _with_inputs(root, [])]
+    assert len(resources) == plan["resources"]
+    by_type = {entry["type"]: entry for entry in resources}
+    alb = by_type["aws:lb/loadBalancer:LoadBalancer"]
+    assert alb["inputs"]["loadBalancerType"] == "application"
+    masked = [entry for entry in resources if "[secret]" in json.dumps(entry["inputs"])]
+    assert masked, "prod holds database credentials: some input must be masked"
+    # The mock harness gives every random password a 'mock-<hex>' value: none may reach the output.
+    assert not re.findall(r"mock-[0-9a-f]{6,}", json.dumps(plan))

@@ -37,14 +37,36 @@ def _placements(graph: ResourceGraph, node: Node) -> list[str]:
     return sorted({placement(n) for n in nodes if n.custom and not n.is_provider})
 
 
-def _tree(graph: ResourceGraph, node: Node) -> dict[str, Any]:
+SECRET = "[secret]"
+
+
+def masked_inputs(node: Node) -> Any:
+    """The resource's inputs with every secret value (or anything inside one) replaced by `[secret]`."""
+
+    def walk(value: Any, path: str) -> Any:
+        if path and any(path == s or path.startswith(s + ".") for s in node.secret_inputs):
+            return SECRET
+        if isinstance(value, dict):
+            return {key: walk(item, f"{path}.{key}" if path else key) for key, item in sorted(value.items())}
+        if isinstance(value, list):
+            return [walk(item, f"{path}.{index}") for index, item in enumerate(value)]
+        return value
+
+    return walk(node.inputs, "")
+
+
+def _tree(graph: ResourceGraph, node: Node, *, inputs: bool = False) -> dict[str, Any]:
     entry: dict[str, Any] = {"type": node.type, "name": node.name}
+    if inputs and node.custom:
+        entry["inputs"] = masked_inputs(node)
     if node.is_component:
         entry["component"] = True
         entry["where"] = _placements(graph, node)
         # Registration order follows Output resolution and varies between runs: sort for stable output.
         children = sorted(graph.children_of(node), key=lambda c: (not c.is_component, c.type, c.name))
-        entry["children"] = [_tree(graph, child) for child in children if not child.is_provider]
+        entry["children"] = [
+            _tree(graph, child, inputs=inputs) for child in children if not child.is_provider
+        ]
     else:
         entry["where"] = [placement(node)]
     return entry
@@ -60,8 +82,12 @@ def counts(graph: ResourceGraph) -> dict[str, dict[str, int]]:
     return {key: dict(sorted(table[key].items())) for key in sorted(table)}
 
 
-def summarize(graph: ResourceGraph) -> dict[str, Any]:
-    """The plan as plain data (the `--json` output): tree, counts, totals per placement, stack outputs."""
+def summarize(graph: ResourceGraph, *, inputs: bool = False) -> dict[str, Any]:
+    """The plan as plain data: tree, counts, totals per placement, stack outputs.
+
+    With `inputs` (the `--json` output) every resource carries its inputs, secrets masked, so a reviewer
+    can diff settings between two plans the way `pulumi preview --json` allows.
+    """
     table = counts(graph)
     totals: dict[str, int] = {}
     for row in table.values():
@@ -77,7 +103,10 @@ def summarize(graph: ResourceGraph) -> dict[str, Any]:
         "resources": len(graph.resources),
         "components": len(graph.components),
         "placements": dict(sorted(totals.items())),
-        "tree": [_tree(graph, root) for root in sorted(graph.roots(), key=lambda n: (n.type, n.name))],
+        "tree": [
+            _tree(graph, root, inputs=inputs)
+            for root in sorted(graph.roots(), key=lambda n: (n.type, n.name))
+        ],
         "counts": table,
         "outputs": outputs,
     }

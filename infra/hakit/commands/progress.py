@@ -1,0 +1,19 @@
+"""A spinner on stderr for commands that sit silent for seconds (SDK import, synthesis)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from rich.console import Console
+
+
+@contextlib.contextmanager
+def working(what: str) -> Iterator[None]:
+    """Show `what` with a spinner on stderr while the block runs; nothing when stderr is not a terminal."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield
+        return
+    with console.status(what):
+        yield
