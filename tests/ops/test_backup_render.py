@@ -317,7 +317,7 @@ def test_hostile_values_never_reach_a_unit(tmp_path: Path, old: str, new: str, e
 def test_systemd_quote_round_trips_through_systemd(tmp_path: Path):
     """Quoted words come back from systemd as the same argv; control characters are refused outright."""
     found = require_binaries("systemd-analyze")
-    from hakit.render.backup import systemd_quote
+    from hakit.render.quoting import systemd_quote
 
     words = ["/usr/bin/printf", "a b", 'q"uote', "back\\slash", "50%", "$HOME", "${X}", "semi;colon"]
     unit = tmp_path / "quote-test.service"

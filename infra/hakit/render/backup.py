@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from urllib.parse import urlsplit
 
 from hakit.render.environment import header, render, rooted
+from hakit.render.quoting import QuotingError, systemd_quote
 from hakit.render.tree import HostFiles, RenderedFile, RenderedTree
 from hakit.spec.backup import BackupJob, BackupJobConfig, job_config
+from hakit.spec.base import CONTROL_CHARACTERS
 from hakit.spec.inventory import Inventory
 
 UNIT_DIR = "etc/systemd/system"
@@ -16,25 +17,12 @@ JOB_DIR = "etc/hakit/backup"
 FAILURE_UNIT = "hakit-backup-failure@.service"
 # Order the job after the local database server so a boot-time catch-up run finds it up.
 _AFTER = {"postgresql": "postgresql.service", "mariadb": "mariadb.service"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def systemd_quote(word: str) -> str:
-    """One command-line word as systemd reads it back: double-quoted, `\\` `"` escaped, `%` and `$` doubled.
-
-    systemd splits ExecStart= at whitespace, honours quotes and C escapes, expands `%` specifiers and
-    `$VAR`; a control character (CR, LF) would end the setting and start a new one, so it is refused.
-    """
-    if _CONTROL.search(word):
-        raise ValueError(f"control character in a systemd value: {word!r}")
-    escaped = word.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
-    return f'"{escaped}"'
 
 
 def systemd_value(value: str) -> str:
     """A plain setting value (Description=, LoadCredential=): no control characters, `%` escaped."""
-    if _CONTROL.search(value):
-        raise ValueError(f"control character in a systemd value: {value!r}")
+    if CONTROL_CHARACTERS.search(value):
+        raise QuotingError(f"systemd cannot take control character in {value!r}")
     return value.replace("%", "%%")
 
 
