@@ -196,3 +196,18 @@ def test_a_production_shaped_cluster_is_drilled_as_it_is(tmp_path: Path) -> None
     assert 1000 / config.new_interval_ms / (len(sources) - 1) <= plan.source_rate  # each other address
     assert not set(sources) & set(plan.probe_sources)
     assert [(r.port, r.tls, r.capacity) for r in plan.rate_limits] == [(443, True, 75)]
+
+
+def test_frontend_choice_and_what_the_lab_client_cannot_speak(tmp_path: Path) -> None:
+    """--frontend picks the drilled frontend (unknown: exit 2); PROXY-protocol-only clusters are refused."""
+    inv, cluster = open_inventory(HERE / "haproxy.yaml", None)
+    plan = build_plan(inv, cluster, source="x", workdir=tmp_path / "a", frontend="api")
+    assert (plan.frontend, plan.port, plan.source_rate) == ("api", 8080, 10.0)  # half of 20/s per address
+    with pytest.raises(HakitError) as caught:
+        build_plan(inv, cluster, source="x", workdir=tmp_path / "b", frontend="nope")
+    assert caught.value.exit_code == 2 and "unknown frontend 'nope'" in str(caught.value)
+    proxied = inv.model_copy(deep=True)
+    for frontend in proxied.load_balancers[cluster].proxy.frontends.values():
+        frontend.accept_proxy = True
+    with pytest.raises(HakitError, match="PROXY protocol"):
+        build_plan(proxied, cluster, source="x", workdir=tmp_path / "c")
