@@ -76,7 +76,93 @@ def backends(draw: st.DrawFn, kind: str, cluster: int, index: int) -> Data:
         }
     elif draw(st.booleans()):
         backend["circuit_breaker"] = None
+    if kind == "haproxy" and draw(st.booleans()):
+        backend["cookie"] = {
+            "name": draw(st.sampled_from(["SRV", "route_id"])),
+            "secure": draw(st.booleans()),
+        }
+    if draw(st.booleans()):
+        tls: Data = {
+            "ca_file": "/etc/ssl/certs/backend-ca.pem",
+            "sni": draw(st.sampled_from(["app.internal", "x.y"])),
+        }
+        if kind == "haproxy" and draw(st.booleans()):
+            tls = {"verify": False}
+        backend["tls"] = tls
     return backend
+
+
+@st.composite
+def tcp_backends(draw: st.DrawFn, kind: str, cluster: int) -> Data:
+    """A TCP backend (database, MQTT, TLS passthrough) with a protocol-aware check where HAProxy has one."""
+    servers = {
+        f"t{n}": {
+            "address": f"198.19.{cluster}.{200 + n}",
+            "port": draw(st.sampled_from([3306, 5432, 6379, 1883])),
+        }
+        for n in range(2)
+    }
+    backend: Data = {"mode": "tcp", "servers": servers}
+    backend["balance"] = draw(st.sampled_from(["roundrobin", "leastconn", "source"]))
+    if kind == "haproxy":
+        check = draw(st.sampled_from(["tcp", "mysql", "pgsql", "redis", "ssl-hello", None]))
+        if check is not None:
+            backend["health_check"] = {
+                "type": check,
+                **({"user": "hakit"} if check in ("mysql", "pgsql") else {}),
+            }
+    if draw(st.booleans()):
+        backend["send_proxy"] = True
+    return backend
+
+
+def routes(draw: st.DrawFn, backend_names: list[str]) -> list[Data]:
+    """1-3 ordered routes, each with 1-3 conditions."""
+    found = []
+    for _ in range(draw(st.integers(1, 3))):
+        route: Data = {"backend": draw(st.sampled_from(backend_names))}
+        kinds = draw(
+            st.lists(
+                st.sampled_from(["hosts", "path_prefixes", "path_regex", "methods", "header"]),
+                min_size=1,
+                max_size=3,
+                unique=True,
+            )
+        )
+        if "hosts" in kinds:
+            route["hosts"] = draw(
+                st.lists(
+                    st.sampled_from(["a.example", "*.b.example", "c-1.example"]),
+                    min_size=1,
+                    max_size=2,
+                    unique=True,
+                )
+            )
+        if "path_prefixes" in kinds:
+            route["path_prefixes"] = draw(
+                st.lists(
+                    st.sampled_from(["/api/", "/v1.0/", "/a'b", "/x(y)"]), min_size=1, max_size=2, unique=True
+                )
+            )
+        if "path_regex" in kinds:
+            route["path_regex"] = draw(st.sampled_from(["^/static/.*\\.(css|js)$", "^/u/[0-9]+$", '/a b"c']))
+        if "methods" in kinds:
+            route["methods"] = draw(
+                st.lists(
+                    st.sampled_from(["GET", "POST", "PUT", "DELETE"]), min_size=1, max_size=2, unique=True
+                )
+            )
+        if "header" in kinds:
+            name = draw(st.sampled_from(["X-Tenant", "User-Agent"]))
+            if draw(st.booleans()):
+                route["header"] = {
+                    "name": name,
+                    "value": draw(st.sampled_from(["blue", "a b", 'q"uote', "50%"])),
+                }
+            else:
+                route["header"] = {"name": name, "regex": draw(st.sampled_from(["^curl/", "(?i)bot$"]))}
+        found.append(route)
+    return found
 
 
 @st.composite
@@ -128,6 +214,8 @@ def clusters(draw: st.DrawFn, index: int, hosts: Data) -> Data:
         vrrp["auth"] = {"password": draw(st.text("abcXYZ019", min_size=1, max_size=8))}
     backend_count = draw(st.integers(1, 2))
     backend_map = {f"b{k}": draw(backends(kind, index, k)) for k in range(backend_count)}
+    if draw(st.booleans()):
+        backend_map["routed"] = draw(backends(kind, index, 3))
     frontends: Data = {}
     for k in range(draw(st.integers(1, 2))):
         addresses = draw(st.sampled_from([[vip4], [vip4, vip6] if with_v6 else [vip4], ["*"]]))
@@ -143,7 +231,33 @@ def clusters(draw: st.DrawFn, index: int, hosts: Data) -> Data:
                 "period": f"{draw(st.integers(1, 60))}s",
                 "burst": draw(st.integers(0, 50)),
             }
+        http_backends = [name for name in backend_map if name != "tcp"]
+        if draw(st.booleans()):
+            frontend["routes"] = routes(draw, http_backends)
+        if draw(st.booleans()):
+            actions = ["set", "del"] + (["add"] if kind == "haproxy" else [])
+            frontend["request_headers"] = [
+                {"action": action, "name": "X-Hakit", **({} if action == "del" else {"value": "v 100% 'q'"})}
+                for action in draw(st.lists(st.sampled_from(actions), min_size=1, max_size=2))
+            ]
+            frontend["response_headers"] = [{"action": "set", "name": "X-Frame-Options", "value": "DENY"}]
+        if draw(st.booleans()):
+            frontend["accept_proxy"] = True
+        if frontend.get("tls") and draw(st.booleans()):
+            frontend["tls"]["client_ca"] = "/etc/ssl/certs/clients.pem"
+        if draw(st.booleans()):
+            frontend["raw"] = (
+                ["option http-ignore-probes"] if kind == "haproxy" else ["client_max_body_size 1m;"]
+            )
         frontends[f"f{k}"] = frontend
+    if draw(st.booleans()):
+        backend_map["tcp"] = draw(tcp_backends(kind, index))
+        tcp: Data = {"mode": "tcp", "addresses": [vip4], "port": 7000, "backend": "tcp"}
+        if draw(st.booleans()):
+            tcp["routes"] = [{"backend": "tcp", "hosts": ["db.example"]}]
+        if draw(st.booleans()):
+            tcp["accept_proxy"] = True
+        frontends["tcp"] = tcp
     proxy: Data = {
         "kind": kind,
         "frontends": frontends,
@@ -161,6 +275,15 @@ def clusters(draw: st.DrawFn, index: int, hosts: Data) -> Data:
         )
     if draw(st.booleans()):
         proxy["error_pages"] = {draw(st.sampled_from([503, 429, 404])): "<p>Back soon.</p>"}
+    proxy["log_format"] = draw(st.sampled_from(["structured", "classic"]))
+    if draw(st.booleans()):
+        proxy["log_targets"] = ["/dev/log", "198.18.0.9:514"]
+    if draw(st.booleans()):
+        proxy["raw"] = (
+            {"defaults": ["option http-buffer-request"]}
+            if kind == "haproxy"
+            else {"http": ["tcp_nodelay on;"]}
+        )
     return {"nodes": nodes, "vrrp": vrrp, "proxy": proxy}
 
 
@@ -242,7 +365,23 @@ def _only_backups(data: Data) -> None:
         server["backup"] = True
 
 
+def _raw_line_leaves_its_section(data: Data) -> None:
+    proxy = _first(data)["proxy"]
+    proxy["raw"] = {"defaults": ["backend evil"]} if proxy["kind"] == "haproxy" else {"http": ["} server {"]}
+
+
+def _route_to_unknown_backend(data: Data) -> None:
+    _first(data)["proxy"]["frontends"]["f0"]["routes"] = [{"backend": "missing", "methods": ["GET"]}]
+
+
+def _mistyped_ipv4_server(data: Data) -> None:
+    next(iter(_first(data)["proxy"]["backends"]["b0"]["servers"].values()))["address"] = "10.20.1.300"
+
+
 BREAKERS: list[Callable[[Data], None]] = [
+    _raw_line_leaves_its_section,
+    _route_to_unknown_backend,
+    _mistyped_ipv4_server,
     _equal_priorities,
     _auth_on_v3,
     _unknown_backend,
