@@ -108,6 +108,10 @@ def _retries_500(data: dict[str, Any]) -> None:
     _web(data)["retry_on"] = ["all-retryable-errors"]
 
 
+def _raw_lines(data: dict[str, Any]) -> None:
+    edge(data)["proxy"]["frontends"]["www"]["raw"] = ["option http-ignore-probes"]
+
+
 FAILING: dict[str, Callable[[], Inventory]] = {
     "HA003": lambda: _unvalidated({"nodes": {"lb1": inventory().load_balancers["edge"].nodes["lb1"]}}),
     "HA007": lambda: _unvalidated(
@@ -121,6 +125,7 @@ FAILING: dict[str, Callable[[], Inventory]] = {
     "HA009": lambda: inventory(_no_health_check),
     "HA011": lambda: inventory(_single_server),
     "HA012": lambda: inventory(_retries_500),
+    "HA013": lambda: inventory(_raw_lines),
     "SEC003": lambda: inventory(_plain_http),
     "SEC007": lambda: inventory(_v2_shared),
 }

@@ -173,3 +173,20 @@ def vrrp_v2_without_auth(inventory: Inventory) -> Hit:
                     f"load_balancers.{name}.vrrp",
                     f"VRRPv2 instance {instance_name} of {name} has no auth on a shared segment ({why})",
                 )
+
+
+@inventory_rule(
+    "HA013",
+    "unmodelled-proxy-config",
+    Severity.LOW,
+    "ha",
+    "Proxy settings come from the model, not raw lines or template overrides (bare metal).",
+)
+def unmodelled_proxy_config(inventory: Inventory) -> Hit:
+    """Raw lines are checked by the daemons, but no hakit rule (retries, limits, redundancy) sees them."""
+    for name, cluster in inventory.load_balancers.items():
+        for field in cluster.proxy.unmodelled():
+            yield (
+                f"load_balancers.{name}.proxy.{field}",
+                f"raw {cluster.proxy.kind} lines in {field} of {name}: not modelled, not analysed",
+            )
