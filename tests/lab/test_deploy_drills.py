@@ -25,6 +25,9 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 HERE = Path(__file__).parent
 SOURCE = "tests/lab/haproxy.yaml"
 HAKIT = str(Path(sys.executable).parent / "hakit")
+CFG = "/etc/haproxy/haproxy.cfg"
+SECRET = "Zq7-s3cret-Pw"
+STATS = f"{{user: admin, password: {SECRET}}}"
 
 
 @pytest.fixture(scope="module")
@@ -86,13 +89,14 @@ def test_config_push_under_load(deploy_lab: tuple[Lab, LabSsh]) -> None:
                 "web2: {address: 198.18.0.22, port: 8080, weight: 37}"
             ),
             "timeouts: {connect: 200ms, server: 1s,": "timeouts: {connect: 200ms, server: 2s,",
+            "      kind: haproxy\n": f"      kind: haproxy\n      stats: {STATS}\n",
         },
     )
     before = {n.name: _worker_pid(lab, n.name) for n in lab.plan.nodes}
     start = time.monotonic()
     load = lab.start_load(LoadConfig(lab.plan.vip, lab.plan.port, keepalive=2, max_seconds=120))
     began = time.monotonic()
-    result = _deploy(lab, ssh, inventory, "--json")
+    result = _deploy(lab, ssh, inventory, "--json", "--diff")
     print(f"push across 2 nodes: {time.monotonic() - began:.1f}s")
     records = load.stop()
     print(result.stdout[-2000:], result.stderr[-2000:])
@@ -110,6 +114,29 @@ def test_config_push_under_load(deploy_lab: tuple[Lab, LabSsh]) -> None:
         weights = {r["svname"]: r["weight"] for r in lab.haproxy_stats(node.name) if r["pxname"] == "app"}
         assert weights["web2"] == "37", weights  # the running worker has the new config
         assert _worker_pid(lab, node.name) != before[node.name]
+        # The stats password travels with no_log, lands 0600, and never shows in any output.
+        assert ssh.ssh(node.name, f"stat -c %a {CFG}").stdout.strip() == "600"
+    assert SECRET in inventory.read_text()
+    assert SECRET not in result.stdout + result.stderr
+    assert "content not shown: the file carries secrets" in result.stdout
+
+
+def test_check_diff_changes_nothing(deploy_lab: tuple[Lab, LabSsh]) -> None:
+    """--check --diff: per-host changes shown and validated on the hosts, no file or daemon touched."""
+    lab, ssh = deploy_lab
+    inventory = _inventory(lab, {"server: 1s,": "server: 3s,"})
+    configs = {n.name: ssh.ssh(n.name, f"cat {CFG}").stdout for n in lab.plan.nodes}
+    pids = {n.name: _worker_pid(lab, n.name) for n in lab.plan.nodes}
+    result = _deploy(lab, ssh, inventory, "--check", "--diff", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["check"] is True
+    for node in lab.plan.nodes:
+        host = report["hosts"][node.name]
+        assert "etc/haproxy/haproxy.cfg" in host["files"] and host["diff"], host
+        assert host["steps"]["validate"] == "ok" and host["steps"]["swap"] == "skipped", host["steps"]
+        assert ssh.ssh(node.name, f"cat {CFG}").stdout == configs[node.name]
+        assert _worker_pid(lab, node.name) == pids[node.name]
 
 
 def test_bad_push_stops_at_the_standby(deploy_lab: tuple[Lab, LabSsh]) -> None:
