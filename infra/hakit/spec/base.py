@@ -78,6 +78,14 @@ def _child_type(kind: Any, key: Any) -> Any:
         return None
     if isinstance(kind, type) and issubclass(kind, BaseModel):
         return _field_types(kind).get(key) if isinstance(key, str) else None
+    try:
+        return _item_type(kind)
+    except TypeError:  # an unhashable annotation: compute it each time
+        return _item_type.__wrapped__(kind)
+
+
+@cache
+def _item_type(kind: Any) -> Any:
     origin, args = get_origin(kind), get_args(kind)
     if origin is dict and len(args) == 2:
         return _resolved(args[1])

@@ -7,9 +7,10 @@ add its cross-section checks to `Inventory.rules` (host references are checked b
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextvars import ContextVar
 from ipaddress import IPv4Interface, IPv6Interface, ip_network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     ConfigDict,
@@ -18,6 +19,8 @@ from pydantic import (
     PrivateAttr,
     TypeAdapter,
     ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -31,6 +34,18 @@ from hakit.spec.mariadb import Databases, database_rules
 from hakit.spec.slo import SloSpec
 from hakit.spec.vrrp import Vrrp
 from hakit.spec.waivers import WaiverSpec
+
+_VALIDATED: ContextVar[dict[int, Any] | None] = ContextVar("hakit_inventory_validated", default=None)
+"""While an inventory validates: id(raw section) -> its validated model (for the rules over valid parts)."""
+
+
+def _remembered(raw: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Validate a host or cluster and remember the result, so the error path need not validate it again."""
+    result = handler(raw)
+    memo = _VALIDATED.get()
+    if memo is not None:
+        memo[id(raw)] = result
+    return result
 
 
 class Inventory(SpecModel):
@@ -50,6 +65,7 @@ class Inventory(SpecModel):
         """
         if isinstance(data, dict):
             data = {key: value for key, value in data.items() if not str(key).startswith("x-")}
+        token = _VALIDATED.set({})
         try:
             return handler(data)
         except ValidationError as err:
@@ -63,10 +79,12 @@ class Inventory(SpecModel):
             ]
             details += [_detail("rule", problem.message, problem.loc, None) for problem in more]
             raise ValidationError.from_exception_data(cls.__name__, details) from None
+        finally:
+            _VALIDATED.reset(token)
 
     version: Literal[1] = 1
-    hosts: dict[Name, Host] = Field(min_length=1)
-    load_balancers: dict[Name, LoadBalancer] = Field(
+    hosts: dict[Name, Annotated[Host, WrapValidator(_remembered)]] = Field(min_length=1)
+    load_balancers: dict[Name, Annotated[LoadBalancer, WrapValidator(_remembered)]] = Field(
         default_factory=dict, description="keepalived + HAProxy/nginx clusters"
     )
     backups: Backups = Field(default_factory=dict, description="database dumps to S3 on systemd timers")
@@ -237,6 +255,9 @@ def _detail(kind: str, message: str, loc: Any, value: Any) -> InitErrorDetails:
 
 
 def _valid(model: type[SpecModel], raw: Any) -> Any:
+    memo = _VALIDATED.get()
+    if memo is not None and id(raw) in memo:
+        return memo[id(raw)]
     try:
         return model.model_validate(raw)
     except ValidationError:
