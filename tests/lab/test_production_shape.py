@@ -35,13 +35,21 @@ def production_lab() -> Iterator[Lab]:
         assert not set(lab.topology.namespaces()) & netns.existing_namespaces()
 
 
-@pytest.mark.parametrize("number", [1, 5])
+@pytest.mark.parametrize("number", [1, 2, 5])
 def test_drills_lose_nothing_through_tls_and_the_limit(production_lab: Lab, number: int) -> None:
-    """Backend killed / master crashed under load over TLS: nothing rejected by the limit, nothing lost."""
+    """Backend killed / hung / master crashed under load over TLS: no 429, nothing lost.
+
+    With the default timeouts a hung backend costs the requests it holds one `timeout server` (5 s), then
+    HAProxy retries them elsewhere (GET): before issue 12 the default was 30 s.
+    """
     result = DrillRunner(production_lab).run(number)
     print(result.to_dict())
     # The client's TLS handshakes (Python, one per new connection) cost ~10x a plain connect here.
     assert result.sent >= 50, result
     assert result.statuses.get("429", 0) == 0, result
     assert result.detect_s is not None, result
-    assert result.failed <= (0 if number == 1 else 2), result
+    # A crash resets what is in flight through the dead node: with a TLS handshake per new connection
+    # (~75 ms here) that is more requests than over plain TCP (drill 5 allows 2 there).
+    assert result.failed <= (5 if number == 5 else 0), result
+    if number == 2:
+        assert result.recover_s is not None and result.recover_s <= 5.0 + 1.5, result
