@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,3 +171,21 @@ def test_a_manifest_signed_with_another_key_is_refused():
 
     with pytest.raises(HakitError, match=r"^m: unauthenticated manifest: signature does not match"):
         verify(KEY, _signed(_manifest_data(), key=b"x" * 32), "m")
+
+
+def test_keygen_writes_a_private_key_once(tmp_path: Path):
+    """`hakit backup keygen`: 0600, 256 random bits in hex, and never over an existing key."""
+    from hakit.ops.backup_manifest import load_key, write_new_key
+
+    path = tmp_path / "job.key"
+    write_new_key(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    key = load_key("job", str(path))
+    assert len(key) == 64 and bytes.fromhex(key.decode())
+    with pytest.raises(HakitError, match=r"already exists \(a new key would orphan the job's backups\)"):
+        write_new_key(path)
+    assert load_key("job", str(path)) == key
+    short = tmp_path / "short.key"
+    short.write_text("abc\n")
+    with pytest.raises(HakitError, match=r"^backup job: manifest key .*short\.key: 3 bytes, at least 32"):
+        load_key("job", str(short))
