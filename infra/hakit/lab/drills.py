@@ -459,6 +459,9 @@ class DrillRunner:
                 "max_receptions": max(ours.values(), default=0),
             }
         )
+        # The 503/504 the client sees are the point (a POST is not retried): what failed here is a POST
+        # that reached the backends more than once, or never.
+        result.failed = len(replayed) + max(0, len(records) - len(ours))
         result.detail = (
             f"{len(records)} POSTs (503, then hanging backends): {len(ours)} reached a backend, "
             f"{len(replayed)} more than once"
