@@ -247,8 +247,11 @@ def test_overwrite_and_delete_marker_hide_nothing(postgres: PostgresServer, moto
     assert backup.complete and backup.size == result.size
     config = tmp_path / "job.json"
     config.write_text(job.model_dump_json())
-    listing = _run_cli("backup", "list", "--config", str(config))
-    assert listing.returncode == 0 and "complete" in listing.stdout, listing
+    listing = _run_cli("backup", "list", "--config", str(config), "--json")
+    assert listing.returncode == 0, listing
+    (row,) = json.loads(listing.stdout)["backups"]
+    assert (row["state"], row["size"], row["sha256"]) == ("complete", result.size, result.sha256)
+    assert row["version_id"] not in (None, "null")  # the first version, not the overwrite
     report = restore_backup(job, s3=s3, verify=True)
     assert report.ok and report.sha256 == result.sha256
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import sys
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -60,13 +62,32 @@ def run(
 
 
 @backup_app.command("list")
-def list_(config: JobFile) -> None:
+def list_(
+    config: JobFile,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the backups as JSON on stdout.")] = False,
+) -> None:
     """List the job's backups (complete = signed manifest + the dump version it names; else why not)."""
     from hakit.ops.backup import list_job, load_job
 
     job = load_job(config)
-    table = Table("stamp", "size", "state", "key")
     backups = list_job(job)
+    if as_json:
+        rows = [
+            {
+                "stamp": backup.stamp,
+                "state": backup.state,
+                "size": backup.size,
+                "key": backup.data_key,
+                "version_id": backup.dump.version_id if backup.dump else None,
+                "manifest_key": backup.manifest_key,
+                "sha256": backup.manifest.sha256 if backup.manifest else None,
+                "problem": backup.problem,
+            }
+            for backup in backups
+        ]
+        sys.stdout.write(json.dumps({"job": job.name, "backups": rows}, indent=2) + "\n")
+        return
+    table = Table("stamp", "size", "state", "key")
     for backup in backups:
         table.add_row(
             backup.stamp, str(backup.size), backup.state, backup.data_key or backup.manifest_key or ""
