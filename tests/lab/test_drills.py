@@ -156,7 +156,7 @@ def test_post_is_never_replayed(request: pytest.FixtureRequest, proxy: str) -> N
     assert extra["posts_distinct"] == extra["posts_sent"], result
     # ... and none twice: no layer-7 retry of a non-idempotent request.
     assert extra["posts_replayed"] == 0 and extra["max_receptions"] == 1, result
-    assert result.failed == 0, result  # for this drill: POSTs received other than exactly once
+    assert result.failed == 0, result  # for this drill: POSTs received more than once
 
 
 def test_rate_limit_parity(haproxy_lab: Lab, nginx_lab: Lab) -> None:

@@ -194,7 +194,8 @@ class DrillRunner:
                 )
                 return primaries <= {r[5] for r in probe}
 
-            if _wait(serving, timeout, 0.2) is None:
+            # nginx tries a failed server again only after fail_timeout.
+            if _wait(serving, max(timeout, 2 * self.plan.server_return_s + 5), 0.2) is None:
                 raise HakitError("lab: nginx does not use every server again")
             return
         for node in self.plan.nodes:
@@ -456,12 +457,14 @@ class DrillRunner:
                 "posts_received": sum(ours.values()),
                 "posts_distinct": len(ours),
                 "posts_replayed": len(replayed),
+                "posts_never_received": max(0, len(records) - len(ours)),
                 "max_receptions": max(ours.values(), default=0),
             }
         )
         # The 503/504 the client sees are the point (a POST is not retried): what failed here is a POST
-        # that reached the backends more than once, or never.
-        result.failed = len(replayed) + max(0, len(records) - len(ours))
+        # that reached the backends more than once. (One may reach none: with every server marked down and
+        # no backup server the proxy answers 503 itself.)
+        result.failed = len(replayed)
         result.detail = (
             f"{len(records)} POSTs (503, then hanging backends): {len(ours)} reached a backend, "
             f"{len(replayed)} more than once"

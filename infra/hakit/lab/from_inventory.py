@@ -290,5 +290,6 @@ def build_plan(
         rate_limits=rate_limits,
         probe_sources=probes,
         certificate=ca_file,
+        server_return_s=(backend.circuit_breaker.fail_timeout / 1000 if backend.circuit_breaker else 0.0),
         replay_window_s=(backend.retries + 1) * (timeouts.connect + timeouts.server) / 1000 + 0.3,
     )

@@ -106,6 +106,8 @@ class LabPlan:
     source_rate: float | None = None
     """Most requests per second one client address may send to the drill frontend (half its limit)."""
     rate_limits: tuple[RateLimitPlan, ...] = ()
+    server_return_s: float = 0.0
+    """How long the proxy may keep a recovered server out (nginx: the breaker's fail_timeout)."""
     certificate: str | None = None
     """The lab's throwaway certificate (every TLS frontend presents it), for clients to trust."""
     replay_window_s: float = 2.0
