@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -100,9 +101,35 @@ def test_inventory_diagram() -> None:
     assert edge(diagram, "host_lb1", "host_lb2").label == "VRRP 0.361 s"
     assert edge(diagram, "vip_edge_VI_EDGE4", "host_lb1").label == "MASTER"
     web = next(s for s in inventory_budget(inventory).paths[0].stages if s.layer == "haproxy")
-    assert edge(diagram, "host_lb1", "server_edge_web_web1").label == f"check {web.seconds:g} s"
-    assert edge(diagram, "host_lb1", "server_edge_web_sorry").label == "backup"
+    # One edge per cluster to its backend pool (was: every node to every server).
+    pool = "pool_edge_web"
+    assert [e.source for e in diagram.edges if e.target == pool] == ["vip_edge_VI_EDGE4"]
+    assert edge(diagram, "vip_edge_VI_EDGE4", pool).label == f"server out in {web.seconds:g} s"
+    assert "sorry 198.18.2.30:8080 (backup)" in diagram.nodes[pool].label
+    assert not [n for n in diagram.nodes if n.startswith("server_")]
     assert edge(diagram, "host_api1", "host_api2").label == "VRRP 1.785 s"
+    # The MariaDB pair: write VIP on the higher priority, the VIP move, replication; the backup job's RPO.
+    assert edge(diagram, "vip_db_shop", "db_db1").label == "writes"
+    assert edge(diagram, "db_db1", "db_db2", "failover").label == "VIP moves in 5 s"
+    assert edge(diagram, "db_db1", "db_db2", "replication").label == "GTID both ways, RPO 1 s"
+    assert edge(diagram, "db_db1", "backup_shop_db1").label == "dump, RPO 1 d"
+    assert diagram.nodes["backup_shop_db1"].region == "eu-west-1"
+
+
+def test_inventory_graphviz_source_matches_the_golden_file() -> None:
+    """Golden test of the Graphviz source (regenerate: HAKIT_UPDATE_GOLDEN=1, then look at the PNG)."""
+    inventory = load_inventory(REPO / "examples" / "inventory.yaml")
+    source = to_graphviz(
+        inventory_diagram(inventory, inventory_budget(inventory), "examples/inventory.yaml")
+    ).source
+    _golden("diagram_inventory.dot", source)
+
+
+def _golden(name: str, source: str) -> None:
+    golden = Path(__file__).parent / "snapshots" / name
+    if os.environ.get("HAKIT_UPDATE_GOLDEN") == "1":
+        golden.write_text(source, encoding="utf-8")
+    assert source == golden.read_text(encoding="utf-8"), f"{name} changed: review the PNG, then regenerate"
 
 
 @pytest.mark.parametrize("suffix", ["svg", "png", "dot"])
@@ -152,3 +179,22 @@ def test_global_table_replicas_and_s3_origin() -> None:
     assert edge(diagram, "Table_orders", "Table_orders_us_west_2").label == "RPO 1 s"
     assert diagram.nodes["Bucket_site"].label == "site\nS3"
     assert edge(diagram, "Distribution_site", "Bucket_site").label == "s3"
+
+
+def test_prod_graphviz_source_matches_the_golden_file(prod: Diagram) -> None:
+    """WAF, ARC routing controls and their safety rule, the compute tier and its database, a legend."""
+    nodes = prod.nodes
+    assert nodes["WebAcl_shop_cdn_waf"].kind == "guard" and nodes["WebAcl_shop_cdn_waf"].region is None
+    assert edge(prod, "WebAcl_shop_cdn_waf", "Distribution_shop_cdn_cdn").label == "filters"
+    east, west = "LoadBalancer_shop_us_east_1_alb_lb", "LoadBalancer_shop_us_west_2_alb_lb"
+    assert edge(prod, "RoutingControl_shop_dns_rc_us_west_2", west).label == "gates SECONDARY"
+    assert (
+        edge(prod, "SafetyRule_shop_dns_arc_min_on", "RoutingControl_shop_dns_rc_us_east_1").kind == "control"
+    )
+    assert "ATLEAST 1 On" in nodes["SafetyRule_shop_dns_arc_min_on"].label
+    compute = "targets_TargetGroup_shop_us_east_1_alb_tg_app"
+    assert edge(prod, east, compute).label == "out in 20 s"
+    assert edge(prod, compute, "Cluster_shop_us_east_1").label == "SQL"
+    source = to_graphviz(prod).source
+    assert "\tlegend [label=<" in source
+    _golden("diagram_prod.dot", source)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import html
 import itertools
 import os
 import tempfile
@@ -24,16 +25,18 @@ from hakit.analysis.rules_ha import (
     routing_policy,
     table_regions,
 )
-from hakit.analysis.schedule import schedule_interval_seconds
-from hakit.analysis.view import Resource, StackView, region_from_arn
+from hakit.analysis.schedule import calendar_interval_seconds, schedule_interval_seconds
+from hakit.analysis.view import Resource, StackView, num, region_from_arn
 
 if TYPE_CHECKING:
     import graphviz
 
     from hakit.spec.inventory import Inventory
 
-Kind = Literal["entry", "cdn", "lb", "instance", "database", "vault", "server", "vip"]
-EdgeKind = Literal["traffic", "failover", "replication", "backup"]
+Kind = Literal[
+    "entry", "cdn", "lb", "instance", "database", "vault", "server", "vip", "guard", "control", "compute"
+]
+EdgeKind = Literal["traffic", "failover", "replication", "backup", "control"]
 
 _SHAPES: dict[str, tuple[str, str]] = {
     "entry": ("oval", "#dbeafe"),
@@ -44,12 +47,16 @@ _SHAPES: dict[str, tuple[str, str]] = {
     "server": ("box", "#f3f4f6"),
     "database": ("cylinder", "#fde68a"),
     "vault": ("folder", "#fce7f3"),
+    "guard": ("octagon", "#fee2e2"),
+    "control": ("diamond", "#ffedd5"),
+    "compute": ("box3d", "#fef9c3"),
 }
 _EDGE_STYLE: dict[str, dict[str, str]] = {
     "traffic": {"color": "#334155"},
     "failover": {"color": "#dc2626", "style": "dashed", "fontcolor": "#dc2626"},
     "replication": {"color": "#2563eb", "style": "dashed", "fontcolor": "#2563eb"},
     "backup": {"color": "#9333ea", "style": "dotted", "fontcolor": "#9333ea"},
+    "control": {"color": "#ea580c", "style": "dotted", "fontcolor": "#ea580c", "arrowhead": "odot"},
 }
 
 
@@ -129,8 +136,74 @@ def stack_diagram(view: StackView, budget: Budget, title: str = "stack") -> Diag
     _cdn(view, budget, diagram)
     _plain_records(view, diagram)
     _databases(view, budget, diagram)
+    _compute(view, diagram)
+    _waf(view, diagram)
+    _routing_controls(view, diagram)
     _backups(view, diagram)
     return diagram
+
+
+def _compute(view: StackView, diagram: Diagram) -> None:
+    """The targets behind each target group (one node per group), and the database they use: the Aurora
+    cluster of their region (the writer's region's cluster when theirs is a secondary)."""
+    attachments = view.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")
+    clusters = [c for c in view.of_type(tokens.RDS_CLUSTER) if _id(c) in diagram.nodes]
+    for group in view.of_type(*tokens.TARGET_GROUPS):
+        targets = [
+            a for a in attachments if group in view.referenced(a, "targetGroupArn", *tokens.TARGET_GROUPS)
+        ]
+        if not targets:
+            continue
+        listed = ", ".join(str(a.get("targetId")) for a in targets)
+        node = diagram.add(
+            DiagramNode(f"targets_{_id(group)}", f"{len(targets)} targets\n{listed}", "compute", group.region)
+        )
+        stage = target_group_stage(group)
+        for lb in view.of_type(*tokens.LOAD_BALANCERS):
+            if group in lb_target_groups(view, [lb]):
+                diagram.link(_id(lb), node, "traffic", f"out in {seconds_text(stage.seconds)}")
+        for cluster in clusters:
+            if cluster.region == group.region:
+                diagram.link(node, _id(cluster), "traffic", "SQL")
+
+
+def _waf(view: StackView, diagram: Diagram) -> None:
+    for acl in view.of_type("aws:wafv2/webAcl:WebAcl"):
+        users = [d for d in view.of_type(tokens.DISTRIBUTION) if acl in view.referenced(d, "webAclId")]
+        users += [
+            lb
+            for lb in view.of_type(*tokens.LOAD_BALANCERS)
+            for assoc in view.of_type("aws:wafv2/webAclAssociation:WebAclAssociation")
+            if acl in view.referenced(assoc, "webAclArn") and lb in view.referenced(assoc, "resourceArn")
+        ]
+        region = None if str(acl.get("scope") or "").upper() == "CLOUDFRONT" else acl.region
+        node = diagram.add(DiagramNode(_id(acl), f"{acl.name}\nWAF", "guard", region))
+        for user in users:
+            diagram.link(node, _id(user), "control", "filters")
+
+
+def _routing_controls(view: StackView, diagram: Diagram) -> None:
+    """ARC: each routing control gates the answers whose health checks follow it; safety rules bind them."""
+    from hakit.analysis.budget import routing_gates
+
+    for control in view.of_type(tokens.ROUTING_CONTROL):
+        node = diagram.add(
+            DiagramNode(_id(control), f"{control.name}\nrouting control (created Off)", "control")
+        )
+        for record in view.of_type(tokens.RECORD):
+            if control.name in routing_gates(view, record):
+                for target in view.referenced(record, "aliases", *tokens.LOAD_BALANCERS, tokens.DISTRIBUTION):
+                    diagram.link(node, _id(target), "control", f"gates {failover_type(record) or 'answer'}")
+    for rule in view.of_type("aws:route53recoverycontrol/safetyRule:SafetyRule"):
+        config = rule.get("ruleConfig") or {}
+        kind = (
+            f"{config.get('type', '?')} {num(config.get('threshold', '?'))}"
+            if isinstance(config, dict)
+            else "?"
+        )
+        node = diagram.add(DiagramNode(_id(rule), f"{rule.name}\nsafety rule {kind} On", "control"))
+        for control in view.referenced(rule, "assertedControls", tokens.ROUTING_CONTROL):
+            diagram.link(node, _id(control), "control", "asserts")
 
 
 def _record_name(record: Resource) -> str:
@@ -344,15 +417,20 @@ def _backups(view: StackView, diagram: Diagram) -> None:
 
 
 def inventory_diagram(inventory: Inventory, budget: Budget, title: str = "inventory") -> Diagram:
-    """Per load-balancer cluster: VIPs, nodes by segment, failover edges with keepalived time, backends."""
+    """Per load-balancer cluster: VIPs, nodes by segment, VRRP failover, one edge per backend pool; the
+    MariaDB pairs with their write VIP and replication; the backup jobs with their schedule's RPO."""
     diagram = Diagram(title)
     for cluster_name, cluster in inventory.load_balancers.items():
+        vips: list[str] = []
         for instance_name, instance in cluster.vrrp.instances.items():
-            ranked = sorted(cluster.nodes, key=lambda n: -cluster.priority(instance_name, n))
-            vips = ", ".join(str(v.ip) for v in instance.vips)
+            ranked = sorted(cluster.nodes, key=lambda n: (-cluster.priority(instance_name, n), n))
+            addresses = ", ".join(str(v.ip) for v in instance.vips)
             vip = diagram.add(
-                DiagramNode(_slug(f"vip {cluster_name} {instance_name}"), f"{instance_name}\n{vips}", "vip")
+                DiagramNode(
+                    _slug(f"vip {cluster_name} {instance_name}"), f"{instance_name}\n{addresses}", "vip"
+                )
             )
+            vips.append(vip)
             for node in ranked:
                 segment = (
                     inventory.segment_of(node, instance.interface, instance.family())
@@ -376,26 +454,86 @@ def inventory_diagram(inventory: Inventory, budget: Budget, title: str = "invent
                 diagram.link(
                     _slug(f"host {ranked[0]}"), _slug(f"host {backup}"), "failover", _time(stage, "VRRP")
                 )
+        path = next((p for p in budget.paths if p.name.startswith(f"{cluster_name}/")), None)
         for backend_name, backend in cluster.proxy.backends.items():
-            path = next((p for p in budget.paths if p.name.startswith(f"{cluster_name}/")), None)
             stage = next((s for s in path.stages if s.resource == backend_name), None) if path else None
-            for server_name, server in backend.servers.items():
-                server_id = diagram.add(
-                    DiagramNode(
-                        _slug(f"server {cluster_name} {backend_name} {server_name}"),
-                        f"{server_name}\n{server.endpoint()}" + (" (backup)" if server.backup else ""),
-                        "server",
-                        f"{cluster_name} backends",
-                    )
+            servers = [
+                f"{name} {server.endpoint()}" + (" (backup)" if server.backup else "")
+                for name, server in backend.servers.items()
+            ]
+            pool = diagram.add(
+                DiagramNode(
+                    _slug(f"pool {cluster_name} {backend_name}"),
+                    f"backend {backend_name}\n" + "\n".join(servers),
+                    "server",
+                    f"{cluster_name} backends",
                 )
-                for node in cluster.nodes:
-                    diagram.link(
-                        _slug(f"host {node}"),
-                        server_id,
-                        "traffic",
-                        _time(stage, "check") if not server.backup else "backup",
-                    )
+            )
+            # One edge per cluster: whichever node holds the VIP sends to the whole pool.
+            source = vips[0] if vips else _slug(f"host {sorted(cluster.nodes)[0]}")
+            diagram.link(source, pool, "traffic", _time(stage, "server out in"))
+    _database_pairs(inventory, budget, diagram)
+    _backup_jobs(inventory, budget, diagram)
     return diagram
+
+
+def _database_pairs(inventory: Inventory, budget: Budget, diagram: Diagram) -> None:
+    for pair_name, pair in inventory.databases.items():
+        ranked = sorted(pair.nodes, key=lambda n: (-pair.nodes[n].priority, n))
+        where = f"database {pair_name}"
+        for node in ranked:
+            diagram.add(
+                DiagramNode(
+                    _slug(f"db {node}"),
+                    f"{node}\nMariaDB prio {pair.nodes[node].priority}",
+                    "database",
+                    where,
+                )
+            )
+        for first, second in itertools.pairwise(ranked):
+            rpo = next(
+                (
+                    s
+                    for p in budget.paths
+                    for s in p.stages
+                    if s.layer == "mariadb-replication" and s.resource == pair_name
+                ),
+                None,
+            )
+            label = f"GTID both ways, RPO {seconds_text(rpo.seconds) if rpo else '?'}"
+            diagram.link(_slug(f"db {first}"), _slug(f"db {second}"), "replication", label)
+        vip = pair.write_vip
+        if vip is None or not ranked:
+            continue
+        node = diagram.add(
+            DiagramNode(_slug(f"vip db {pair_name}"), f"write VIP\n{vip.address.ip}", "vip", where)
+        )
+        diagram.link(node, _slug(f"db {ranked[0]}"), "traffic", "writes")
+        path = next((p for p in budget.paths if p.name == f"database {pair_name}"), None)
+        check = next((s for s in path.stages if s.layer == "mariadb-check"), None) if path else None
+        if len(ranked) >= 2:
+            diagram.link(
+                _slug(f"db {ranked[0]}"), _slug(f"db {ranked[1]}"), "failover", _time(check, "VIP moves in")
+            )
+
+
+def _backup_jobs(inventory: Inventory, budget: Budget, diagram: Diagram) -> None:
+    for job_name, job in inventory.backups.items():
+        target = job.target
+        node = diagram.add(
+            DiagramNode(
+                _slug(f"backup {job_name}"),
+                f"{job_name}\ns3://{target.bucket}/{target.prefix}\n{job.schedule}",
+                "vault",
+                target.region,
+            )
+        )
+        source = _slug(f"db {job.host}")
+        if source not in diagram.nodes:
+            source = diagram.add(DiagramNode(_slug(f"host {job.host}"), job.host, "server"))
+        interval = calendar_interval_seconds(job.schedule)
+        label = f"dump, RPO {seconds_text(interval)}" if interval is not None else "dump"
+        diagram.link(source, node, "backup", label)
 
 
 def to_graphviz(diagram: Diagram) -> graphviz.Digraph:
@@ -445,14 +583,29 @@ def _legend(graph: graphviz.Digraph, diagram: Diagram) -> None:
         "traffic": "traffic",
         "failover": "failover (time from the RTO budget; 'manual': a person starts it)",
         "replication": "replication (failover time, RPO)",
-        "backup": "backup copy (RPO = schedule interval)",
+        "backup": "backup copy or dump (RPO = schedule interval)",
+        "control": "guard: WAF filters, ARC routing control gates, safety rule asserts",
     }
-    with graph.subgraph(name="cluster_legend") as legend:
-        legend.attr(label="legend", style="rounded", color="#cbd5e1", fontsize="9")
-        for kind in kinds:
-            legend.node(f"legend_{kind}_a", "", shape="point", width="0.05")
-            legend.node(f"legend_{kind}_b", meaning[kind], shape="plaintext", fontsize="9", style="")
-            legend.edge(f"legend_{kind}_a", f"legend_{kind}_b", **_EDGE_STYLE[kind])
+    sample = {
+        "traffic": "──▶",
+        "failover": "- - ▶",
+        "replication": "- - ▶",
+        "backup": "··· ▶",
+        "control": "··· o",
+    }
+    rows = "".join(
+        f'<tr><td align="left"><font color="{_EDGE_STYLE[kind]["color"]}">{sample[kind]}</font></td>'
+        f'<td align="left">{html.escape(meaning[kind])}</td></tr>'
+        for kind in kinds
+    )
+    graph.node(
+        "legend",
+        '<<table border="1" color="#cbd5e1" cellborder="0" cellspacing="2">'
+        f'<tr><td colspan="2">legend</td></tr>{rows}</table>>',
+        shape="plaintext",
+        style="",
+        fontsize="9",
+    )
 
 
 def render_file(diagram: Diagram, output: Path) -> Path:
