@@ -125,6 +125,12 @@ def main() -> None:
         for line in err.lines:
             _stderr.print(line, markup=False)
         sys.exit(err.exit_code)
+    except ModuleNotFoundError as err:
+        if not (err.name or "").startswith("pulumi"):
+            raise
+        # A host that installed only the core (the backup agent) has no Pulumi SDK: one line, not a traceback.
+        _stderr.print(f"this command needs the Pulumi SDK ({err.name}): install hakit[cloud]", markup=False)
+        sys.exit(2)
     except KeyboardInterrupt:
         _stderr.print("interrupted", markup=False)
         sys.exit(130)

@@ -23,7 +23,7 @@ import importlib.abc, json, sys
 class NoPulumi(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0].startswith("pulumi"):
-            raise ImportError(f"{name} is not installed on this host")
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)  # as on a core-only host
         return None
 
 sys.meta_path.insert(0, NoPulumi())
@@ -73,3 +73,12 @@ def test_backup_list_runs_without_pulumi(moto_s3: str, tmp_path: Path):
     assert "stamp" in out and errors == []
     assert "boto3" in modules  # it did talk to S3
     assert not {m for m in modules if m.startswith("pulumi")}
+
+
+def test_a_cloud_command_without_pulumi_says_what_to_install():
+    """On a core-only install `hakit plan` is one line naming the `cloud` extra, exit 2, no traceback."""
+    project = Path(__file__).resolve().parents[2]
+    code, _out, errors, _modules = _agent("plan", "--project-dir", str(project), "--stack", "dev")
+    assert code == 2, errors
+    assert len(errors) == 1 and errors[0].startswith("this command needs the Pulumi SDK (pulumi"), errors
+    assert errors[0].endswith("install hakit[cloud]")
