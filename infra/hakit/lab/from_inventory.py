@@ -81,10 +81,9 @@ def _drill_frontend(proxy: Proxy, chosen: str | None = None) -> tuple[str, Front
 
     def cost(item: tuple[str, Frontend]) -> tuple[int, int, int, int]:
         frontend = item[1]
-        tcp = getattr(frontend, "mode", "http") == "tcp"
         return (
             int(_unreachable(frontend) is not None),
-            int(tcp),
+            int(frontend.mode == "tcp"),
             int(frontend.rate_limit is not None),
             int(frontend.tls is not None),
         )
@@ -99,28 +98,17 @@ def _drill_frontend(proxy: Proxy, chosen: str | None = None) -> tuple[str, Front
         name, frontend = min(proxy.frontends.items(), key=cost)
     why = _unreachable(frontend)
     if why is not None:
-        raise HakitError(
-            f"lab: every frontend needs what the lab client does not speak (frontend {name}: {why})"
-        )
+        raise HakitError(f"lab: frontend {name!r} {why}, which the lab's load client does not speak")
     return name, frontend
 
 
 def _unreachable(frontend: Frontend) -> str | None:
     """Why the lab's load client cannot talk to a frontend (None: it can)."""
-    if getattr(frontend, "accept_proxy", False):
-        return "it expects the PROXY protocol from its clients"
-    if frontend.tls is not None and getattr(frontend.tls, "client_ca", None):
-        return "it asks clients for a certificate (mTLS)"
+    if frontend.accept_proxy:
+        return "expects the PROXY protocol from its clients"
+    if frontend.tls is not None and frontend.tls.client_ca is not None:
+        return "asks clients for a certificate (mTLS)"
     return None
-
-
-def _default_backend(frontend: Frontend) -> str:
-    """The backend a frontend sends unrouted requests to."""
-    for field in ("backend", "default_backend"):
-        name = getattr(frontend, field, None)
-        if isinstance(name, str):
-            return name
-    raise HakitError("lab: the drilled frontend names no (default) backend")  # pragma: no cover
 
 
 def _self_signed(workdir: Path, vip: str) -> tuple[str, str]:
@@ -202,7 +190,7 @@ def build_plan(
     vip = instance.vips[0]
     proxy = cluster.proxy
     fe_name, main_fe = _drill_frontend(proxy, frontend)
-    backend_name = _default_backend(main_fe)
+    backend_name = main_fe.backend  # routed frontends: the default backend
     backend = proxy.backends[backend_name]
     nodes_list = list(cluster.nodes)
     networks = _networks(inv, nodes_list)
@@ -248,7 +236,7 @@ def build_plan(
             tls=frontend.tls is not None and frontend.redirect_https,
         )
         for name, frontend in proxy.frontends.items()
-        if frontend.rate_limit is not None and getattr(frontend, "mode", "http") != "tcp"
+        if frontend.rate_limit is not None and frontend.mode != "tcp"
     )
     limit = main_fe.rate_limit
     # The drill load stays below half of a per-client limit on every address it uses.
