@@ -26,14 +26,23 @@ VERSION = metadata.version("hakit")  # the schema's version follows the installe
 def components() -> list[type[pulumi.ComponentResource]]:
     """Every public hakit component (imported lazily: the provider pays for pulumi_aws only when it runs)."""
     from hakit.components.backup import AwsBackup
-    from hakit.components.cdn import FailoverCdn
+    from hakit.components.cdn import CdnBucketPolicy, FailoverCdn
     from hakit.components.database import GlobalDatabase
     from hakit.components.dns import FailoverDns
     from hakit.components.keepalived_pair import KeepalivedPair
     from hakit.components.loadbalancer import LoadBalancer
     from hakit.components.local import LocalLab
 
-    return [FailoverDns, LoadBalancer, FailoverCdn, GlobalDatabase, AwsBackup, KeepalivedPair, LocalLab]
+    return [
+        FailoverDns,
+        LoadBalancer,
+        FailoverCdn,
+        CdnBucketPolicy,
+        GlobalDatabase,
+        AwsBackup,
+        KeepalivedPair,
+        LocalLab,
+    ]
 
 
 class _SchemaToken(pulumi.ComponentResource):

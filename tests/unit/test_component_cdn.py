@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pytest
-from hakit.components.cdn import FailoverCdn, FailoverCdnArgs
+from hakit.components.cdn import CdnBucketPolicy, FailoverCdn, FailoverCdnArgs
 from hakit.testing import ResourceGraph, synth
 
 DIST = "aws:cloudfront/distribution:Distribution"
@@ -128,16 +128,79 @@ def test_bucket_admits_only_this_distribution(graph: ResourceGraph) -> None:
     assert block.input("restrict_public_buckets") is True
     policy = graph.one(POLICY)
     assert policy.input("bucket") == "degraded-site"
-    (statement,) = json.loads(policy.input("policy"))["Statement"]
+    deny, statement = json.loads(policy.input("policy"))["Statement"]
+    assert deny == {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": ["arn:aws:s3:::degraded-site", "arn:aws:s3:::degraded-site/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
     assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
     assert statement["Action"] == "s3:GetObject"
     assert statement["Resource"] == "arn:aws:s3:::degraded-site/*"
-    assert statement["Condition"] == {"StringEquals": {"AWS:SourceArn": dist.output("arn")}}
+    assert statement["Condition"] == {"StringEquals": {"AWS:SourceArn": [dist.output("arn")]}}
     assert policy.depends_on(block) and policy.depends_on(dist)
     assert (block.region, policy.region) == ("eu-west-1", "eu-west-1")
     oac = graph.one(OAC)
     assert (oac.input("signing_behavior"), oac.input("signing_protocol")) == ("always", "sigv4")
     assert oac.input("origin_access_control_origin_type") == "s3"
+
+
+def test_two_distributions_share_a_bucket_through_one_policy() -> None:
+    """Each FailoverCdn leaves the shared bucket alone; one CdnBucketPolicy admits both, denies non-TLS."""
+
+    def program() -> None:
+        shared = {"s3_bucket": "degraded-site", "s3_bucket_region": "eu-west-1", "bucket_policy": "external"}
+        www = FailoverCdn("www", _args(secondary=dict(shared)))
+        shop = FailoverCdn("shop", _args(secondary=dict(shared)))
+        CdnBucketPolicy(
+            "degraded-site",
+            {"bucket": "degraded-site", "region": "eu-west-1", "distribution_arns": [www.arn, shop.arn]},
+        )
+
+    graph = synth(program)
+    counts = graph.count_by_type()
+    assert (counts[POLICY], counts[PAB], counts[DIST]) == (1, 1, 2)
+    policy = graph.one(POLICY)
+    assert graph.get(policy.parent or "").type == "hakit:cdn:CdnBucketPolicy"
+    assert policy.region == "eu-west-1"
+    deny, read = json.loads(policy.input("policy"))["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    arns = sorted(d.output("arn") for d in graph.by_type(DIST))
+    assert sorted(read["Condition"]["StringEquals"]["AWS:SourceArn"]) == arns and len(set(arns)) == 2
+
+
+def test_two_managed_policies_for_one_bucket_are_refused() -> None:
+    def program() -> None:
+        FailoverCdn("www", _args())
+        FailoverCdn("shop", _args())
+
+    with pytest.raises(
+        ValueError, match="bucket 'degraded-site' already has its policy managed by FailoverCdn 'www'"
+    ):
+        synth(program)
+    synth(lambda: FailoverCdn("www", _args()))  # the claim does not outlive its program
+
+
+@pytest.mark.parametrize(("region", "partition"), [("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn")])
+def test_bucket_arns_take_the_provider_partition(region: str, partition: str) -> None:
+    def program() -> None:
+        provider = aws.Provider("gov", region=region)
+        secondary = {"s3_bucket": "degraded-site", "s3_bucket_region": region}
+        FailoverCdn("www", _args(secondary=secondary), opts=pulumi.ResourceOptions(provider=provider))
+
+    graph = synth(program)
+    deny, read = json.loads(graph.one(POLICY).input("policy"))["Statement"]
+    assert deny["Resource"] == [
+        f"arn:{partition}:s3:::degraded-site",
+        f"arn:{partition}:s3:::degraded-site/*",
+    ]
+    assert read["Resource"] == f"arn:{partition}:s3:::degraded-site/*"
+    origins = {o["originId"]: o for o in graph.one(DIST).input("origins")}
+    suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    assert origins["secondary"]["domainName"] == f"degraded-site.s3.{region}.{suffix}"
 
 
 def test_waf_is_cloudfront_scoped_in_us_east_1(graph: ResourceGraph) -> None:
@@ -207,6 +270,8 @@ def test_default_certificate_is_opt_in() -> None:
         ),
         (lambda a: a.update(waf={}, web_acl_arn="arn:x"), "waf: conflicts with web_acl_arn"),
         (lambda a: a.update(cache_policy="Fast"), "cache_policy: 'Fast' is neither a managed policy"),
+        (lambda a: a["secondary"].update(bucket_policy="merge"), "bucket_policy: 'merge' is not one of"),
+        (lambda a: a["primary"].update(bucket_policy="external"), "bucket_policy: only S3 origins take it"),
     ],
 )
 def test_rejections(change: Any, message: str) -> None:

@@ -190,3 +190,49 @@ def test_cli_synth_exits_without_event_loop_noise() -> None:
     assert done.returncode == 0, done.stderr
     assert "Exception ignored" not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("region", "partition"), [("us-east-1", "aws"), ("us-gov-west-1", "aws-us-gov")])
+def test_partition_invoke_and_arns_follow_the_region(region: str, partition: str) -> None:
+    def program() -> None:
+        pulumi.export("partition", aws.get_partition_output().partition)
+        pulumi.export("role", aws.iam.Role("r", assume_role_policy="{}").arn)
+
+    graph = synth(program, config={"aws:region": region})
+    assert graph.stack_outputs["partition"] == partition
+    assert graph.stack_outputs["role"].startswith(f"arn:{partition}:iam:")
+
+
+def test_arc_arns_sit_under_their_control_panel() -> None:
+    def program() -> None:
+        cluster = aws.route53recoverycontrol.Cluster("c", name="c")
+        panels = [aws.route53recoverycontrol.ControlPanel(f"p{i}", cluster_arn=cluster.arn) for i in (1, 2)]
+        for i, panel in enumerate(panels, start=1):
+            aws.route53recoverycontrol.RoutingControl(
+                f"rc{i}", cluster_arn=cluster.arn, control_panel_arn=panel.arn
+            )
+        aws.route53recoverycontrol.RoutingControl("rc-default", cluster_arn=cluster.arn)
+        aws.route53recoverycontrol.SafetyRule(
+            "rule",
+            control_panel_arn=panels[0].arn,
+            asserted_controls=[],
+            wait_period_ms=5000,
+            rule_config={"inverted": False, "threshold": 1, "type": "ATLEAST"},
+        )
+
+    graph = synth(program)
+    panel_arns = [
+        graph.one("aws:route53recoverycontrol/controlPanel:ControlPanel", f"p{i}").output("arn")
+        for i in (1, 2)
+    ]
+    assert len(set(panel_arns)) == 2
+    assert all(":controlpanel/" in a and a.count("/") == 1 for a in panel_arns)
+    for i, panel in enumerate(panel_arns, start=1):
+        rc = graph.one("aws:route53recoverycontrol/routingControl:RoutingControl", f"rc{i}").output("arn")
+        assert rc.startswith(f"{panel}/routingcontrol/") and rc.count("/") == 3
+    default = graph.one("aws:route53recoverycontrol/routingControl:RoutingControl", "rc-default").output(
+        "arn"
+    )
+    assert "/routingcontrol/" in default and not any(default.startswith(p) for p in panel_arns)
+    rule = graph.one("aws:route53recoverycontrol/safetyRule:SafetyRule").output("arn")
+    assert rule.startswith(f"{panel_arns[0]}/safetyrule/")

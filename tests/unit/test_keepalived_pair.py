@@ -124,6 +124,18 @@ def test_auto_recovery_alarms(graph: ResourceGraph) -> None:
     }
 
 
+def test_arns_take_the_partition_from_the_provider() -> None:
+    """GovCloud: the EIP policy and the recovery actions must not say `arn:aws:`."""
+    gov = KeepalivedPairArgs(**{**ARGS, "region": "us-gov-west-1"})  # type: ignore[typeddict-item]
+    graph = synth(lambda: KeepalivedPair("edge", gov), config={"aws:region": "us-gov-west-1"})
+    policy = json.loads(graph.one("aws:iam/rolePolicy:RolePolicy").input("policy"))
+    move = {s["Sid"]: s for s in policy["Statement"]}["MoveThePairEip"]
+    assert len(move["Resource"]) == 3
+    assert all(arn.startswith("arn:aws-us-gov:ec2:us-gov-west-1:*:") for arn in move["Resource"])
+    actions = {a.input("alarm_actions.0") for a in graph.by_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert actions == {f"arn:aws-us-gov:automate:us-gov-west-1:ec2:{a}" for a in ("recover", "reboot")}
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -1,7 +1,8 @@
 """Small helpers shared by hakit components: child options, tags, regions, argument checks, WAF.
 
 Stable API for every component module: `child_opts`, `region_kwargs`, `merge_tags`, `fail`, `check_range`,
-`check_choice`, `check_region`, `check_cidr`, `check_ip`, `require_plain`, `arn_region`, `resource_suffix`,
+`check_choice`, `check_region`, `check_cidr`, `check_ip`, `require_plain`, `partition_of`, `arn_region`,
+`resource_suffix`,
 `unique`, `check_waf`, `rate_limited_web_acl`.
 Nothing here imports a pulumi_aws submodule at import time (see `rate_limited_web_acl`).
 """
@@ -103,6 +104,17 @@ def account_administers_key(partition: str, account: str) -> dict[str, Any]:
         "Action": "kms:*",
         "Resource": "*",
     }
+
+
+def partition_of(parent: pulumi.Resource) -> pulumi.Output[str]:
+    """The AWS partition (`aws`, `aws-us-gov`, `aws-cn`) of the provider `parent`'s children use.
+
+    Asked from the provider (the getPartition invoke, parented so the caller's provider applies) instead
+    of writing `arn:aws:`: ARNs built with the commercial partition are wrong in GovCloud and China.
+    """
+    import pulumi_aws
+
+    return pulumi_aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=parent)).partition
 
 
 def arn_region(arn: str) -> str:

@@ -2,11 +2,18 @@
 
 Origins are custom (e.g. load balancers in two regions) or S3 buckets (e.g. a static "degraded mode" site),
 reached through Origin Access Control with public access blocked and a bucket policy that admits only
-this distribution. CloudFront is global: only the S3 bucket policy / public-access block take a region,
-and a CloudFront-scoped WAF web ACL always lives in us-east-1.
+this distribution and denies every request without TLS. CloudFront is global: only the S3 bucket policy /
+public-access block take a region, and a CloudFront-scoped WAF web ACL always lives in us-east-1.
+
+A bucket has exactly one policy (`s3.BucketPolicy` replaces the whole document), so one resource must own
+it. With `bucket_policy: managed` (the default) this component owns it: right when the bucket serves this
+distribution only. Distributions sharing a bucket each set `bucket_policy: external` and the caller adds
+one `CdnBucketPolicy` for the bucket listing every distribution's ARN; two FailoverCdn managing the same
+bucket in one program are refused.
 """
 
-from collections.abc import Mapping
+import weakref
+from collections.abc import Mapping, Sequence
 from typing import Any, Required, TypedDict
 
 import pulumi
@@ -20,11 +27,14 @@ from hakit.components._util import (
     child_opts,
     fail,
     merge_tags,
+    partition_of,
     rate_limited_web_acl,
     require_plain,
 )
 
 TOKEN = "hakit:cdn:FailoverCdn"
+POLICY_TOKEN = "hakit:cdn:CdnBucketPolicy"
+BUCKET_POLICY_MODES = ("managed", "external")
 CERTIFICATE_REGION = "us-east-1"  # CloudFront only accepts ACM certificates (and WAF ACLs) from here
 FAILOVER_CODES = (400, 403, 404, 416, 500, 502, 503, 504)  # the codes CloudFront can fail over on
 MIN_TLS = "TLSv1.2_2021"
@@ -66,6 +76,9 @@ class FailoverCdnOriginArgs(TypedDict, total=False):
     """Custom origins: HTTPS port; default 443."""
     custom_headers: dict[str, pulumi.Input[str]]
     """Headers added to origin requests (e.g. a secret the origin checks); pass secrets as secret Outputs."""
+    bucket_policy: str
+    """S3 origins: `managed` (default: this component owns the bucket's whole policy and public-access block)
+    or `external` (the bucket is shared: the caller's `CdnBucketPolicy` owns them; see the module doc)."""
 
 
 class FailoverCdnErrorResponseArgs(TypedDict, total=False):
@@ -209,8 +222,25 @@ class FailoverCdn(pulumi.ComponentResource):
             tags=tags,
             opts=child_opts(self),
         )
-        for role in s3_roles:
-            _lock_bucket(self, name, role, args, distribution)
+        managed = [r for r in s3_roles if args[r].get("bucket_policy", "managed") == "managed"]  # type: ignore[literal-required]
+        if managed:
+            partition = partition_of(self)
+            locked: set[str] = set()
+            for role in managed:
+                bucket = args[role]["s3_bucket"]  # type: ignore[literal-required]
+                if isinstance(bucket, str) and bucket in locked:
+                    continue  # primary and secondary in one bucket: still one policy
+                if isinstance(bucket, str):
+                    locked.add(bucket)
+                    _claim_bucket(bucket, name)
+                _lock_bucket(
+                    self,
+                    f"{name}-{role}",
+                    bucket,
+                    _bucket_region(args[role], args),  # type: ignore[literal-required]
+                    [distribution.arn],
+                    partition,
+                )
 
         self.domain_name = distribution.domain_name
         self.hosted_zone_id = distribution.hosted_zone_id
@@ -314,7 +344,10 @@ def _validate_origin(at: str, origin: Mapping[str, Any], region: Any) -> None:
         for key in ("read_timeout", "keepalive_timeout", "https_port"):
             if key in origin:
                 fail(f"{at}.{key}", "only custom origins take it")
+        check_choice(origin.get("bucket_policy", "managed"), BUCKET_POLICY_MODES, f"{at}.bucket_policy")
     else:
+        if "bucket_policy" in origin:
+            fail(f"{at}.bucket_policy", "only S3 origins take it")
         check_range(origin.get("read_timeout", 30), 1, 180, f"{at}.read_timeout")
         check_range(origin.get("keepalive_timeout", 5), 1, 180, f"{at}.keepalive_timeout")
         check_range(origin.get("https_port", 443), 1, 65535, f"{at}.https_port")
@@ -341,7 +374,8 @@ def _origin(role: str, args: Mapping[str, Any], oac: Any) -> Any:
         props["custom_headers"] = [{"name": k, "value": v} for k, v in headers.items()]
     if origin.get("s3_bucket"):
         region = _bucket_region(origin, args)
-        props["domain_name"] = _concat(origin["s3_bucket"], f".s3.{region}.amazonaws.com")
+        suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"  # China's own domain
+        props["domain_name"] = _concat(origin["s3_bucket"], f".s3.{region}.{suffix}")
         props["origin_access_control_id"] = oac.id
         return props
     props["domain_name"] = origin["domain_name"]
@@ -468,45 +502,118 @@ def _logging(name: str, spec: Mapping[str, Any] | None) -> Any:
     }
 
 
-def _lock_bucket(
-    parent: pulumi.Resource, name: str, role: str, args: Mapping[str, Any], distribution: Any
-) -> None:
-    """Block public access and let only this distribution (via OAC) read the bucket."""
-    import pulumi_aws.s3 as s3
+# Buckets whose policy a FailoverCdn owns, per program (keyed by the root stack resource of the run).
+_OWNED_BUCKETS: "weakref.WeakKeyDictionary[Any, dict[str, str]]" = weakref.WeakKeyDictionary()
 
-    origin: Mapping[str, Any] = args[role]
-    bucket = origin["s3_bucket"]
-    region = _bucket_region(origin, args)
-    block = s3.BucketPublicAccessBlock(
-        f"{name}-{role}-public-access",
-        bucket=bucket,
-        block_public_acls=True,
-        block_public_policy=True,
-        ignore_public_acls=True,
-        restrict_public_buckets=True,
-        region=region,
-        opts=child_opts(parent),
-    )
-    policy = pulumi.Output.json_dumps(
+
+def _claim_bucket(bucket: str, owner: str) -> None:
+    """Refuse a second owner of one bucket's policy in this program (the two policies would overwrite)."""
+    root = pulumi.runtime.get_root_resource()
+    if root is None:
+        return
+    owners = _OWNED_BUCKETS.setdefault(root, {})
+    if owners.setdefault(bucket, owner) != owner:
+        fail(
+            f"FailoverCdnArgs (FailoverCdn {owner!r}).bucket_policy",
+            f"bucket {bucket!r} already has its policy managed by FailoverCdn {owners[bucket]!r}; a bucket "
+            "has one policy: set bucket_policy: external on every distribution sharing it and add one "
+            "CdnBucketPolicy listing their ARNs",
+        )
+
+
+def bucket_policy_document(
+    bucket: pulumi.Input[str], distribution_arns: Sequence[pulumi.Input[str]], partition: pulumi.Input[str]
+) -> pulumi.Output[str]:
+    """The bucket policy: deny every request without TLS; CloudFront (OAC) reads for these distributions."""
+    bucket_arn = pulumi.Output.concat("arn:", partition, ":s3:::", bucket)
+    return pulumi.Output.json_dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                },
                 {
                     "Sid": "CloudFrontReadViaOriginAccessControl",
                     "Effect": "Allow",
                     "Principal": {"Service": "cloudfront.amazonaws.com"},
                     "Action": "s3:GetObject",
-                    "Resource": _concat("arn:aws:s3:::", bucket, "/*"),
-                    "Condition": {"StringEquals": {"AWS:SourceArn": distribution.arn}},
-                }
+                    "Resource": pulumi.Output.concat(bucket_arn, "/*"),
+                    # A list in StringEquals matches any of them: one statement serves every distribution.
+                    "Condition": {"StringEquals": {"AWS:SourceArn": list(distribution_arns)}},
+                },
             ],
         }
     )
-    s3.BucketPolicy(
-        f"{name}-{role}-policy",
+
+
+def _lock_bucket(
+    parent: pulumi.Resource,
+    prefix: str,
+    bucket: pulumi.Input[str],
+    region: str | None,
+    distribution_arns: Sequence[pulumi.Input[str]],
+    partition: pulumi.Input[str],
+) -> None:
+    """Block public access, deny non-TLS, and let only these distributions (via OAC) read the bucket."""
+    import pulumi_aws.s3 as s3
+
+    block = s3.BucketPublicAccessBlock(
+        f"{prefix}-public-access",
         bucket=bucket,
-        policy=policy,
-        region=region,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        region=region,  # None: the provider's
+        opts=child_opts(parent),
+    )
+    s3.BucketPolicy(
+        f"{prefix}-policy",
+        bucket=bucket,
+        policy=bucket_policy_document(bucket, distribution_arns, partition),
         # The public-access block first: a policy applied before it could briefly be evaluated without it.
         opts=child_opts(parent, depends_on=[block]),
+        region=region,
     )
+
+
+class CdnBucketPolicyArgs(TypedDict, total=False):
+    """Arguments of `CdnBucketPolicy`."""
+
+    bucket: Required[pulumi.Input[str]]
+    """The bucket several distributions read through Origin Access Control."""
+    distribution_arns: Required[list[pulumi.Input[str]]]
+    """Every distribution that may read it (e.g. each FailoverCdn's `arn`)."""
+    region: str
+    """The bucket's region; default the provider's."""
+
+
+class CdnBucketPolicy(pulumi.ComponentResource):
+    """One policy and public-access block for a bucket distributions share (`bucket_policy: external`)."""
+
+    policy: pulumi.Output[str]
+    """The policy document (JSON)."""
+
+    def __init__(
+        self, name: str, args: CdnBucketPolicyArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        """Validate, then write the bucket's policy: TLS only; CloudFront reads for the listed ones."""
+        if not args.get("bucket"):
+            fail("CdnBucketPolicyArgs.bucket", "is required")
+        arns = list(args.get("distribution_arns") or [])
+        if not arns:
+            fail("CdnBucketPolicyArgs.distribution_arns", "needs at least one distribution ARN")
+        region = args.get("region")
+        if region is not None:
+            check_region(region, "CdnBucketPolicyArgs.region")
+        super().__init__(POLICY_TOKEN, name, {}, opts)
+        partition = partition_of(self)
+        self.policy = bucket_policy_document(args["bucket"], arns, partition)
+        _lock_bucket(self, name, args["bucket"], region, arns, partition)
+        self.register_outputs({"policy": self.policy})

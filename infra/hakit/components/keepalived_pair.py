@@ -26,7 +26,7 @@ import pulumi_aws.vpc as vpc
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 
-from hakit.components._util import child_opts, merge_tags
+from hakit.components._util import child_opts, merge_tags, partition_of
 from hakit.paths import scripts_dir
 from hakit.render import render_cluster
 from hakit.render.tree import HostFiles
@@ -327,6 +327,7 @@ class KeepalivedPair(pulumi.ComponentResource):
                 region=explicit_region,
             ).id
         )
+        partition = partition_of(self)  # ARNs below: aws, aws-us-gov or aws-cn, as the provider says
         instances: list[ec2.Instance] = []
         for index, node in enumerate(NODES):
 
@@ -367,7 +368,9 @@ class KeepalivedPair(pulumi.ComponentResource):
                     evaluation_periods=2,
                     threshold=1,
                     comparison_operator="GreaterThanOrEqualToThreshold",
-                    alarm_actions=[f"arn:aws:automate:{region}:ec2:{action}"],
+                    alarm_actions=[
+                        pulumi.Output.concat("arn:", partition, f":automate:{region}:ec2:{action}")
+                    ],
                     tags=tags,
                     opts=child_opts(self),
                     region=explicit_region,
@@ -376,7 +379,7 @@ class KeepalivedPair(pulumi.ComponentResource):
         iam.RolePolicy(
             f"{name}-move-eip",
             role=role.id,
-            policy=pulumi.Output.all(eip.allocation_id, *[i.id for i in instances]).apply(
+            policy=pulumi.Output.all(partition, eip.allocation_id, *[i.id for i in instances]).apply(
                 lambda ids: json.dumps(
                     {
                         "Version": "2012-10-17",
@@ -385,8 +388,8 @@ class KeepalivedPair(pulumi.ComponentResource):
                                 "Sid": "MoveThePairEip",
                                 "Effect": "Allow",
                                 "Action": "ec2:AssociateAddress",
-                                "Resource": [f"arn:aws:ec2:{region}:*:elastic-ip/{ids[0]}"]
-                                + [f"arn:aws:ec2:{region}:*:instance/{i}" for i in ids[1:]],
+                                "Resource": [f"arn:{ids[0]}:ec2:{region}:*:elastic-ip/{ids[1]}"]
+                                + [f"arn:{ids[0]}:ec2:{region}:*:instance/{i}" for i in ids[2:]],
                             },
                             {
                                 "Sid": "SeeAddresses",

@@ -27,6 +27,22 @@ ELB_ZONE_IDS: dict[str, tuple[str, str]] = {
 
 Computed = Callable[["MockContext"], dict[str, Any]]
 
+# Region prefixes of the partitions other than `aws` (the provider answers getPartition this way).
+_PARTITIONS = (
+    ("us-gov-", "aws-us-gov", "amazonaws.com"),
+    ("cn-", "aws-cn", "amazonaws.com.cn"),
+    ("us-isob-", "aws-iso-b", "sc2s.sgov.gov"),
+    ("us-iso-", "aws-iso", "c2s.ic.gov"),
+)
+
+
+def partition_of_region(region: str) -> tuple[str, str]:
+    """(partition, DNS suffix) of a region: `us-gov-west-1` -> (`aws-us-gov`, `amazonaws.com`)."""
+    for prefix, partition, suffix in _PARTITIONS:
+        if region.startswith(prefix):
+            return partition, suffix
+    return "aws", "amazonaws.com"
+
 
 class MockContext:
     """What an output function sees: type, logical name, inputs (camelCase), effective region."""
@@ -50,7 +66,7 @@ class MockContext:
     def arn(self, service: str, resource: str, *, region: bool = True) -> str:
         """An ARN in the mock account."""
         where = self.region if region else ""
-        return f"arn:aws:{service}:{where}:{ACCOUNT_ID}:{resource}"
+        return f"arn:{partition_of_region(self.region)[0]}:{service}:{where}:{ACCOUNT_ID}:{resource}"
 
 
 def _load_balancer(ctx: MockContext) -> dict[str, Any]:
@@ -155,12 +171,33 @@ def _arc_cluster(ctx: MockContext) -> dict[str, Any]:
     }
 
 
+def _control_panel(ctx: MockContext) -> dict[str, Any]:
+    # Each panel its own id: `arn:PARTITION:route53-recovery-control::ACCOUNT:controlpanel/<32 hex>`.
+    return {
+        "arn": ctx.arn("route53-recovery-control", f"controlpanel/{ctx.digest(32)}", region=False),
+        "status": "DEPLOYED",
+        "defaultControlPanel": False,
+        "routingControlCount": 0,
+    }
+
+
+def _default_control_panel(cluster_arn: str) -> str:
+    """The panel AWS creates with each cluster (used when a routing control names no panel)."""
+    prefix = cluster_arn.split(":cluster/")[0]
+    digest = hashlib.sha256(f"default-panel|{cluster_arn}".encode()).hexdigest()[:32]
+    return f"{prefix}:controlpanel/{digest}"
+
+
 def _arc_child(kind: str) -> Computed:
+    """Routing controls and safety rules sit under their panel: `.../controlpanel/<id>/<kind>/<id>`."""
+
     def compute(ctx: MockContext) -> dict[str, Any]:
-        return {
-            "arn": ctx.arn("route53-recovery-control", f"controlpanel/{ctx.digest(32)}/{kind}", region=False),
-            "status": "DEPLOYED",
-        }
+        panel = ctx.inputs.get("controlPanelArn")
+        if not isinstance(panel, str) or not panel:
+            cluster = ctx.inputs.get("clusterArn")
+            fallback = ctx.arn("route53-recovery-control", "cluster/unknown", region=False)
+            panel = _default_control_panel(cluster if isinstance(cluster, str) and cluster else fallback)
+        return {"arn": f"{panel}/{kind}/{ctx.digest(16)}", "status": "DEPLOYED"}
 
     return compute
 
@@ -174,7 +211,7 @@ def _bucket(ctx: MockContext) -> dict[str, Any]:
     bucket = str(ctx.inputs.get("bucket") or ctx.physical_name).lower()
     return {
         "bucket": bucket,
-        "arn": f"arn:aws:s3:::{bucket}",
+        "arn": f"arn:{partition_of_region(ctx.region)[0]}:s3:::{bucket}",
         "bucketDomainName": f"{bucket}.s3.amazonaws.com",
         "bucketRegionalDomainName": f"{bucket}.s3.{ctx.region}.amazonaws.com",
         "region": ctx.region,
@@ -224,7 +261,7 @@ def _hosted_zone(ctx: MockContext) -> dict[str, Any]:
     return {
         "zoneId": zone_id,
         "nameServers": servers,
-        "arn": f"arn:aws:route53:::hostedzone/{zone_id}",
+        "arn": f"arn:{partition_of_region(ctx.region)[0]}:route53:::hostedzone/{zone_id}",
         "_id": zone_id,
     }
 
@@ -246,7 +283,7 @@ COMPUTED: dict[str, Computed] = {
     "aws:dynamodb/table:Table": _dynamodb_table,
     "aws:dsql/cluster:Cluster": _dsql_cluster,
     "aws:route53recoverycontrol/cluster:Cluster": _arc_cluster,
-    "aws:route53recoverycontrol/controlPanel:ControlPanel": _arc_child("controlpanel"),
+    "aws:route53recoverycontrol/controlPanel:ControlPanel": _control_panel,
     "aws:route53recoverycontrol/routingControl:RoutingControl": _arc_child("routingcontrol"),
     "aws:route53recoverycontrol/safetyRule:SafetyRule": _arc_child("safetyrule"),
     "aws:kms/key:Key": _kms_key,
@@ -315,12 +352,18 @@ def _policy_document(args: Mapping[str, Any]) -> dict[str, Any]:
 def mock_call(token: str, args: Mapping[str, Any], region: str) -> dict[str, Any]:
     """Return the result of a data-source invoke (caller identity, region, AZs, policy documents ...)."""
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
-        return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/mock", "userId": "AIDMOCK"}
+        partition = partition_of_region(region)[0]
+        return {
+            "accountId": ACCOUNT_ID,
+            "arn": f"arn:{partition}:iam::{ACCOUNT_ID}:user/mock",
+            "userId": "AIDMOCK",
+        }
     if token == "aws:index/getRegion:getRegion":
         name = str(args.get("region") or args.get("name") or region)
         return {"name": name, "region": name, "endpoint": f"ec2.{name}.amazonaws.com", "id": name}
     if token == "aws:index/getPartition:getPartition":
-        return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        partition, suffix = partition_of_region(region)
+        return {"partition": partition, "dnsSuffix": suffix, "id": partition, "reverseDnsPrefix": ""}
     if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
         where = str(args.get("region") or region)
         names = [f"{where}{s}" for s in "abc"]
