@@ -5,19 +5,20 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from typer.core import TyperCommand
 
 from hakit.errors import HakitError
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from hakit.render.tree import RenderedTree
     from hakit.render.validate import ValidationReport
     from hakit.render.writer import TreeChange
@@ -34,6 +35,9 @@ SCHEMAS = {
 PROGRESS_MIN_CHECKS = 20
 """Show a progress bar when at least this many daemon runs are needed."""
 
+SUMMARY_MAX_ROWS = 50
+"""`hakit render` prints a row per host up to this many hosts, counts beyond."""
+
 
 class ValidateMode(StrEnum):
     """When `hakit render` runs the daemons on the result."""
@@ -49,6 +53,8 @@ schema_app = typer.Typer(
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -91,7 +97,17 @@ def _host_verdicts(report: ValidationReport | None) -> dict[str, str]:
 
 
 def _print_summary(tree: RenderedTree, report: ValidationReport | None, not_validated: str) -> None:
+    """A row per host for small fleets; for large ones, hosts counted by verdict (a 1000-row table
+    took seconds to lay out and nobody reads it: `--json` has every host)."""
+    from rich.table import Table
+
     verdicts = _host_verdicts(report)
+    default = f"no ({not_validated})" if report is None else "- (no daemon config)"
+    if len(tree) > SUMMARY_MAX_ROWS:
+        counts = Counter(verdicts.get(host, default) for host in tree)
+        for verdict, count in sorted(counts.items()):
+            _out.print(f"{count} host(s) validated: {verdict}", markup=False)
+        return
     table = Table(title=None, show_edge=False, header_style="bold")
     table.add_column("host")
     table.add_column("files", justify="right")
@@ -101,7 +117,6 @@ def _print_summary(tree: RenderedTree, report: ValidationReport | None, not_vali
         areas = ", ".join(
             sorted({path.split("/")[1] for path in files if path.startswith("etc/") and "/" in path[4:]})
         )
-        default = f"no ({not_validated})" if report is None else "- (no daemon config)"
         table.add_row(host, str(len(files)), areas, verdicts.get(host, default))
     _out.print(table)
 
@@ -301,6 +316,8 @@ def validate_command(
     if as_json:
         _print_json({"out": str(out), "configs": len(report.results), **(_report_json(report) or {})})
     else:
+        from rich.table import Table
+
         table = Table(show_edge=False, header_style="bold")
         for column in ("host", "file", "daemon", "result"):
             table.add_column(column)

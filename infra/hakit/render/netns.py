@@ -6,6 +6,7 @@ available here); nginx -t binds its listeners, VIPs included (`ip_nonlocal_bind=
 
 from __future__ import annotations
 
+import ctypes
 import os
 import queue
 import subprocess
@@ -15,6 +16,47 @@ from pathlib import Path
 
 from hakit.errors import HakitError
 from hakit.render.sandbox import TIMEOUT_S, find_binary, require_binary
+
+_CLONE_NEWNET = 0x40000000
+
+
+def _libc_setns() -> ctypes._CFuncPtr | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).setns  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+_SETNS = _libc_setns()
+
+
+def _setns(fd: int) -> None:
+    if _SETNS is None or _SETNS(fd, _CLONE_NEWNET) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"setns: {os.strerror(code)}")
+
+
+@contextmanager
+def inside_netns(name: str) -> Iterator[None]:
+    """Move the calling thread, and only it, into network namespace `name` for the block.
+
+    A network namespace belongs to a thread, and a child process starts in its parent thread's: a daemon
+    started here checks its config inside `name` with no `ip netns exec` in between (that costs a
+    process, a private mount namespace and a sysfs mount per check).
+    """
+    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        target = os.open(f"/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _setns(target)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            _setns(original)
+    finally:
+        os.close(original)
 
 
 def keepalived_interfaces(keepalived_conf: str) -> set[str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hakit.errors import HakitError
-from hakit.render.netns import NetnsPool, keepalived_interfaces
+from hakit.render.netns import NetnsPool, inside_netns, keepalived_interfaces
 from hakit.render.sandbox import TIMEOUT_S, StandInCertificate, find_binary, materialize
 from hakit.render.tree import HostFiles, RenderedFile, RenderedTree
 from hakit.render.writer import MARKER, scan_tree, tree_lock
@@ -128,7 +128,19 @@ def _jobs(tree: RenderedTree) -> tuple[list[_Job], list[ValidationResult]]:
     return jobs, missing
 
 
-def _command(daemon: str, config: Path, sandbox: Path) -> list[str]:
+def worker_count(jobs: int | None, runs: int) -> int:
+    """Parallel daemon runs: `jobs`, else one per CPU (the checks are CPU-bound), never more than runs."""
+    return max(1, min(jobs or os.cpu_count() or 2, runs or 1))
+
+
+def _scratch_dir() -> str | None:
+    """Sandboxes on tmpfs when there is one: they are written, checked once and deleted."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+
+
+def daemon_command(daemon: str, config: Path, sandbox: Path) -> list[str]:
+    """The check command of `daemon` for `config` materialized in `sandbox`."""
     binary = find_binary(daemon) or daemon
     if daemon == "haproxy":
         return [binary, "-c", "-f", str(config)]
@@ -144,14 +156,11 @@ def _run(
     config_path = DAEMONS[job.daemon][0]
     try:
         config, notes = materialize(job.bundle, config_path, root, sandbox, cert)
-        command = _command(job.daemon, config, sandbox)
+        command = daemon_command(job.daemon, config, sandbox)
         if job.daemon in NEEDS_NETNS:
             assert pool is not None
-            with pool.lease() as netns:
-                ip = find_binary("ip") or "ip"
-                done = subprocess.run(
-                    [ip, "netns", "exec", netns, *command], capture_output=True, text=True, timeout=TIMEOUT_S
-                )
+            with pool.lease() as netns, inside_netns(netns):
+                done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
         else:
             done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
         output = (done.stdout + done.stderr).replace(str(sandbox) + "/", "")
@@ -207,14 +216,14 @@ def validate_tree(
             continue
         first_of.setdefault(job.key, job)
         to_run.append(job)
-    workers = max(1, min(jobs or (os.cpu_count() or 2) * 2, len(to_run) or 1))
+    workers = worker_count(jobs, len(to_run))
     interfaces: set[str] = set()
     for job in to_run:
         if job.daemon == "keepalived":
             interfaces |= keepalived_interfaces(dict(job.bundle)[DAEMONS["keepalived"][0]].content)
     pool_size = min(workers, sum(job.daemon in NEEDS_NETNS for job in to_run))
     verdicts: dict[int, ValidationResult] = {}
-    workdir = Path(tempfile.mkdtemp(prefix="hakit-validate-"))
+    workdir = Path(tempfile.mkdtemp(prefix="hakit-validate-", dir=_scratch_dir()))
     try:
         cert = StandInCertificate(workdir)
         with (
