@@ -299,6 +299,11 @@ def _load_text(tmp_path: Path, text: str) -> object:
         ),
         ('schedule: "*-*-* 03:15:00"', 'schedule: "*-*-* 03:15:00\\n"', r"backups\.orders\.schedule: "),
         (
+            "region: eu-west-1",
+            'region: eu-west-1\n      endpoint_url: "http://s3#x"',
+            r"backups\.orders\.target\.endpoint_url: ",
+        ),
+        (
             "database: orders}",
             'database: orders, host: "db\\nhost"}',
             r"backups\.orders\.source\.postgresql\.host",

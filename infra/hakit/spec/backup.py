@@ -112,7 +112,11 @@ class BackupTarget(SpecModel):
     prefix: str = Field(default="", pattern=r"^([A-Za-z0-9!_.*'()-]+/)*$")
     region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     # Only for S3-compatible stores and tests; AWS needs none.
-    endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    endpoint_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$",
+        description="http(s)://host[:port][/path]: a name, IPv4 or [IPv6] address; nothing else",
+    )
     encryption: Encryption = Encryption()
     object_lock: ObjectLock | None = None
     part_size_mib: int = Field(default=64, ge=5, le=5120)
