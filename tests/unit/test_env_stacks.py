@@ -111,6 +111,30 @@ def test_prod_backups_are_copied_cross_region() -> None:
     assert vault_regions == ["us-east-1", "us-west-2"]
 
 
+def test_prod_cdn_takes_the_shops_writes_on_the_primary() -> None:
+    """POST/PUT/DELETE on the shop's write paths reach origin.<fqdn> (DNS failover), uncached."""
+    dist = graph_of("prod").one("aws:cloudfront/distribution:Distribution")
+    behaviors = {b["pathPattern"]: b for b in dist.input("ordered_cache_behaviors")}
+    for pattern in ("/api/*", "/cart/*", "/checkout/*", "/account/*"):
+        behavior = behaviors[pattern]
+        assert {"POST", "PUT", "DELETE", "PATCH"} <= set(behavior["allowedMethods"])
+        assert behavior["targetOriginId"] == "primary"  # never the origin group (reads only)
+        assert behavior["cachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
+    origins = {o["originId"]: o["domainName"] for o in dist.input("origins")}
+    assert origins["primary"] == "origin.www.example.com"
+    assert dist.input("default_cache_behavior.allowed_methods") == ["GET", "HEAD", "OPTIONS"]
+
+
+def test_bad_cdn_write_path_is_one_line() -> None:
+    from hakit.spec.stack import CdnSpec
+    from pydantic import ValidationError
+
+    for bad in ("api/*", "/a b", "/x;y", "/" + "a" * 255):
+        with pytest.raises(ValidationError, match="a CloudFront path pattern like /api/\\*"):
+            CdnSpec.model_validate({"write_path_patterns": [bad]})
+    assert CdnSpec().write_path_patterns == ["/api/*", "/cart/*", "/checkout/*", "/account/*"]
+
+
 def test_prod_exports_the_useful_outputs() -> None:
     outputs = graph_of("prod").stack_outputs
     assert outputs["entryUrl"] == "https://www.example.com/"

@@ -91,6 +91,9 @@ CertificateArn = Annotated[
         matching(r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+", "an ACM certificate ARN")
     ),
 ]
+CdnPathPattern = Annotated[  # CloudFront's path-pattern characters, from the root
+    str, AfterValidator(matching(r"/[A-Za-z0-9_.*$/~@:+&-]*", "a CloudFront path pattern like /api/*", 255))
+]
 CdnCertificateArn = Annotated[
     str,
     AfterValidator(
@@ -249,6 +252,12 @@ class CdnSpec(SpecModel):
     certificate_arn: CdnCertificateArn | None = Field(
         default=None,
         description="ACM certificate in us-east-1 for <fqdn> (CloudFront takes certificates only from there)",
+    )
+    # A shop's write paths by default; [] for a read-only site. Origin failover never retries writes.
+    write_path_patterns: list[CdnPathPattern] = Field(
+        default_factory=lambda: ["/api/*", "/cart/*", "/checkout/*", "/account/*"],
+        max_length=20,
+        description="paths sent to the primary with every HTTP method, uncached (POST/PUT/DELETE allowed)",
     )
 
 

@@ -314,6 +314,10 @@ class ServiceStack(pulumi.ComponentResource):
             price_class=config.cdn.price_class,
             tags=tags,
         )
+        if config.cdn.write_path_patterns:
+            # Writes go to origin.<fqdn> (DNS failover), never to the origin group: CloudFront retries only
+            # GET/HEAD/OPTIONS at the secondary, so a write during a regional failover fails and is retried.
+            cdn_args["write_path_patterns"] = list(config.cdn.write_path_patterns)
         if config.cdn.waf:
             cdn_args["waf"] = {}
         cdn = FailoverCdn(f"{name}-cdn", cdn_args, opts=pulumi.ResourceOptions(parent=self))
