@@ -157,6 +157,11 @@ def test_drill_measurements_sit_next_to_the_formula(hakit_cli: HakitCli, tmp_pat
         "report", "--inventory", INVENTORY, "--measured", f"edge={tmp_path / 'bad.json'}"
     )
     assert code == 2 and "bad.json:1: not JSON" in err and "Traceback" not in err
+    (tmp_path / "deep.json").write_text("[" * 100_000, encoding="utf-8")
+    code, _, err = hakit_cli(
+        "report", "--inventory", INVENTORY, "--measured", f"edge={tmp_path / 'deep.json'}"
+    )
+    assert code == 2 and "nested too deeply" in err and "Traceback" not in err
 
 
 assert analysis_programs  # the module programs above come from

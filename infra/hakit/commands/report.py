@@ -216,6 +216,8 @@ def _with_drills(budget: Any, model: Inventory, spec: str) -> Any:
         raise SpecError(f"{path}: cannot read: {err}") from None
     except json.JSONDecodeError as err:
         raise SpecError(f"{path}:{err.lineno}: not JSON: {err.msg}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: nested too deeply: not a drill result") from None
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
         raise SpecError(f"{path}: expected the list `hakit lab drill --json` prints")
     return with_drills(budget, cluster, results, str(path))
@@ -330,19 +332,22 @@ def diagram(
     root: RootOpt = Path("."),
 ) -> None:
     """Draw regions/AZs, entry points, load balancers, databases and vaults with budgeted failover edges."""
+    from hakit.analysis.budget import Slo
     from hakit.analysis.diagram import inventory_diagram, render_file, stack_diagram
-    from hakit.analysis.report import inventory_report, stack_report
+    from hakit.analysis.report import inventory_report, slo_from_config, stack_report
 
     _one_source(stack, program, inventory)
     if output.suffix.lower() not in (".svg", ".png", ".dot", ".gv"):
         raise SpecError(f"{output}: use a .svg, .png or .dot file name")
+    # The diagram's failover labels are the report's figures: the same SLO (operator response) feeds both.
     if inventory is not None:
         model = _inventory(inventory)
-        result = inventory_report(f"inventory {inventory}", model)
+        slo = Slo.from_mapping(model.slo.model_dump() if model.slo is not None else None)
+        result = inventory_report(f"inventory {inventory}", model, slo)
         picture = inventory_diagram(model, result.budget, result.source)
     else:
-        source, view, _ = _synth_view(stack, program, root)
-        picture = stack_diagram(view, stack_report(source, view).budget, source)
+        source, view, config = _synth_view(stack, program, root)
+        picture = stack_diagram(view, stack_report(source, view, slo_from_config(config)).budget, source)
     import graphviz
 
     try:
