@@ -234,3 +234,13 @@ def test_daemons_accept_the_safe_defaults(kind: str) -> None:
     www.update({"tls": TLS_8443, "redirect_https": True})
     www["rate_limit"] = {"requests": 100, "period": "1m", "burst": 20}
     assert_daemons_accept(data)
+
+
+@pytest.mark.daemons
+@pytest.mark.parametrize("kind", ["haproxy", "nginx"])
+def test_a_server_named_localhost_validates(kind: str) -> None:
+    # The host resolves it from /etc/hosts; the check namespace used to have no address of its own, so
+    # getaddrinfo(AI_ADDRCONFIG) answered nothing and nginx said "host not found in upstream".
+    data = inventory(kind)
+    proxy_of(data)["backends"]["web"]["servers"]["a"]["address"] = "localhost"
+    assert_daemons_accept(data)

@@ -96,6 +96,10 @@ class NetnsPool:
                 _run([ip, "netns", "add", name])
                 # One `ip -batch` per namespace: a process per link would dominate small validations.
                 batch = ["link set lo up"]
+                # A host has addresses of its own: without one, getaddrinfo(AI_ADDRCONFIG) answers nothing
+                # for either family and nginx refuses upstream names like `localhost` it would resolve there.
+                batch += ["link add hkva type veth peer name hkvb", "link set hkva up", "link set hkvb up"]
+                batch += ["addr add 192.0.2.1/32 dev hkva", "addr add 2001:db8::1/128 dev hkva nodad"]
                 for index, interface in enumerate(self._interfaces):
                     peer = f"hkvp{index}"
                     batch += [f"link add {interface} type veth peer name {peer}", f"link set {interface} up"]
