@@ -216,3 +216,42 @@ def test_aurora_global_rpo_bound_from_the_primary_parameter_group() -> None:
     rpo = next(s for s in path.stages if s.layer == "aurora-global" and s.metric == "rpo")
     assert (rpo.seconds, rpo.inputs["rds.global_db_rpo"]) == (20, 20)
     assert path.rpo_seconds == 20
+
+
+def _paged_pair() -> None:
+    """dns_pair plus a CloudWatch alarm on the PRIMARY's HealthCheckStatus: 60 s x 3 pages someone."""
+    import pulumi_aws.cloudwatch as cloudwatch
+    from analysis_programs import PRIMARY, SECONDARY, alb, failover_record, health_check
+
+    east, west = alb("east", PRIMARY), alb("west", SECONDARY)
+    check = health_check("east-hc", east)
+    failover_record("primary", "PRIMARY", east, check)
+    failover_record("secondary", "SECONDARY", west, health_check("west-hc", west))
+    cloudwatch.MetricAlarm(
+        "page-east",
+        namespace="AWS/Route53",
+        metric_name="HealthCheckStatus",
+        statistic="Minimum",
+        comparison_operator="LessThanThreshold",
+        threshold=1,
+        period=60,
+        evaluation_periods=3,
+        dimensions={"HealthCheckId": check.id},
+    )
+
+
+def test_the_stacks_paging_alarm_replaces_the_assumed_one() -> None:
+    path = path_named(stack_budget(view_of(_paged_pair, global_aurora)), "app.example.com")
+    on_call = stage(path, "on-call")
+    assert on_call.seconds == 10 * 3 + 60 * 3 + 300
+    assert (
+        on_call.inputs["alarm"],
+        on_call.inputs["alarm_period"],
+        on_call.inputs["evaluation_periods"],
+    ) == (
+        "page-east",
+        60,
+        3,
+    )
+    assumed = stage(path_named(stack_budget(view_of(dns_pair, global_aurora)), "app.example.com"), "on-call")
+    assert assumed.formula.startswith("probe detection") and "assumed paging alarm 60 x 1" in assumed.formula
