@@ -21,6 +21,7 @@ from pathlib import Path
 
 from hakit.errors import HakitError
 from hakit.render.netns import NetnsPool, inside_netns, keepalived_interfaces
+from hakit.render.resolve import unresolved_notes
 from hakit.render.sandbox import TIMEOUT_S, StandInCertificate, find_binary, materialize
 from hakit.render.tree import HostFiles, RenderedFile, RenderedTree
 from hakit.render.writer import MARKER, scan_tree, tree_lock
@@ -167,6 +168,8 @@ def _run(
         # haproxy -c says "Configuration file is valid" (and warnings) on success: keep failures only.
         lines = [line.strip() for line in output.splitlines() if line.strip() and "[NOTICE]" not in line]
         message = "" if done.returncode == 0 else " | ".join(lines)
+        if done.returncode == 0 and job.daemon == "haproxy":
+            notes += unresolved_notes(config.read_text(encoding="utf-8"))
         return ValidationResult(
             job.host, config_path, job.daemon, done.returncode == 0, message, notes=tuple(notes)
         )
