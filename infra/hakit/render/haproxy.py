@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address, ip_address
 
-from hakit.render.environment import header, render, rooted
+from hakit.render.environment import header, rooted
 from hakit.render.haproxy_rules import HTTP_LOG_FORMAT, TCP_LOG_FORMAT, frontend_rules, log_format
+from hakit.render.overrides import render_template
 from hakit.render.pages import error_page_bodies, error_page_statuses, http_error_file
 from hakit.render.quoting import haproxy_quote
 from hakit.render.tree import HostFiles, RenderedFile
@@ -299,11 +300,8 @@ def haproxy_files(
         peers=peer_addresses(inv, cluster_name),
         local_peer=node or next(iter(cluster.nodes)),
     )
-    files: HostFiles = {
-        CONFIG: RenderedFile(
-            render("haproxy/haproxy.cfg.j2", **context), mode=0o644, secret=proxy.stats.password is not None
-        )
-    }
+    text = render_template(proxy.template_dir, "haproxy/haproxy.cfg.j2", **context)
+    files: HostFiles = {CONFIG: RenderedFile(text, mode=0o644, secret=proxy.stats.password is not None)}
     for status, html in error_page_bodies(proxy, source).items():
         files[f"{ERRORS_DIR}/{status}.http"] = RenderedFile(http_error_file(status, html))
     return files

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address, ip_address
 
-from hakit.render.environment import header, render, rooted
+from hakit.render.environment import header, rooted
 from hakit.render.nginx_rules import (
     HTTP_LOG_FORMAT,
     STREAM_LOG_FORMAT,
@@ -14,6 +14,7 @@ from hakit.render.nginx_rules import (
     syslog_target,
     variable_prefix,
 )
+from hakit.render.overrides import render_template
 from hakit.render.pages import error_page_bodies, error_page_statuses
 from hakit.render.tree import HostFiles, RenderedFile
 from hakit.spec.base import format_duration
@@ -321,7 +322,8 @@ def nginx_files(inv: Inventory, cluster_name: str, *, source: str, root: str) ->
     """nginx.conf and one HTML error page per status."""
     proxy = inv.load_balancers[cluster_name].proxy
     context = nginx_context(proxy, cluster_name, source=source, root=root)
-    files: HostFiles = {CONFIG: RenderedFile(render("nginx/nginx.conf.j2", **context))}
+    text = render_template(proxy.template_dir, "nginx/nginx.conf.j2", **context)
+    files: HostFiles = {CONFIG: RenderedFile(text)}
     for status, html in error_page_bodies(proxy, source).items():
         files[f"{ERRORS_DIR}/{status}.html"] = RenderedFile(html)
     return files

@@ -516,6 +516,10 @@ class Proxy(SpecModel):
         description="extra syslog targets: /dev/log style sockets or host:port (UDP)",
     )
     raw: ProxyRaw = Field(default_factory=ProxyRaw, description="raw lines of the proxy-wide sections")
+    template_dir: AbsPath | None = Field(
+        default=None,
+        description="directory whose haproxy/haproxy.cfg.j2 or nginx/nginx.conf.j2 replaces hakit's",
+    )
     syslog: Token = Field(default="/dev/log", pattern=r"^(/\S+|\d+\.\d+\.\d+\.\d+(:\d+)?)$")
 
     def rules(self) -> Iterator[Problem]:
@@ -636,6 +640,8 @@ class Proxy(SpecModel):
                 f"frontends.{name}.{field}" for field in ("raw", "raw_location") if getattr(frontend, field)
             ]
         found += [f"backends.{name}.raw" for name, backend in self.backends.items() if backend.raw]
+        if self.template_dir is not None:
+            found.append("template_dir")
         return found
 
     def _nginx_sni_rules(self, name: str, frontend: Frontend) -> Iterator[Problem]:
