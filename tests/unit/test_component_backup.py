@@ -460,3 +460,55 @@ def test_rejections(args: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message) as excinfo:
         build(args)
     assert str(excinfo.value).startswith("AwsBackupArgs.")
+
+
+# ------------------------------------------------------------------------- DynamoDB advanced features
+
+TABLE_EAST = "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
+SETTINGS = "aws:backup/regionSettings:RegionSettings"
+
+
+def dynamo_backup(**extra: Any) -> dict[str, Any]:
+    return {
+        "regions": [EAST, WEST],
+        "rules": [dict(DAILY)],
+        "protect_arns": {EAST: [TABLE_EAST], WEST: [TABLE_EAST.replace(EAST, WEST)]},
+        **extra,
+    }
+
+
+def test_dynamodb_copies_need_advanced_features_chosen() -> None:
+    message = r"AwsBackupArgs.dynamodb_advanced_features: cross-region copies of DynamoDB backups need"
+    with pytest.raises(ValueError, match=message):
+        build(dynamo_backup())
+    with pytest.raises(ValueError, match=message):
+        build(dynamo_backup(dynamodb_advanced_features="off"))
+    with pytest.raises(ValueError, match="'on' is not one of enable, enabled-elsewhere, off"):
+        build(dynamo_backup(dynamodb_advanced_features="on"))
+    # Without copies nothing needs the feature; acknowledged elsewhere, nothing is written.
+    assert not build(dynamo_backup(copy_to_other_regions=False)).by_type(SETTINGS)
+    assert not build(dynamo_backup(dynamodb_advanced_features="enabled-elsewhere")).by_type(SETTINGS)
+
+
+def test_dynamodb_advanced_features_enabled_in_every_region() -> None:
+    graph = build(dynamo_backup(dynamodb_advanced_features="enable"))
+    settings = sorted(graph.by_type(SETTINGS), key=lambda n: n.region or "")
+    assert [s.region for s in settings] == [EAST, WEST]  # source and copy destination
+    for node in settings:
+        assert node.input("resource_type_management_preference") == {"DynamoDB": True}
+        assert node.input("resource_type_opt_in_preference")["DynamoDB"] is True
+
+
+def test_dynamodb_arns_known_at_deployment_are_checked_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    errors: list[str] = []
+    monkeypatch.setattr(pulumi.log, "error", lambda message, *args, **kwargs: errors.append(message))
+    from test_component_database import dynamo_args
+
+    def program() -> None:
+        db = GlobalDatabase("orders", dynamo_args())
+        AwsBackup(
+            "orders", {"regions": [EAST, WEST], "rules": [dict(DAILY)], "protect_arns": db.resource_arns}
+        )
+
+    synth(program)
+    assert errors and all("dynamodb_advanced_features: cross-region copies" in e for e in errors)

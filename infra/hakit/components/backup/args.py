@@ -107,5 +107,9 @@ class AwsBackupArgs(TypedDict, total=False):
     """Optional restore-testing plan."""
     force_destroy: bool
     """Allow deleting vaults that still hold recovery points. Default false."""
+    dynamodb_advanced_features: str
+    """`enable` (write AWS Backup's region settings in every region: DynamoDB fully managed by AWS Backup,
+    needed for cross-region copies of DynamoDB backups), `enabled-elsewhere` (the account has them), or `off`.
+    Default: `off`, except that protecting DynamoDB with copies then refuses until you choose."""
     tags: dict[str, str]
     """Tags for every resource."""

@@ -77,6 +77,8 @@ class AwsBackup(pulumi.ComponentResource):
             parent=self,
             policy=policy,
         )
+        if spec.dynamodb_region_settings:
+            self._region_settings(spec)
         vaults = self._vaults(spec, keys, tags)
         topics = self._notifications(spec, keys, vaults, account, tags) if spec.notify else {}
         plans = self._plans(spec, vaults, role, tags)
@@ -99,6 +101,21 @@ class AwsBackup(pulumi.ComponentResource):
                 "kms_key_arns": self.kms_key_arns,
             }
         )
+
+    def _region_settings(self, spec: BackupPlanSpec) -> None:
+        """Advanced DynamoDB backup in every region: sources and copy destinations both need it.
+
+        One RegionSettings per account and region exists: AWS Backup owns it, so only one stack may manage it.
+        The opt-in map lists the database types hakit protects; other types keep their account setting.
+        """
+        for region in spec.regions:
+            backup.RegionSettings(
+                f"{spec.name}-{region}-settings",
+                resource_type_opt_in_preference={"Aurora": True, "DynamoDB": True, "RDS": True},
+                resource_type_management_preference={"DynamoDB": True},
+                region=region,
+                opts=child_opts(self),
+            )
 
     def _role(self, spec: BackupPlanSpec, tags: Mapping[str, Any]) -> iam.Role:
         return iam.Role(

@@ -2,7 +2,7 @@
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
@@ -87,6 +87,7 @@ class BackupPlanSpec:
     restore_test: RestoreTestPlan | None
     force_destroy: bool
     tags: Mapping[str, Any]
+    dynamodb_region_settings: bool = False  # write backup.RegionSettings (advanced DynamoDB) per region
 
     def protected_regions(self) -> list[str]:
         """Regions with at least one selection (they get a plan)."""
@@ -330,6 +331,17 @@ def build_backup_spec(component_name: str, args: Mapping[str, Any]) -> BackupPla
     notify = bool(notifications.get("enabled", True))
     if emails and not notify:
         raise _fail("notifications.email_addresses", "needs notifications.enabled")
+    selections = _selections(args, regions)
+    restore_test = _restore_test(_plain(args.get("restore_testing"), "restore_testing"))
+    copies = copy_regions or bool(args.get("copy_to_vault_arns"))
+    features = _plain(args.get("dynamodb_advanced_features"), "dynamodb_advanced_features")
+    protect = args.get("protect_arns")
+    lists = protect.values() if isinstance(protect, Mapping) else []
+    plain_protect = [a for arns in lists if isinstance(arns, list | tuple) for a in arns]
+    protects = _protects_dynamodb(selections, restore_test, plain_protect)
+    dynamodb = _dynamodb_features(features, copies and protects)
+    if copies and features in (None, "off"):
+        selections = tuple(_check_outputs_for_dynamodb(s) for s in selections)
     return BackupPlanSpec(
         name=name,
         regions=tuple(regions),
@@ -338,10 +350,53 @@ def build_backup_spec(component_name: str, args: Mapping[str, Any]) -> BackupPla
         rules=rules,
         copy_to_other_regions=copy_regions,
         extra_copy_vaults=tuple(_plain(args.get("copy_to_vault_arns") or [], "copy_to_vault_arns")),
-        selections=_selections(args, regions),
+        selections=selections,
         notify=notify,
         emails=emails,
-        restore_test=_restore_test(_plain(args.get("restore_testing"), "restore_testing")),
+        restore_test=restore_test,
         force_destroy=bool(_plain(args.get("force_destroy", False), "force_destroy")),
         tags=dict(args.get("tags") or {}),
+        dynamodb_region_settings=dynamodb,
     )
+
+
+DYNAMODB_FEATURES = ("enable", "enabled-elsewhere", "off")
+
+
+def _protects_dynamodb(
+    selections: tuple[SelectionPlan, ...], restore_test: RestoreTestPlan | None, protect: list[Any]
+) -> bool:
+    """True when a plain ARN is a DynamoDB table or the restore test restores DynamoDB."""
+    arns = [a for s in selections if isinstance(s.resource_arns, list | tuple) for a in s.resource_arns]
+    arns += protect
+    tables = any(isinstance(a, str) and a.split(":")[2:3] == ["dynamodb"] for a in arns)
+    return tables or (restore_test is not None and restore_test.resource_type == "DynamoDB")
+
+
+_DYNAMODB_COPIES = (
+    "cross-region copies of DynamoDB backups need AWS Backup's advanced DynamoDB features "
+    "(ResourceTypeManagementPreference DynamoDB=true in each region): set enable, or "
+    "enabled-elsewhere if the account already has them"
+)
+
+
+def _check_outputs_for_dynamodb(selection: SelectionPlan) -> SelectionPlan:
+    """ARNs known only at deployment (another component's outputs): the same rule, as an error diagnostic."""
+    if not isinstance(selection.resource_arns, pulumi.Output):
+        return selection
+
+    def check(arns: Any) -> Any:
+        if any(isinstance(a, str) and a.split(":")[2:3] == ["dynamodb"] for a in arns or []):
+            pulumi.log.error(f"{PREFIX}.dynamodb_advanced_features: {_DYNAMODB_COPIES}")
+        return arns
+
+    return replace(selection, resource_arns=selection.resource_arns.apply(check))
+
+
+def _dynamodb_features(value: Any, copies_dynamodb: bool) -> bool:
+    """Whether to write the region settings; refuse copies of DynamoDB backups nobody enabled."""
+    if value is not None and value not in DYNAMODB_FEATURES:
+        raise _fail("dynamodb_advanced_features", f"{value!r} is not one of {', '.join(DYNAMODB_FEATURES)}")
+    if copies_dynamodb and value in (None, "off"):
+        raise _fail("dynamodb_advanced_features", _DYNAMODB_COPIES)
+    return value == "enable"
