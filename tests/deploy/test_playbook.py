@@ -1,0 +1,63 @@
+"""The shipped playbook parses with ansible-core; the event fold and the secret mask of the runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from hakit.commands.deploy import secret_values
+from hakit.deploy import PLAYBOOK_DIR
+from hakit.deploy.runner import Progress, ansible_playbook, masked
+from hakit.spec.inventory import load_inventory
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "inventory.yaml"
+
+
+def test_shipped_playbook_passes_ansible_syntax_check(tmp_path: Path) -> None:
+    for name in ("site.yml", "node.yml", "library/hakit_node.py", "filter_plugins/hakit_rollout.py"):
+        assert (PLAYBOOK_DIR / name).is_file(), name
+    inventory = tmp_path / "inv.json"
+    inventory.write_text(json.dumps({"all": {"children": {"hakit_deploy": {"hosts": {"a": {}}}}}}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env["ANSIBLE_LOCAL_TEMP"] = str(tmp_path)
+    proc = subprocess.run(
+        [ansible_playbook(), "--syntax-check", "-i", str(inventory), str(PLAYBOOK_DIR / "site.yml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_progress_names_the_failed_step_once() -> None:
+    progress = Progress()
+    events = [
+        {"event": "start", "host": "lb2", "task": "validate"},
+        {"event": "result", "status": "failed", "host": "lb2", "task": "validate", "msg": "haproxy -c: x"},
+        {"event": "result", "status": "ok", "host": "lb2", "task": "rollback", "changed": False},
+        {"event": "result", "status": "failed", "host": "lb2", "task": "failed", "msg": "lb2: validate: x\n"},
+    ]
+    for event in events:
+        progress.apply(event)
+    assert progress.hosts["lb2"].steps == {"validate": "failed", "rollback": "ok"}
+    assert progress.failure == "lb2: validate: x"
+    unreachable = Progress()
+    unreachable.apply(
+        {"event": "result", "status": "unreachable", "host": "lb1", "task": "preflight", "msg": "no"}
+    )
+    assert unreachable.failure == "lb1: preflight: no"
+
+
+def test_every_inventory_secret_is_masked(tmp_path: Path) -> None:
+    stats = "stats: {address: 127.0.0.1, port: 8404"
+    text = EXAMPLE.read_text().replace(stats, stats + ", user: a, password: S3cr-et1", 1)
+    (tmp_path / "inv.yaml").write_text(text)
+    secrets = secret_values(load_inventory(tmp_path / "inv.yaml"))
+    assert secrets == ["S3cr-et1"]
+    line = " ".join(f"x{secret}y" for secret in secrets)
+    cleaned = masked(line, secrets)
+    assert not any(secret in cleaned for secret in secrets)
