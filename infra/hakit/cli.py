@@ -123,7 +123,7 @@ def main() -> None:
         cli_command()(prog_name="hakit")
     except HakitError as err:
         for line in err.lines:
-            _stderr.print(line, markup=False)
+            _stderr.print(line, markup=False, emoji=False)
         sys.exit(err.exit_code)
     except ModuleNotFoundError as err:
         if not (err.name or "").startswith("pulumi"):

@@ -25,10 +25,12 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 Loc = tuple[str | int, ...]
 
-CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-"""C0 (with tab, CR, LF), DEL, C1 and the Unicode line/paragraph separators: never in any spec string.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+"""C0 (with tab, CR, LF), DEL, C1, the Unicode line/paragraph separators, bidirectional overrides and the
+zero-width no-break space: never in any spec string.
 
-Every daemon reads its config line by line; a line break inside a value starts a new directive.
+Every daemon reads its config line by line (a line break inside a value starts a new directive); the
+invisible ones make a name or an error line read differently from what it is.
 """
 
 MAX_STRING = 4096
@@ -40,7 +42,7 @@ _CHECKING: ContextVar[bool] = ContextVar("hakit_spec_strings_checked", default=F
 LINE_BREAKS_ALLOWED = object()
 """Marker in `Multiline`'s metadata: the one place where a string may hold line breaks and tabs."""
 
-_MULTILINE_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_MULTILINE_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
 def control_character_problems(value: Any, annotation: Any = None, loc: Loc = ()) -> Iterator[Problem]:

@@ -17,7 +17,6 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from hakit.errors import SpecError
-from hakit.spec.base import CONTROL_CHARACTERS
 from hakit.spec.yaml_reader import YamlProblem, decode, parse, read_bytes
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -87,11 +86,18 @@ def _looks_like_tag(part: str) -> bool:
 
 
 def escape_controls(text: str) -> str:
-    """`text` with every control character written as its Python escape (`\\r`, `\\x00`, `\\u2028`).
+    """`text` with every non-printable character written as its Python escape (`\\r`, `\\x00`, `\\u202e`).
 
     Errors echo keys and values from the file: escaped, a crafted name cannot start a forged error line.
     """
-    return CONTROL_CHARACTERS.sub(lambda found: repr(found.group())[1:-1], text)
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escaped(char) for char in text)
+
+
+def _escaped(char: str) -> str:
+    """A non-printable character as Python writes it in a string literal ('\\r', '\\x00', '\\ufeff')."""
+    return repr(char)[1:-1] if char not in "'\"" else char
 
 
 def format_path(path: PathKey) -> str:
