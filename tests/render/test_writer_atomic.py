@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hakit.render.tree import RenderedFile, RenderedTree
@@ -80,7 +81,8 @@ def small_inventory(tmp_path: Path) -> Path:
 
 def leftovers(out: Path) -> list[str]:
     """Entries beside OUT other than OUT and its lock file."""
-    return sorted(p.name for p in out.parent.iterdir() if p.name not in (out.name, f".{out.name}.hakit-lock"))
+    kept = (out.name, f".{out.name}.hakit-lock", f".{out.name}.hakit-spare")
+    return sorted(p.name for p in out.parent.iterdir() if p.name not in kept)
 
 
 WRITER_LOOP = textwrap.dedent(
@@ -218,13 +220,62 @@ def test_staging_directory_is_private_while_it_fills(tmp_path: Path, monkeypatch
     from hakit.render import writer
 
     seen: list[int] = []
-    real = writer._populate
 
-    def spy(tree: RenderedTree, top_fd: int) -> None:
-        seen.append(os.fstat(top_fd).st_mode & 0o777)
-        real(tree, top_fd)
+    def spying(real: Any) -> Any:
+        def spy(wanted: writer.Wanted, top_fd: int) -> None:
+            seen.append(os.fstat(top_fd).st_mode & 0o777)
+            real(wanted, top_fd)
 
-    monkeypatch.setattr(writer, "_populate", spy)
+        return spy
+
+    monkeypatch.setattr(writer, "_populate", spying(writer._populate))
+    monkeypatch.setattr(writer, "_update", spying(writer._update))
     write_tree(generation(0), tmp_path / "out")
-    assert seen == [0o700]
+    write_tree(generation(1), tmp_path / "out")  # out of the spare: private again while updated
+    write_tree(generation(2), tmp_path / "out")
+    assert seen == [0o700, 0o700, 0o700]
     assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / ".out.hakit-spare").stat().st_mode & 0o777 == 0o700
+
+
+def _snapshot(top: Path) -> dict[str, tuple[str, int]]:
+    return {
+        p.relative_to(top).as_posix(): ("dir" if p.is_dir() else p.read_text(), p.lstat().st_mode & 0o7777)
+        for p in sorted(top.rglob("*"))
+    }
+
+
+def test_the_spare_tree_is_repaired_whatever_happened_to_it(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_tree(generation(0), out)
+    write_tree(generation(1), out)
+    spare = tmp_path / ".out.hakit-spare"
+    assert tree_generation(spare) == 0  # the generation before OUT
+    # A killed update, or anyone with write access, may leave anything there.
+    (spare / "h000/etc/d0/f0.conf").write_text("generation 2\nwrong content")
+    (spare / "h000/etc/d1/f1.conf").chmod(0o666)
+    (spare / "h001/etc/d1/f1.conf").unlink()
+    (spare / "h002/etc/d2").rename(spare / "h002/etc/moved")
+    (spare / "h003/stray.conf").write_text("x")
+    (spare / "h003/passwd").symlink_to("/etc/passwd")
+    (spare / "h004/etc/d0").chmod(0o777)
+    (spare / "h005/etc/d3/f3.conf").unlink()
+    (spare / "h005/etc/d3/f3.conf").mkdir()
+    write_tree(generation(2), out)
+    expected = tmp_path / "expected"
+    write_tree(generation(2), expected)
+    assert _snapshot(out) == _snapshot(expected)
+    assert Path("/etc/passwd").is_file()
+
+
+def test_a_spare_that_is_a_link_is_not_followed(tmp_path: Path) -> None:
+    from hakit.errors import HakitError
+
+    victim = tmp_path / "victim"
+    write_tree(generation(0), victim)  # looks like a tree, marker and all
+    out = tmp_path / "work" / "out"
+    out.parent.mkdir()
+    (out.parent / ".out.hakit-spare").symlink_to(victim)
+    with pytest.raises(HakitError, match="not a spare tree left by `hakit render`"):
+        write_tree(generation(1), out)
+    assert tree_generation(victim) == 0 and not out.exists()

@@ -4,13 +4,16 @@ How `write_tree` replaces OUT (every step under an exclusive lock on `PARENT/.OU
 
 1. staging directories left by earlier runs that died (`.OUT.hakit-new-*`, `.OUT.hakit-old-*`) are
    removed; if a run died between the two renames of the fallback below, its old tree is put back first;
-2. the new tree is written into `PARENT/.OUT.hakit-new-XXXX`, which stays 0700 while it fills
-   (directories created once, each file opened once with its final mode);
+2. the new tree is staged, in a directory that stays 0700 until step 3: either the spare tree
+   `PARENT/.OUT.hakit-spare` (the generation before OUT) brought up to date file by file, every file
+   and directory checked, so only what changed is written and a spare left half-updated by a killed
+   run is repaired; or, on a first render, a new `PARENT/.OUT.hakit-new-XXXX` (directories created
+   once, each file opened once with its final mode);
 3. the filesystem is flushed (`syncfs`), the staging directory made 0755;
 4. staging and OUT trade places in one `renameat2(RENAME_EXCHANGE)`, so OUT is at every instant
    either the complete old or the complete new tree, and always a plain directory; the parent
    directory is fsynced;
-5. the old tree, now under the staging name, is deleted.
+5. the old tree, now under the staging name, becomes the spare (0700) for the next render.
 
 Where the kernel or filesystem has no RENAME_EXCHANGE, OUT is renamed aside (`.OUT.hakit-old-*`) and
 the new tree renamed in; a kill between the two leaves OUT missing until the next run puts the old
@@ -30,7 +33,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,31 +147,107 @@ def _relative_parts(relative: str) -> list[str]:
     return parts
 
 
-def _populate(tree: RenderedTree, top_fd: int) -> None:
-    """Write every file below the directory `top_fd`: each directory made once, each file opened once."""
-    umask = _current_umask()
-    files: list[tuple[str, bytes, int]] = [(MARKER, _MARKER_TEXT.encode(), 0o644)]
+Wanted = tuple[dict[str, tuple[bytes, int]], set[str]]
+"""Relative path -> (content, mode) of every file, and every directory, of a tree to write."""
+
+
+def _wanted(tree: RenderedTree) -> Wanted:
+    files: dict[str, tuple[bytes, int]] = {MARKER: (_MARKER_TEXT.encode(), 0o644)}
     directories: set[str] = set()
     for host in tree:
         for relative, rendered in tree[host].items():
             parts = [*_relative_parts(host), *_relative_parts(relative)]
             for depth in range(1, len(parts)):
                 directories.add("/".join(parts[:depth]))
-            files.append(("/".join(parts), rendered.content.encode("utf-8"), rendered.effective_mode))
+            files["/".join(parts)] = (rendered.content.encode("utf-8"), rendered.effective_mode)
+    return files, directories
+
+
+def _make_directories(directories: Iterable[str], top_fd: int, umask: int) -> None:
     # Sorted, a parent comes before its children. keepalived's script security refuses scripts in
     # directories writable by group or others: 0755 whatever the umask.
     for directory in sorted(directories):
         os.mkdir(directory, 0o755, dir_fd=top_fd)
         if umask & 0o755:
             os.chmod(directory, 0o755, dir_fd=top_fd)
-    for relative, data, mode in files:
-        fd = os.open(relative, _FILE_FLAGS, mode, dir_fd=top_fd)
-        try:
-            if umask & mode:
-                os.fchmod(fd, mode)
-            _write_fd(fd, data)
-        finally:
+
+
+def _create_file(relative: str, data: bytes, mode: int, top_fd: int, umask: int) -> None:
+    fd = os.open(relative, _FILE_FLAGS, mode, dir_fd=top_fd)
+    try:
+        if umask & mode:
+            os.fchmod(fd, mode)
+        _write_fd(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _populate(wanted: Wanted, top_fd: int) -> None:
+    """Write every file below the empty directory `top_fd`: each directory made once, each file opened
+    once with its final mode."""
+    files, directories = wanted
+    umask = _current_umask()
+    _make_directories(directories, top_fd, umask)
+    for relative, (data, mode) in files.items():
+        _create_file(relative, data, mode, top_fd, umask)
+
+
+def _same_file(relative: str, data: bytes, mode: int, top_fd: int) -> bool:
+    fd = os.open(relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=top_fd)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o7777 != mode or info.st_size != len(data):
+            return False
+        return os.read(fd, len(data) + 1) == data
+    finally:
+        os.close(fd)
+
+
+def _listing(prefix: str, top_fd: int) -> list[tuple[str, bool, bool]]:
+    """(name, is a directory, is a regular file) for the entries of `prefix` (links are not followed)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(prefix, flags, dir_fd=top_fd) if prefix else top_fd
+    try:
+        with os.scandir(fd) as entries:
+            return [
+                (e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False)) for e in entries
+            ]
+    finally:
+        if prefix:
             os.close(fd)
+
+
+def _update(wanted: Wanted, top_fd: int) -> None:
+    """Make the directory `top_fd` (the spare tree: an earlier generation) hold exactly `wanted`.
+
+    Everything is checked, so a spare left half-updated by a killed run is repaired. A file that
+    differs is unlinked and created anew (a reader of that generation keeps its inode); anything
+    unexpected (a link, a FIFO, a stray file or directory) is removed, never followed.
+    """
+    files, directories = wanted
+    umask = _current_umask()
+    kept_files: set[str] = set()
+    kept_directories: set[str] = set()
+    pending = [""]
+    while pending:
+        prefix = pending.pop()
+        for name, is_directory, is_file in _listing(prefix, top_fd):
+            relative = prefix + name
+            if is_directory and relative in directories:
+                kept_directories.add(relative)
+                pending.append(relative + "/")
+                if os.stat(relative, dir_fd=top_fd, follow_symlinks=False).st_mode & 0o7777 != 0o755:
+                    os.chmod(relative, 0o755, dir_fd=top_fd)
+            elif is_file and relative in files and _same_file(relative, *files[relative], top_fd):
+                kept_files.add(relative)
+            elif is_directory:
+                shutil.rmtree(relative, dir_fd=top_fd)
+            else:
+                os.unlink(relative, dir_fd=top_fd)
+    _make_directories(directories - kept_directories, top_fd, umask)
+    for relative, (data, mode) in files.items():
+        if relative not in kept_files:
+            _create_file(relative, data, mode, top_fd, umask)
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -235,30 +314,69 @@ def _recover_and_clean(out: Path) -> None:
         _remove_tree(Path(entry.path))
 
 
+def spare_path(out: Path) -> Path:
+    """The previous generation of OUT, kept beside it (0700) and updated into the next one."""
+    return out.parent / f".{out.name}.hakit-spare"
+
+
+def _usable_spare(spare: Path) -> bool:
+    """True when `spare` is a directory this user's earlier render left (never a link)."""
+    try:
+        info = os.lstat(spare)
+    except FileNotFoundError:
+        return False
+    marker = spare / MARKER
+    if (
+        not stat.S_ISDIR(info.st_mode)
+        or info.st_uid != os.geteuid()
+        or marker.is_symlink()
+        or not marker.is_file()
+    ):
+        raise HakitError(
+            f"{spare}: not a spare tree left by `hakit render`; refusing to reuse it (remove it)"
+        )
+    return True
+
+
 def write_tree(tree: RenderedTree, out_dir: str | Path, *, lock_wait_s: float = LOCK_WAIT_S) -> Path:
     """Write `tree` to `out_dir/<host>/<path>`: all or nothing; secrets 0600; previous tree replaced.
 
     Safe against a kill at any point (OUT is the complete old or new tree) and against concurrent
     renders of the same OUT (they take turns; one that waits over `lock_wait_s` fails with one line).
+    The previous tree is kept beside OUT (`.OUT.hakit-spare`, 0700) and brought up to date by the next
+    render, so a re-render touches only the files that changed instead of deleting and creating all.
     """
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tree_lock(out, wait_s=lock_wait_s):
         _recover_and_clean(out)
         _check_replaceable(out)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.hakit-new-", dir=out.parent))  # 0700
+        wanted = _wanted(tree)
+        spare = spare_path(out)
+        reuse = _usable_spare(spare)
+        if reuse:
+            os.chmod(spare, 0o700)
+            staging = spare
+        else:
+            staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.hakit-new-", dir=out.parent))  # 0700
         try:
-            top_fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            top_fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
             try:
-                _populate(tree, top_fd)
+                (_update if reuse else _populate)(wanted, top_fd)
                 _syncfs(top_fd)
                 os.fchmod(top_fd, 0o755)
             finally:
                 os.close(top_fd)
             _swap_in(staging, out)
-        finally:
-            # After a swap this is the old tree; after a failure, the partial new one.
-            _remove_tree(staging)
+        except BaseException:
+            if not reuse:
+                _remove_tree(staging)  # a spare left half-updated is repaired by the next run
+            raise
+        # The staging name now holds the previous tree (unless OUT did not exist): the next spare.
+        if os.path.lexists(staging):
+            os.chmod(staging, 0o700)
+            if staging != spare:
+                os.rename(staging, spare)
     return out
 
 
