@@ -525,16 +525,16 @@ class Proxy(SpecModel):
     def rules(self) -> Iterator[Problem]:
         """References, port clashes, kind-specific limits."""
         for name, frontend in self.frontends.items():
-            for loc, backend in frontend.backends():
-                if backend not in self.backends:
+            for loc, target in frontend.backends():
+                if target not in self.backends:
                     yield Problem(
                         ("frontends", name, *loc),
-                        f"unknown backend {backend!r} (known: {', '.join(sorted(self.backends))})",
+                        f"unknown backend {target!r} (known: {', '.join(sorted(self.backends))})",
                     )
-                elif self.backends[backend].mode != frontend.mode:
+                elif self.backends[target].mode != frontend.mode:
                     yield Problem(
                         ("frontends", name, *loc),
-                        f"backend {backend!r} is mode {self.backends[backend].mode}, "
+                        f"backend {target!r} is mode {self.backends[target].mode}, "
                         f"the frontend mode {frontend.mode}",
                     )
         yield from self._raw_rules()
