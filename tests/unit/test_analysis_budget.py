@@ -255,3 +255,25 @@ def test_the_stacks_paging_alarm_replaces_the_assumed_one() -> None:
     )
     assumed = stage(path_named(stack_budget(view_of(dns_pair, global_aurora)), "app.example.com"), "on-call")
     assert assumed.formula.startswith("probe detection") and "assumed paging alarm 60 x 1" in assumed.formula
+
+
+def test_operator_response_comes_from_the_slo_of_a_stack_or_an_inventory(tmp_path: Path) -> None:
+    from hakit.analysis.report import slo_from_config
+    from hakit.spec.slo import OPERATOR_RESPONSE_SECONDS, SloSpec
+    from pydantic import ValidationError
+
+    config = {"hakit:slo": {"rto_seconds": 300, "rpo_seconds": 60, "operator_response_seconds": 120}}
+    assert slo_from_config(config).operator_response_seconds == 120
+    assert (
+        slo_from_config({"hakit:slo": {"rto_seconds": 300, "rpo_seconds": 60}}).operator_response_seconds
+        == 300
+    )
+    assert SloSpec(rto_seconds=1, rpo_seconds=0).operator_response_seconds == OPERATOR_RESPONSE_SECONDS == 300
+    with pytest.raises(ValidationError):
+        SloSpec(rto_seconds=1, rpo_seconds=0, operator_response_seconds=0)
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        "  rto_seconds: 30\n", "  rto_seconds: 30\n  operator_response_seconds: 1800\n"
+    )
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(text, encoding="utf-8")
+    assert load_inventory(inventory).slo.operator_response_seconds == 1800  # type: ignore[union-attr]

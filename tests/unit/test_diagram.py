@@ -162,7 +162,7 @@ def test_latency_answer_through_a_keepalived_elastic_ip() -> None:
     assert edge(diagram, eip, "Instance_shop_us_west_2_pair_node_a").label == "MASTER"
     assert edge(
         diagram, "Instance_shop_us_west_2_pair_node_a", "Instance_shop_us_west_2_pair_node_b"
-    ).label == ("VRRP 33.609 s")  # takeover 3.609 s + the Elastic IP move's 30 s deadline
+    ).label == ("VRRP + Elastic IP move 33.609 s")  # takeover 3.609 s + the notify deadline 30 s
 
 
 def test_global_table_replicas_and_s3_origin() -> None:

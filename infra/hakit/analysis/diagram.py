@@ -21,6 +21,7 @@ from hakit.analysis.report import seconds_text
 from hakit.analysis.rules_ha import (
     failover_type,
     global_members,
+    lb_zones,
     routed_groups,
     routing_policy,
     table_regions,
@@ -130,6 +131,10 @@ def stack_diagram(view: StackView, budget: Budget, title: str = "stack") -> Diag
         stages = [target_group_stage(group) for group in lb_target_groups(view, [lb])]
         worst = max((s.seconds for s in stages if s.seconds is not None), default=None)
         detail = f"\ntargets out in {seconds_text(worst)}" if worst is not None else ""
+        zones = lb_zones(view, lb)
+        if zones:
+            named = sorted(z for z in zones if not z.startswith(("subnet-", "urn:")))
+            detail += f"\nAZs {', '.join(named)}" if len(named) == len(zones) else f"\n{len(zones)} subnets"
         diagram.add(DiagramNode(_id(lb), f"{lb.name}\n{kind}{detail}", "lb", lb.region))
     _keepalived(view, budget, diagram)
     _dns(view, budget, diagram)
@@ -340,7 +345,9 @@ def _keepalived(view: StackView, budget: Budget, diagram: Diagram) -> None:
             else:
                 vip = diagram.add(DiagramNode(f"vrid_{vrid}", f"VRID {vrid}\nVIP", "vip"))
             diagram.link(vip, _id(ranked[0].instance), "traffic", "MASTER")
-            diagram.link(_id(ranked[0].instance), _id(ranked[1].instance), "failover", _time(stage, "VRRP"))
+            moves_eip = stage is not None and "eip" in stage.inputs
+            prefix = "VRRP + Elastic IP move" if moves_eip else "VRRP"
+            diagram.link(_id(ranked[0].instance), _id(ranked[1].instance), "failover", _time(stage, prefix))
 
 
 def _databases(view: StackView, budget: Budget, diagram: Diagram) -> None:
