@@ -50,7 +50,7 @@ def _value(text: str, names: dict[str, int] | None) -> int | None:
 def schedule_interval_seconds(expression: str) -> float | None:
     """Worst-case seconds between consecutive runs of an AWS `cron(m h dom mon dow year)` or `rate(...)`."""
     text = expression.strip()
-    rate = _RATE.match(text)
+    rate = _RATE.fullmatch(text)
     if rate:
         return float(int(rate.group(1)) * _UNIT[rate.group(2).rstrip("s")])
     if not (text.startswith("cron(") and text.endswith(")")):

@@ -249,7 +249,7 @@ def _run(
     from hakit.ops.failover import EXIT_USAGE, Runbook
     from hakit.ops.failover_targets import REGION_PATTERN
 
-    if not re.match(REGION_PATTERN, to):
+    if not re.fullmatch(REGION_PATTERN, to):
         raise HakitError(f"--to: {to!r} is not an AWS region name", EXIT_USAGE)
     reporter = RichReporter(_err)
     runbook = Runbook(make_factory(*factory_args), targets, settings, make_clock(), reporter)

@@ -61,7 +61,7 @@ def check_choice(value: Any, choices: Iterable[Any], where: str) -> None:
 
 def check_region(value: Any, where: str) -> None:
     """Reject a plain string that does not look like an AWS region name."""
-    if isinstance(value, str) and not _REGION_RE.match(value):
+    if isinstance(value, str) and not _REGION_RE.fullmatch(value):
         fail(where, f"{value!r} is not an AWS region name")
 
 

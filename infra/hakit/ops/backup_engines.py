@@ -53,7 +53,7 @@ class Engine(Protocol):
 
 
 def _ident(name: str) -> str:
-    if not _IDENT.match(name):
+    if not _IDENT.fullmatch(name):
         raise HakitError(f"refusing unusual identifier {name!r}")
     return name
 

@@ -41,7 +41,7 @@ class FailoverTargets(BaseModel):
     @classmethod
     def _regions_look_like_regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for region in value:
-            if not _REGION_RE.match(region):
+            if not _REGION_RE.fullmatch(region):
                 raise ValueError(f"{region!r} is not an AWS region name")
         if len(set(value)) != len(value):
             raise ValueError("regions must not repeat")
@@ -51,7 +51,7 @@ class FailoverTargets(BaseModel):
     @classmethod
     def _keys_are_regions(cls, value: dict[str, str]) -> dict[str, str]:
         for region in value:
-            if not _REGION_RE.match(region):
+            if not _REGION_RE.fullmatch(region):
                 raise ValueError(f"key {region!r} is not an AWS region name")
         return value
 
@@ -105,7 +105,7 @@ def parse_region_pairs(values: list[str], option: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in values:
         region, sep, value = item.partition("=")
-        if not sep or not value or not _REGION_RE.match(region):
+        if not sep or not value or not _REGION_RE.fullmatch(region):
             raise SpecError(f"{option}: expected REGION=VALUE (e.g. us-east-1=...), got {item!r}")
         pairs[region] = value
     return pairs

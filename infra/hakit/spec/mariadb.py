@@ -159,7 +159,7 @@ class DatabasePair(SpecModel):
                 seen[value] = host
         for name, value in self.options.items():
             target = managed_target(name)
-            if not _OPTION_NAME.match(name):
+            if not _OPTION_NAME.fullmatch(name):
                 yield Problem(("options", name), "not a mariadbd option name")
             elif target is not None:
                 # Prefixes (loose-, skip-, disable-...) and abbreviations reach the same option.
@@ -168,7 +168,7 @@ class DatabasePair(SpecModel):
                     f"managed by hakit for the pair (mariadbd reads it as {target!r}); "
                     "set the pair's field instead",
                 )
-            if not _OPTION_VALUE.match(str(value)):
+            if not _OPTION_VALUE.fullmatch(str(value)):
                 yield Problem(("options", name), f"value {value!r} has characters an option file cannot hold")
 
     def credentials_path(self, pair_name: str) -> str:

@@ -68,7 +68,7 @@ def _cron_item(item: str, spec: _CronField) -> None:
 
 def parse_cron(expression: str) -> tuple[str, ...]:
     """Check an AWS six-field cron(...) expression; return its fields or raise ValueError saying why."""
-    match = _CRON.match(expression.strip())
+    match = _CRON.fullmatch(expression.strip())
     if not match:
         raise ValueError(f"{expression!r} is not cron(minutes hours day-of-month month day-of-week year)")
     fields = tuple(match.group(1).split())
@@ -88,7 +88,7 @@ def parse_cron(expression: str) -> tuple[str, ...]:
 
 def parse_rate(expression: str) -> tuple[int, str]:
     """Check an AWS rate(value unit) expression; return (value, unit) or raise ValueError."""
-    match = _RATE.match(expression.strip())
+    match = _RATE.fullmatch(expression.strip())
     if not match:
         raise ValueError(f"{expression!r} is not rate(<value> minute|minutes|hour|hours|day|days)")
     value, unit = int(match.group(1)), match.group(2)

@@ -136,7 +136,7 @@ def _lifecycle(cold: int | None, delete: int, path: str, what: str) -> None:
 
 def _rule(raw: Mapping[str, Any], path: str, lock: LockPlan | None) -> RulePlan:
     name = _plain(raw.get("name"), f"{path}.name")
-    if not isinstance(name, str) or not _RULE_NAME.match(name):
+    if not isinstance(name, str) or not _RULE_NAME.fullmatch(name):
         raise _fail(f"{path}.name", f"{name!r} must be 1-50 letters, digits, '-', '_' or '.'")
     schedule = _plain(raw.get("schedule"), f"{path}.schedule")
     if not isinstance(schedule, str):
@@ -245,7 +245,7 @@ def _selections(args: Mapping[str, Any], regions: Sequence[str]) -> tuple[Select
     for i, raw in enumerate(_plain(args.get("selections") or [], "selections")):
         path = f"selections[{i}]"
         name = raw.get("name")
-        if not isinstance(name, str) or not _RULE_NAME.match(name):
+        if not isinstance(name, str) or not _RULE_NAME.fullmatch(name):
             raise _fail(f"{path}.name", f"{name!r} must be 1-50 letters, digits, '-', '_' or '.'")
         region = raw.get("region")
         if region not in regions:
@@ -297,13 +297,13 @@ def build_backup_spec(component_name: str, args: Mapping[str, Any]) -> BackupPla
         raise _fail("regions", "is required: at least one region")
     regions: list[str] = []
     for i, region in enumerate(regions_raw):
-        if not isinstance(region, str) or not _REGION.match(region):
+        if not isinstance(region, str) or not _REGION.fullmatch(region):
             raise _fail(f"regions[{i}]", f"{region!r} is not an AWS region name")
         if region in regions:
             raise _fail(f"regions[{i}]", f"{region} is listed twice")
         regions.append(region)
     name = _plain(args.get("name"), "name") or component_name
-    if not isinstance(name, str) or not _BASE_NAME.match(name):
+    if not isinstance(name, str) or not _BASE_NAME.fullmatch(name):
         raise _fail(
             "name", f"{name!r} must be 1-30 lowercase letters, digits or hyphens (vault names stay <= 50)"
         )
@@ -326,7 +326,7 @@ def build_backup_spec(component_name: str, args: Mapping[str, Any]) -> BackupPla
     notifications = dict(_plain(args.get("notifications") or {}, "notifications"))
     emails = tuple(_plain(notifications.get("email_addresses") or [], "notifications.email_addresses"))
     for i, email in enumerate(emails):
-        if not isinstance(email, str) or not _EMAIL.match(email):
+        if not isinstance(email, str) or not _EMAIL.fullmatch(email):
             raise _fail(f"notifications.email_addresses[{i}]", f"{email!r} is not an email address")
     notify = bool(notifications.get("enabled", True))
     if emails and not notify:

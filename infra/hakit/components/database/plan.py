@@ -148,7 +148,7 @@ def _required(args: Mapping[str, Any], key: str, path: str, kind: type | tuple[t
 
 
 def _region(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not _REGION.match(value):
+    if not isinstance(value, str) or not _REGION.fullmatch(value):
         raise _fail(path, f"{value!r} is not an AWS region name like 'us-east-1'")
     return value
 
@@ -159,7 +159,7 @@ def build_plan(component_name: str, args: Mapping[str, Any]) -> DatabasePlan:
     if engine not in ENGINES:
         raise _fail("engine", f"{engine!r} is not one of {', '.join(ENGINES)}")
     name = _get(args, "name", "name", str) or component_name
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise _fail(
             "name",
             f"{name!r} must be 1-40 lowercase letters, digits or single hyphens, starting with a letter",
@@ -238,13 +238,13 @@ def _aurora_plan(engine_name: str, base: DatabasePlan, args: Mapping[str, Any]) 
         raise _fail("aurora.secondary_instances", f"must be at least 1, got {secondary_instances}")
     networks = _networks(base, args, primary_instances)
     database_name = _get(args, "database_name", "aurora.database_name", str, "app")
-    if not _DB_NAME.match(database_name):
+    if not _DB_NAME.fullmatch(database_name):
         raise _fail(
             "aurora.database_name", f"{database_name!r} must start with a letter and hold letters, digits, _"
         )
     username = _get(args, "master_username", "aurora.master_username", str, "hakit_admin")
     if (
-        not _DB_NAME.match(username)
+        not _DB_NAME.fullmatch(username)
         or len(username) > 16
         or username.lower() in {"admin", "rdsadmin", "postgres", "root"}
     ):
@@ -255,7 +255,7 @@ def _aurora_plan(engine_name: str, base: DatabasePlan, args: Mapping[str, Any]) 
     if not 1 <= retention <= 35:
         raise _fail("aurora.backup_retention_days", f"must be 1..35, got {retention}")
     window = _get(args, "preferred_backup_window", "aurora.preferred_backup_window", str, "03:00-04:00")
-    if not _WINDOW.match(window):
+    if not _WINDOW.fullmatch(window):
         raise _fail("aurora.preferred_backup_window", f"{window!r} is not hh24:mi-hh24:mi")
     maintenance = _get(
         args,
@@ -264,7 +264,7 @@ def _aurora_plan(engine_name: str, base: DatabasePlan, args: Mapping[str, Any]) 
         str,
         "sun:05:00-sun:06:00",
     )
-    if not _MAINTENANCE.match(maintenance):
+    if not _MAINTENANCE.fullmatch(maintenance):
         raise _fail("aurora.preferred_maintenance_window", f"{maintenance!r} is not ddd:hh24:mi-ddd:hh24:mi")
     rpo = _get(args, "rpo_seconds", "aurora.rpo_seconds", int)
     if rpo is not None:

@@ -95,7 +95,7 @@ def resolve_aurora_engine(engine: str, version: str, *, write_forwarding: bool, 
 
 
 def _resolve_postgresql(version: str, write_forwarding: bool, field: str) -> AuroraEngine:
-    match = _PG_VERSION.match(version)
+    match = _PG_VERSION.fullmatch(version)
     if not match:
         raise ValueError(f"{field}: {version!r} is not an Aurora PostgreSQL version like '16.4'")
     parsed = tuple(int(part) for part in match.groups() if part is not None)
@@ -132,7 +132,7 @@ def _resolve_postgresql(version: str, write_forwarding: bool, field: str) -> Aur
 
 
 def _resolve_mysql(version: str, write_forwarding: bool, field: str) -> AuroraEngine:
-    match = _MYSQL_VERSION.match(version)
+    match = _MYSQL_VERSION.fullmatch(version)
     if not match:
         raise ValueError(
             f"{field}: {version!r} is not an Aurora MySQL version like '8.0.mysql_aurora.3.08.0'"
