@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from ipaddress import IPv4Interface, IPv6Interface
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
-from hakit.spec.base import IfName, Problem, SpecModel
+from hakit.spec.base import IfName, Problem, SpecModel, Text, check_ip_scope
 from hakit.spec.reach import DeployTarget
+
+Address6 = Annotated[IPv6Interface, BeforeValidator(check_ip_scope)]
+"""An IPv6 address with prefix; a scope id must be an interface name."""
 
 
 class InterfaceSpec(SpecModel):
@@ -17,7 +21,7 @@ class InterfaceSpec(SpecModel):
     address: IPv4Interface | None = Field(
         default=None, description="IPv4 address with prefix, e.g. 198.18.1.11/24"
     )
-    address6: IPv6Interface | None = Field(
+    address6: Address6 | None = Field(
         default=None, description="IPv6 address with prefix, e.g. fd00:1::11/64"
     )
 
@@ -33,7 +37,7 @@ class Host(SpecModel):
     interfaces: dict[IfName, InterfaceSpec] = Field(
         min_length=1, description="network interfaces by Linux name (at most 15 characters)"
     )
-    description: str = ""
+    description: Text = ""
     deploy: DeployTarget | None = Field(default=None, description="how `hakit deploy` reaches the host (SSH)")
 
     def primary_address(self) -> str:
