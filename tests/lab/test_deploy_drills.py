@@ -121,6 +121,29 @@ def test_config_push_under_load(deploy_lab: tuple[Lab, LabSsh]) -> None:
     assert "content not shown: the file carries secrets" in result.stdout
 
 
+def test_gate_failure_rolls_the_node_back(deploy_lab: tuple[Lab, LabSsh]) -> None:
+    """A config that validates but leaves no server UP: lb2 is restored, reloaded, healthy; lb1 untouched."""
+    lab, ssh = deploy_lab
+    inventory = _inventory(
+        lab, {"port: 8080}": "port: 8099}", "port: 8080, backup: true}": "port: 8099, backup: true}"}
+    )
+    configs = {n.name: ssh.ssh(n.name, f"cat {CFG}").stdout for n in lab.plan.nodes}
+    lb1_pid = _worker_pid(lab, "lb1")
+    lb2_pid = _worker_pid(lab, "lb2")
+    start = time.monotonic()
+    load = lab.start_load(LoadConfig(lab.plan.vip, lab.plan.port, keepalive=2, max_seconds=120))
+    result = _deploy(lab, ssh, inventory, "-e", "hakit_timeout=3")
+    records = load.stop()
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1 and last.startswith("hakit deploy: lb2: gate: haproxy: "), last
+    assert "has no server UP" in last and "(rolled back)" in last, last
+    assert ssh.ssh("lb2", f"cat {CFG}").stdout == configs["lb2"]
+    assert _worker_pid(lab, "lb2") != lb2_pid  # reloaded twice: the new config, then the previous one
+    assert set(lab.server_states("lb2").values()) == {"UP"}
+    assert ssh.ssh("lb1", f"cat {CFG}").stdout == configs["lb1"] and _worker_pid(lab, "lb1") == lb1_pid
+    assert _vip_moves(lab, start) == [] and _failed(records) == []
+
+
 def test_check_diff_changes_nothing(deploy_lab: tuple[Lab, LabSsh]) -> None:
     """--check --diff: per-host changes shown and validated on the hosts, no file or daemon touched."""
     lab, ssh = deploy_lab
