@@ -10,7 +10,7 @@ import ctypes
 import os
 import queue
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,11 +20,12 @@ from hakit.render.sandbox import TIMEOUT_S, find_binary, require_binary
 _CLONE_NEWNET = 0x40000000
 
 
-def _libc_setns() -> ctypes._CFuncPtr | None:
+def _libc_setns() -> Callable[[int, int], int] | None:
     try:
-        return ctypes.CDLL(None, use_errno=True).setns  # type: ignore[no-any-return]
+        function: Callable[[int, int], int] = ctypes.CDLL(None, use_errno=True).setns
     except (OSError, AttributeError):
         return None
+    return function
 
 
 _SETNS = _libc_setns()
