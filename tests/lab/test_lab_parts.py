@@ -196,6 +196,10 @@ def test_a_production_shaped_cluster_is_drilled_as_it_is(tmp_path: Path) -> None
     assert 1000 / config.new_interval_ms / (len(sources) - 1) <= plan.source_rate  # each other address
     assert not set(sources) & set(plan.probe_sources)
     assert [(r.port, r.tls, r.capacity) for r in plan.rate_limits] == [(443, True, 75)]
+    # Re-planning the same work directory (`lab drill` on a lab left by `lab up`) keeps the certificate.
+    again = build_plan(inv, cluster, source="tests/lab/production.yaml", workdir=tmp_path)
+    kept = next(f for f in again.master.files if f.relpath == "etc/haproxy/certs/www.pem")
+    assert kept.content == pem.content
 
 
 def test_frontend_choice_and_what_the_lab_client_cannot_speak(tmp_path: Path) -> None:

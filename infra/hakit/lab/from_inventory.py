@@ -113,12 +113,15 @@ def _unreachable(frontend: Frontend) -> str | None:
 
 def _self_signed(workdir: Path, vip: str) -> tuple[str, str]:
     """A throwaway certificate for the VIP (key + cert PEM, and the cert alone for the client to trust)."""
+    tls = workdir / "tls"
+    key, cert = tls / "lab.key", tls / "lab.crt"
+    if key.exists() and cert.exists():
+        # Re-planning a running lab (`lab drill` after `lab up`): its proxies present this one already.
+        return cert.read_text() + key.read_text(), str(cert)
     openssl = shutil.which("openssl")
     if openssl is None:
         raise HakitError("lab: TLS frontends need the openssl command (Debian package openssl)")
-    tls = workdir / "tls"
     tls.mkdir(mode=0o700, exist_ok=True)
-    key, cert = tls / "lab.key", tls / "lab.crt"
     argv = [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     argv += ["-days", "2", "-subj", "/CN=hakit-lab", "-addext", f"subjectAltName=IP:{vip}"]
     argv += ["-keyout", str(key), "-out", str(cert)]
