@@ -145,6 +145,9 @@ def test_planted_dumps_are_never_restored(mariadb: MariaDBServer, bucket: str, m
     genuine = run_backup(job, s3=s3)
     marker = tmp_path / "pwned"
     evil = _evil_sql(marker)
+    # 0. A sibling of the genuine dump under the same stamp (both version "null" in this bucket).
+    genuine_stamp = genuine.key.rsplit("/", 1)[1][:20]
+    s3.put_object(Bucket=bucket, Key=f"{job.storage_prefix}{genuine_stamp}.a.sql.gz", Body=evil)
     # 1. What an attacker would write with the old format: an unsigned manifest, stamp far in the future.
     future = "29991231T235959.000Z"
     future_key = f"{job.storage_prefix}{future}.sql.gz"

@@ -336,8 +336,8 @@ class StoredBackup:
     def dump(self) -> ObjectVersion | None:
         """The dump version to use: the one the manifest records, else the newest stored version."""
         if self.manifest is not None:
-            wanted = self.manifest.version_id or "null"
-            return next((v for v in self.dumps if v.version_id == wanted), None)
+            key, wanted = self.manifest.key, self.manifest.version_id or "null"
+            return next((v for v in self.dumps if v.key == key and v.version_id == wanted), None)
         return self.dumps[0] if self.dumps else None
 
     @property
