@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -117,55 +116,44 @@ def deploy_command(
         raise HakitError(f"deploy: --ssh-key {ssh_key}: no such file", exit_code=2)
     if not check and not yes and (as_json or not sys.stdin.isatty()):
         raise HakitError("deploy: changing hosts needs --yes when not run from a terminal", exit_code=2)
-    tree_dir, files = _tree(inv, inventory, out, tree)
-    targets = resolve_limit(inv, files, limit)
-    if not check and not yes and not typer.confirm(f"push to {', '.join(targets)}?"):
-        raise typer.Exit(1)
-    overrides = SshOverrides(ssh_user, ssh_port, str(ssh_key.resolve()) if ssh_key else None, become)
-    data = build_inventory(inv, files, tree_dir=tree_dir.resolve(), targets=targets, overrides=overrides)
-    secrets = secret_values(inv)
-    workdir = Path(tempfile.mkdtemp(prefix="hakit-deploy-"))
-    try:
+    # One private (0700) scratch directory for the rendered tree (when no -o), the inventory and the tars.
+    with tempfile.TemporaryDirectory(prefix="hakit-deploy-") as scratch:
+        tree_dir, files = _tree(inv, inventory, out, tree, Path(scratch) / "out")
+        targets = resolve_limit(inv, files, limit)
+        if not check and not yes and not typer.confirm(f"push to {', '.join(targets)}?"):
+            raise typer.Exit(1)
+        overrides = SshOverrides(ssh_user, ssh_port, str(ssh_key.resolve()) if ssh_key else None, become)
+        data = build_inventory(inv, files, tree_dir=tree_dir.resolve(), targets=targets, overrides=overrides)
+        workdir = Path(scratch) / "run"
+        workdir.mkdir(mode=0o700)
+        options: dict[str, Any] = {
+            "workdir": workdir,
+            "extra_inventories": ansible_inventory or [],
+            "extra_vars": extra_vars or [],
+            "check": check,
+            "diff": diff,
+            "forks": forks,
+            "secrets": secret_values(inv),
+        }
         if as_json or not _err.is_terminal:
-            progress, code = run_playbook(
-                data,
-                workdir=workdir,
-                extra_inventories=ansible_inventory or [],
-                extra_vars=extra_vars or [],
-                check=check,
-                diff=diff,
-                forks=forks,
-                secrets=secrets,
-            )
+            progress, code = run_playbook(data, **options)
         else:
             with Live(console=_err, auto_refresh=False, transient=False) as live:
 
                 def show(progress: Progress) -> None:
                     live.update(progress_table(progress), refresh=True)
 
-                progress, code = run_playbook(
-                    data,
-                    workdir=workdir,
-                    extra_inventories=ansible_inventory or [],
-                    extra_vars=extra_vars or [],
-                    check=check,
-                    diff=diff,
-                    forks=forks,
-                    secrets=secrets,
-                    on_event=show,
-                )
+                progress, code = run_playbook(data, on_event=show, **options)
                 show(progress)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     if not as_json and not _err.is_terminal:
         _err.print(progress_table(progress))
     _report(progress, code, check=check, diff=diff, as_json=as_json)
 
 
 def _tree(
-    inv: Any, inventory: Path, out: Path | None, tree: Path | None
+    inv: Any, inventory: Path, out: Path | None, tree: Path | None, scratch: Path
 ) -> tuple[Path, dict[str, dict[str, str]]]:
-    """The rendered tree to push: read from --tree, else rendered into --out (or a temporary directory)."""
+    """The rendered tree to push: read from --tree, else rendered into --out (or `scratch`)."""
     from hakit.deploy.targets import read_tree
     from hakit.render import render_inventory
     from hakit.render.writer import write_tree
@@ -175,7 +163,7 @@ def _tree(
             raise HakitError("deploy: give --tree or --out, not both", exit_code=2)
         return tree, read_tree(tree)
     rendered = render_inventory(inv, source=str(inventory))
-    target = out if out is not None else Path(tempfile.mkdtemp(prefix="hakit-render-")) / "out"
+    target = out if out is not None else scratch
     write_tree(rendered, target)
     return target, {host: {path: f.content for path, f in files.items()} for host, files in rendered.items()}
 
