@@ -402,3 +402,19 @@ def test_a_missing_template_override_directory_is_one_clear_error(tmp_path: Any)
     data = inventory("haproxy", template_dir=str(tmp_path / "nope"))
     with pytest.raises(HakitError, match=r"^proxy.template_dir: .*/nope is not a directory$"):
         config(data)
+
+
+def test_nginx_sni_routes_share_one_stream_server_s_settings() -> None:
+    data = with_backend("nginx", "db", mode="tcp")
+    proxy_of(data)["backends"]["db2"] = {"mode": "tcp", "servers": TWO, "send_proxy": True}
+    proxy_of(data)["frontends"]["db"] = {
+        "mode": "tcp",
+        "port": 443,
+        "backend": "db",
+        "routes": [{"backend": "db2", "hosts": ["a.example"]}],
+    }
+    [(field, message)] = errors(data)
+    assert field == "frontends.db.routes.0.backend"
+    assert message.startswith("nginx: backend 'db2' must match 'db' in send_proxy, tls and retries")
+    proxy_of(data)["kind"] = "haproxy"  # HAProxy routes to real backends: no such limit
+    assert "use_backend db2 if { req_ssl_sni" in config(data)
