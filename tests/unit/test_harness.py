@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
@@ -236,3 +238,116 @@ def test_arc_arns_sit_under_their_control_panel() -> None:
     assert "/routingcontrol/" in default and not any(default.startswith(p) for p in panel_arns)
     rule = graph.one("aws:route53recoverycontrol/safetyRule:SafetyRule").output("arn")
     assert rule.startswith(f"{panel_arns[0]}/safetyrule/")
+
+
+def test_a_value_inside_a_secret_input_is_secret() -> None:
+    """The engine's rule: a secret taints everything inside it (and a container holding one is reported)."""
+
+    def program() -> None:
+        rule = {"from_port": 443, "to_port": 443, "protocol": "tcp", "cidr_blocks": ["10.0.0.0/8"]}
+        aws.ec2.SecurityGroup("sg", ingress=pulumi.Output.secret([rule]), description="plain")
+        aws.ec2.SecurityGroup("sg2", ingress=[{**rule, "description": pulumi.Output.secret("why")}])
+
+    graph = synth(program)
+    whole = graph.one("aws:ec2/securityGroup:SecurityGroup", "sg")
+    assert whole.is_secret("ingress") and whole.is_secret("ingress.0.cidr_blocks.0")
+    assert whole.is_secret("ingress.0.fromPort") and not whole.is_secret("description")
+    inner = graph.one("aws:ec2/securityGroup:SecurityGroup", "sg2")
+    # The SDK marks the whole top-level property secret when a value inside it is, as the engine then sees.
+    assert inner.is_secret("ingress.0.description") and inner.is_secret("ingress.0.from_port")
+
+
+_ORDER: list[tuple[str, str]] = []
+
+
+def _tag(label: str, protect: bool = False) -> Any:
+    """A transform that records its call, adds a tag and (optionally) protects the resource."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult:
+        _ORDER.append((label, args.name))
+        props = {**args.props, "tags": {**(args.props.get("tags") or {}), label: "yes"}}
+        opts = (
+            pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(protect=True))
+            if protect
+            else args.opts
+        )
+        return pulumi.ResourceTransformResult(props=props, opts=opts)
+
+    return transform
+
+
+class _Box(pulumi.ComponentResource):
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("hakit:test:Box", name, None, opts)
+        aws.s3.Bucket(f"{name}-b", opts=pulumi.ResourceOptions(parent=self, transforms=[_tag("own")]))
+        self.register_outputs({})
+
+
+def test_transforms_run_in_the_engines_order() -> None:
+    """Own transforms, then each ancestor's, then stack transforms (registered before the resource)."""
+    _ORDER.clear()
+
+    def program() -> None:
+        aws.s3.Bucket("before")
+        pulumi.runtime.register_resource_transform(_tag("stack", protect=True))
+        _Box("box", opts=pulumi.ResourceOptions(transforms=[_tag("parent")]))
+
+    graph = synth(program)
+    assert _ORDER == [
+        ("parent", "box"),
+        ("stack", "box"),
+        ("own", "box-b"),
+        ("parent", "box-b"),
+        ("stack", "box-b"),
+    ]
+    bucket = graph.one("aws:s3/bucket:Bucket", "box-b")
+    assert bucket.input("tags") == {"own": "yes", "parent": "yes", "stack": "yes"}
+    assert bucket.output("tags_all") == {
+        "own": "yes",
+        "parent": "yes",
+        "stack": "yes",
+    }  # mocks saw the result
+    assert bucket.options.protect
+    before = graph.one("aws:s3/bucket:Bucket", "before")
+    assert before.input("tags", None) is None and not before.options.protect
+
+
+def test_stack_references_are_supplied_by_the_test() -> None:
+    def program() -> None:
+        network = pulumi.StackReference("acme/network/prod")
+        pulumi.export("vpc", network.get_output("vpcId"))
+        pulumi.export("token", network.get_output("token"))
+
+    graph = synth(
+        program, stack_references={"acme/network/prod": {"vpcId": "vpc-1", "token": {"secure": "t"}}}
+    )
+    assert graph.stack_outputs == {"vpc": "vpc-1", "token": "t"}
+    assert graph.secret_stack_outputs == {"token"}
+    with pytest.raises(Exception, match="StackReference 'acme/other/prod': not supplied to synth"):
+        synth(lambda: pulumi.StackReference("acme/other/prod"))
+
+
+def test_config_secrets_reach_inputs_as_secrets() -> None:
+    def program() -> None:
+        config = pulumi.Config("app")
+        aws.ssm.Parameter("p", type="SecureString", value=config.require_secret("dbPassword"))
+        pulumi.export("region", config.require("region"))
+
+    graph = synth(program, config={"app:dbPassword": {"secure": "v1:AAAA"}, "app:region": "eu-west-1"})
+    parameter = graph.one("aws:ssm/parameter:Parameter")
+    assert parameter.is_secret("value") and parameter.input("value") == "mock-secret-app-dbPassword"
+    assert graph.stack_outputs["region"] == "eu-west-1"
+
+
+def test_invoke_results_can_be_overridden_per_test() -> None:
+    def program() -> None:
+        pulumi.export("zones", aws.get_availability_zones_output().names)
+        pulumi.export("account", aws.get_caller_identity_output().account_id)
+
+    def invokes(token: str, args: Any) -> dict[str, Any] | None:
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"names": ["us-east-1a"], "zoneIds": ["use1-az1"], "id": "us-east-1"}
+        return None  # the built-in answer
+
+    graph = synth(program, invokes=invokes)
+    assert graph.stack_outputs == {"zones": ["us-east-1a"], "account": "123456789012"}

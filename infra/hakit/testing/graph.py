@@ -118,9 +118,16 @@ class Node:
         return default
 
     def is_secret(self, path: str) -> bool:
-        """True when the input at `path` (camelCase or snake_case, dotted) was a secret."""
+        """True when the input at `path` (camelCase or snake_case, dotted) is secret or holds a secret.
+
+        The engine's rule: a secret taints everything inside it, so `origins.0.customHeaders.0.value` is
+        secret when `origins` was passed as a secret; a container that holds a secret somewhere is
+        reported too, since showing it would show the secret.
+        """
         camel = ".".join(snake_to_camel(p) for p in path.split("."))
-        return any(s == camel or s.startswith(camel + ".") for s in self.secret_inputs)
+        return any(
+            s == camel or s.startswith(camel + ".") or camel.startswith(s + ".") for s in self.secret_inputs
+        )
 
     def depends_on(self, other: Node) -> bool:
         """True when this resource has an explicit or property dependency on `other`."""

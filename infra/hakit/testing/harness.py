@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import inspect
 import json
 import threading
 import weakref
@@ -23,6 +24,8 @@ from hakit.testing.outputs import DEFAULT_REGION, mock_call, mock_resource
 
 Program = Callable[[], object]
 OutputOverride = Callable[[str, str, Mapping[str, Any]], Mapping[str, Any] | None]
+InvokeOverride = Callable[[str, Mapping[str, Any]], Mapping[str, Any] | None]
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 
 _LOOPS: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
@@ -64,11 +67,38 @@ def _provider_urn(reference: str) -> str | None:
 class _Mocks(pulumi_mocks.Mocks):
     """Computed outputs per type; the monitor passes the effective region through `self.region_of`."""
 
-    def __init__(self, monitor: RecordingMonitor, override: OutputOverride | None) -> None:
+    def __init__(
+        self,
+        monitor: RecordingMonitor,
+        override: OutputOverride | None,
+        invokes: InvokeOverride | None = None,
+        stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.monitor = monitor
         self.override = override
+        self.invokes = invokes
+        self.stack_references = dict(stack_references or {})
+
+    def _stack_reference(self, name: str) -> tuple[str, dict[Any, Any]]:
+        """The outputs the test supplied for `name`; `{"secure": value}` marks a secret output."""
+        if name not in self.stack_references:
+            known = ", ".join(sorted(self.stack_references)) or "none"
+            raise KeyError(
+                f"StackReference {name!r}: not supplied to synth(stack_references=...) (given: {known})"
+            )
+        outputs: dict[str, Any] = {}
+        secret_names: list[str] = []
+        for key, value in self.stack_references[name].items():
+            if isinstance(value, Mapping) and set(value) == {"secure"}:
+                secret_names.append(key)
+                outputs[key] = rpc.wrap_rpc_secret(value["secure"])
+            else:
+                outputs[key] = value
+        return name, {"name": name, "outputs": outputs, "secretOutputNames": sorted(secret_names)}
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        if args.typ == STACK_REFERENCE:
+            return self._stack_reference(str(args.resource_id or args.inputs.get("name") or args.name))
         secrets: set[str] = set()
         inputs = _unwrap_secrets(dict(args.inputs), "", secrets)
         provider = self.monitor.nodes.get(_provider_urn(args.provider or "") or "")
@@ -89,16 +119,29 @@ class _Mocks(pulumi_mocks.Mocks):
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         provider = self.monitor.nodes.get(_provider_urn(args.provider) or "")
         region = self.monitor.region_for(provider.inputs if provider else {}, provider)
-        return mock_call(args.token, _unwrap_secrets(dict(args.args), "", set()), region), []
+        plain = _unwrap_secrets(dict(args.args), "", set())
+        if self.invokes is not None:
+            given = self.invokes(args.token, plain)
+            if given is not None:
+                return dict(given), []
+        return mock_call(args.token, plain, region), []
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A mock monitor that records every registration with its options and rejects duplicate URNs."""
 
-    def __init__(self, default_region: str, override: OutputOverride | None) -> None:
-        super().__init__(_Mocks(self, override))
+    def __init__(
+        self,
+        default_region: str,
+        override: OutputOverride | None,
+        invokes: InvokeOverride | None = None,
+        stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(_Mocks(self, override, invokes, stack_references))
         self.default_region = default_region
         self.nodes: dict[str, Node] = {}
+        # Each resource's own transforms (ResourceOptions.transforms), by URN: children inherit them.
+        self.transforms: dict[str, list[Any]] = {}
         self.duplicates: list[str] = []
         # The SDK registers from a thread pool: claim each URN atomically, or two same-URN
         # registrations racing each other would both pass the duplicate check.
@@ -116,6 +159,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def Invoke(self, request: Any) -> Any:  # gRPC method name
         _thread_loop()
         return super().Invoke(request)
+
+    def _transform_chain(self, own: list[Any], parent: str) -> list[Any]:
+        """The engine's order: the resource's own transforms, then each ancestor's, then stack transforms."""
+        chain = list(own)
+        while parent and parent in self.nodes:
+            chain += self.transforms.get(parent, [])
+            parent = self.nodes[parent].parent or ""
+        return chain + self.get_registered_transforms()
 
     def region_for(self, inputs: Mapping[str, Any], provider: Node | None) -> str:
         """Effective region: the resource's own `region`, its provider's, else the stack default."""
@@ -139,6 +190,16 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         secrets: set[str] = set()
         raw_inputs = rpc.deserialize_properties(request.object)
         inputs = _unwrap_secrets(raw_inputs, "", secrets)  # builds new containers: raw_inputs stays as sent
+        options = _request_options(request)
+        own = pulumi_mocks._resolve_callbacks(request.transforms)
+        self.transforms[urn] = own
+        chain = self._transform_chain(own, request.parent or "")
+        if chain:
+            inputs, options = _run_transforms(chain, request, inputs, options)
+            # Secret inputs stay secret through a transform (by top-level key), as the engine keeps them.
+            tops = {path.split(".")[0] for path in secrets}
+            raw_inputs = {k: rpc.wrap_rpc_secret(v) if k in tops else v for k, v in inputs.items()}
+            secrets = {path for path in secrets if path.split(".")[0] in inputs}
         provider_urn = _provider_urn(request.provider)
         provider = self.nodes.get(provider_urn or "")
         is_aws = request.type.startswith("aws:") or request.type == "pulumi:providers:aws"
@@ -180,12 +241,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             dependencies=tuple(request.dependencies),
             property_dependencies={k: tuple(v.urns) for k, v in request.propertyDependencies.items()},
             options=Options(
-                protect=bool(request.protect),
-                ignore_changes=tuple(request.ignoreChanges),
-                delete_before_replace=bool(request.deleteBeforeReplace),
-                retain_on_delete=bool(request.retainOnDelete),
-                replace_on_changes=tuple(request.replaceOnChanges),
-                additional_secret_outputs=tuple(request.additionalSecretOutputs),
+                protect=bool(options.protect),
+                ignore_changes=tuple(options.ignore_changes or ()),
+                delete_before_replace=bool(options.delete_before_replace),
+                retain_on_delete=bool(options.retain_on_delete),
+                replace_on_changes=tuple(options.replace_on_changes or ()),
+                additional_secret_outputs=tuple(options.additional_secret_outputs or ()),
                 aliases=tuple(a.urn for a in request.aliases if a.urn),
                 import_id=request.importId,
                 version=request.version,
@@ -201,6 +262,34 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if parent is not None:
             self.nodes[parent].children.append(urn)
         return response
+
+
+def _request_options(request: Any) -> pulumi.ResourceOptions:
+    """The options of a registration as a transform sees them."""
+    return pulumi.ResourceOptions(
+        protect=bool(request.protect),
+        ignore_changes=list(request.ignoreChanges),
+        delete_before_replace=bool(request.deleteBeforeReplace),
+        retain_on_delete=bool(request.retainOnDelete),
+        replace_on_changes=list(request.replaceOnChanges),
+        additional_secret_outputs=list(request.additionalSecretOutputs),
+    )
+
+
+def _run_transforms(
+    chain: list[Any], request: Any, props: dict[str, Any], opts: pulumi.ResourceOptions
+) -> tuple[dict[str, Any], pulumi.ResourceOptions]:
+    """Run each transform on the previous one's result; None leaves the resource as it was."""
+    for transform in chain:
+        args = pulumi.ResourceTransformArgs(
+            custom=bool(request.custom), type_=request.type, name=request.name, props=props, opts=opts
+        )
+        result = transform(args)
+        if inspect.isawaitable(result):
+            result = _sync_await(result)
+        if result is not None:
+            props, opts = dict(result.props), result.opts
+    return props, opts
 
 
 def normalize_config(raw: Mapping[str, Any], project: str) -> tuple[dict[str, str], list[str]]:
@@ -226,16 +315,22 @@ def synth(
     project: str = "project",
     preview: bool = False,
     outputs: OutputOverride | None = None,
+    invokes: InvokeOverride | None = None,
+    stack_references: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ResourceGraph:
     """Run `program` under recording mocks and return the settled ResourceGraph.
 
     `config` is Pulumi config: keys `ns:key` (bare keys get the project namespace), values as in
     `Pulumi.<stack>.yaml` (strings, structures, `{secure: ...}`). `outputs(type, name, inputs)` may
-    return extra output properties for a resource. Raises DuplicateUrnError like the engine does.
+    return extra output properties for a resource. `invokes(token, args)` may return the result of a
+    data-source call (None: the built-in mock answers). `stack_references` maps a stack name to the outputs
+    a `pulumi.StackReference` of it reads (`{"secure": value}` for a secret output). Resource transforms
+    (`ResourceOptions(transforms=...)`, `pulumi.runtime.register_resource_transform`) run in the engine's
+    order. Raises DuplicateUrnError like the engine does.
     """
     engine_config, secret_keys = normalize_config(config or {}, project)
     aws_region = engine_config.get("aws:region", DEFAULT_REGION)
-    monitor = RecordingMonitor(aws_region, outputs)
+    monitor = RecordingMonitor(aws_region, outputs, invokes, stack_references)
     set_all_config(engine_config, secret_keys)
     # set_mocks installs fresh settings and a new root stack: nothing leaks from a previous synth.
     settings.SETTINGS.rpc_manager.clear()
