@@ -103,14 +103,15 @@ INVENTORY_PATHS = list(paths(INVENTORY))
 STACK_PATHS = list(paths(STACK))
 
 
-def mutated(document: Any, all_paths: list[tuple[Any, ...]], draw: st.DrawFn) -> tuple[Any, str]:
+def mutated(document: Any, all_paths: list[tuple[Any, ...]], data: st.DataObject) -> tuple[Any, str]:
     """A copy of `document` with one value or key replaced (or the whole top level); the kind of change."""
+    draw = data.draw
     kind = draw(st.sampled_from(["value", "value", "value", "key", "top"]))
     if kind == "top":
         return draw(st.sampled_from([[], ["a"], "text", 42, None, [{"hosts": {}}]])), kind
-    data = copy.deepcopy(document)
+    changed = copy.deepcopy(document)
     path = draw(st.sampled_from(all_paths))
-    parent = data
+    parent = changed
     for part in path[:-1]:
         parent = parent[part]
     last = path[-1]
@@ -121,7 +122,7 @@ def mutated(document: Any, all_paths: list[tuple[Any, ...]], draw: st.DrawFn) ->
         value = draw(hostile_value)
         kind = "value" if isinstance(value, str) else "structure"
         parent[last] = value
-    return data, kind
+    return changed, kind
 
 
 def dump(data: Any) -> str:
@@ -209,7 +210,7 @@ FUZZ = settings(max_examples=300, suppress_health_check=list(HealthCheck), deadl
 @FUZZ
 @given(st.data())
 def test_mutated_inventories_keep_the_promise(data: st.DataObject) -> None:
-    document, kind = mutated(INVENTORY, INVENTORY_PATHS, data.draw)
+    document, kind = mutated(INVENTORY, INVENTORY_PATHS, data)
     check_inventory_text(dump(document), kind)
 
 
@@ -258,7 +259,7 @@ def test_raw_text_edits_keep_the_promise(data: st.DataObject) -> None:
 @settings(max_examples=400, suppress_health_check=list(HealthCheck), deadline=None, derandomize=True)
 @given(st.data())
 def test_mutated_stack_configs_keep_the_promise(data: st.DataObject) -> None:
-    document, _ = mutated(STACK, STACK_PATHS, data.draw)
+    document, _ = mutated(STACK, STACK_PATHS, data)
     path = WORK / "Pulumi.fuzz.yaml"
     path.write_text(dump(document), encoding="utf-8")
     try:
@@ -272,7 +273,7 @@ def test_mutated_stack_configs_keep_the_promise(data: st.DataObject) -> None:
 @given(data=st.data())
 def test_the_render_command_keeps_the_promise(hakit_cli: HakitCli, data: st.DataObject) -> None:
     """Through the real CLI: exit 2, only FILE:LINE lines on stderr, no traceback, OUT never created."""
-    document, _ = mutated(INVENTORY, INVENTORY_PATHS, data.draw)
+    document, _ = mutated(INVENTORY, INVENTORY_PATHS, data)
     work = Path(tempfile.mkdtemp(prefix="hakit-fuzz-cli-", dir=WORK))
     inventory, out = work / "inventory.yaml", work / "out"
     inventory.write_text(dump(document), encoding="utf-8")

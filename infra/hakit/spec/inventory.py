@@ -234,7 +234,7 @@ def _cluster_for_rules(raw: Any) -> LoadBalancer | None:
     vrrp = _valid(Vrrp, raw.get("vrrp"))
     if nodes is None or vrrp is None or len(nodes) < 2:
         return None
-    return LoadBalancer.model_construct(nodes=nodes, vrrp=vrrp)
+    return LoadBalancer.model_construct(nodes=nodes, vrrp=vrrp, proxy=None)  # type: ignore[arg-type]
 
 
 _NODES: TypeAdapter[dict[str, Node]] = TypeAdapter(dict[str, Node])
