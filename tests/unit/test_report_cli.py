@@ -116,7 +116,8 @@ def test_diagram_command(hakit_cli: HakitCli, tmp_path: Path) -> None:
     target = tmp_path / "inventory.dot"
     code, _, err = hakit_cli("diagram", "--inventory", INVENTORY, "-o", str(target))
     assert code == 0
-    assert err.strip() == f"wrote {target} (16 nodes, 23 edges)"
+    # 12 edges: one per backend pool instead of every node to every server (was 23).
+    assert err.strip() == f"wrote {target} (14 nodes, 12 edges)"
     assert 'host_lb1 -> host_lb2 [label="VRRP 0.361 s"' in target.read_text()
     code, _, err = hakit_cli("diagram", "--inventory", INVENTORY, "-o", str(tmp_path / "x.txt"))
     assert code == 2 and err.strip().endswith("use a .svg, .png or .dot file name")
