@@ -61,3 +61,12 @@ def test_every_inventory_secret_is_masked(tmp_path: Path) -> None:
     line = " ".join(f"x{secret}y" for secret in secrets)
     cleaned = masked(line, secrets)
     assert not any(secret in cleaned for secret in secrets)
+
+
+def test_ssh_connection_sharing_is_private_to_the_run(tmp_path: Path) -> None:
+    """Two labs reuse addresses in different namespaces: a shared ControlPath sent commands to the wrong one."""
+    from hakit.deploy.runner import write_config
+
+    text = write_config(tmp_path, forks=5).read_text()
+    assert f"control_path_dir = {tmp_path / 'cp'}" in text
+    assert "pipelining = True" in text and "ControlPersist" in text

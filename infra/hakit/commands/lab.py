@@ -37,12 +37,25 @@ def up_command(
         str | None, typer.Option("--cluster", "-c", help="load-balancer cluster to build")
     ] = None,
     state_dir: StateDir = Path("/run/hakit-lab"),
+    ssh: Annotated[bool, typer.Option("--ssh", help="nodes also run sshd: a `hakit deploy` target")] = False,
 ) -> None:
     """Build the lab and leave it running; `hakit lab down` removes it."""
     _need_root()
     from hakit.lab import session
 
     inv, name = session.open_inventory(inventory, cluster)
+    if ssh:
+        from hakit.lab.sshd import create_deploy_lab
+
+        with session.terminate_as_interrupt():
+            lab, lab_ssh = create_deploy_lab(inv, name, source=str(inventory))
+            lab.save_state(session.state_path(lab.prefix, state_dir), inventory)
+        if lab.watcher is not None:
+            lab.watcher.close()  # the monitors belong to this command; the daemons and sshd stay
+        _out.print(f"lab {lab.prefix} up with sshd on every node (files: {lab.workdir})")
+        _out.print(f"  deploy to it: ip netns exec {lab.client_ns} hakit deploy {inventory} --yes")
+        _out.print(f"                -i {lab_ssh.write_overlay()}   remove it: hakit lab down")
+        return
     lab = session.create_lab(inv, name, source=str(inventory), base=state_dir)
     with session.terminate_as_interrupt():
         try:

@@ -119,6 +119,9 @@ def write_config(workdir: Path, forks: int) -> Path:
         "timeout = 10\n"
         f"local_tmp = {workdir / 'tmp'}\n"
         "[ssh_connection]\n"
+        # Connection sharing per run: a master left by another run (another lab with the same addresses
+        # in other namespaces) must never carry this run's commands.
+        f"control_path_dir = {workdir / 'cp'}\n"
         "pipelining = True\n"
         "ssh_args = -o ControlMaster=auto -o ControlPersist=30s -o BatchMode=yes\n"
     )
