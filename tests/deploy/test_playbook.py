@@ -64,7 +64,7 @@ def test_every_inventory_secret_is_masked(tmp_path: Path) -> None:
 
 
 def test_ssh_connection_sharing_is_private_to_the_run(tmp_path: Path) -> None:
-    """Two labs reuse addresses in different namespaces: a shared ControlPath sent commands to the wrong one."""
+    """Labs reuse addresses in other namespaces: a shared ControlPath sent commands to the wrong one."""
     from hakit.deploy.runner import write_config
 
     text = write_config(tmp_path, forks=5).read_text()
