@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -247,3 +249,19 @@ def test_a_missing_helper_binary_is_one_line(
         HakitError, match=r"^sysctl not found on PATH or in /usr/sbin:/sbin \(install the procps package\)$"
     ):
         sandbox.require_binary("sysctl")
+
+
+def test_render_imports_no_cloud_sdk(tmp_path: Path) -> None:
+    """`hakit render` on a host or in CI must not pay for (or need) Pulumi and boto3."""
+    argv = ["hakit", "render", str(EXAMPLE), "-o", str(tmp_path / "out"), "--no-validate"]
+    script = (
+        "import sys\n"
+        "from hakit import cli\n"
+        f"sys.argv = {argv!r}\n"
+        "try:\n    cli.main()\nexcept SystemExit as done:\n    assert not done.code, done.code\n"
+        "heavy = ('pulumi', 'pulumi_aws', 'boto3', 'botocore')\n"
+        "print(sorted({name.split('.')[0] for name in sys.modules} & set(heavy)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
