@@ -228,3 +228,16 @@ def test_systemd_reads_a_quoted_executable_literally(tmp_path: Path) -> None:
             [analyze, "verify", "--man=no", str(unit)], capture_output=True, text=True, env=env
         )
         assert run.returncode != 0
+
+
+@pytest.mark.parametrize("root", ["/tmp/a b", "/tmp/x#y", '/tmp/"q', "relative", "/tmp/x\nglobal", "/tmp/$x"])
+def test_a_root_prefix_with_config_syntax_is_refused(root: str) -> None:
+    """`--root` is written unquoted into every config: one clean error (exit 2), never a broken file."""
+    from hakit.errors import HakitError
+    from hakit.render.environment import rooted
+
+    with pytest.raises(HakitError) as caught:
+        rooted(root, "/etc/haproxy/haproxy.cfg")
+    assert caught.value.exit_code == 2
+    assert "\n" not in str(caught.value)
+    assert rooted("/tmp/lab-1/node_a/", "/etc/x") == "/tmp/lab-1/node_a/etc/x"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jinja2
 
+from hakit.errors import HakitError
 from hakit.paths import scripts_dir, templates_dir
 from hakit.render.quoting import FILTERS
 from hakit.spec.base import CONTROL_CHARACTERS, format_duration
@@ -49,8 +50,22 @@ def host_script(name: str) -> str:
 
 
 def rooted(root: str, absolute: str) -> str:
-    """Prefix an absolute in-config path with `root` (the lab runs daemons from a temp dir)."""
-    return root.rstrip("/") + absolute if root else absolute
+    """Prefix an absolute in-config path with `root` (the lab runs daemons from a temp dir).
+
+    The prefix is written unquoted into every daemon's config: it must be one word without any daemon's
+    syntax characters (`--root "/tmp/a b"` or `/tmp/x#y` would cut or inject directives).
+    """
+    if not root:
+        return absolute
+    if not _ROOT_PREFIX.fullmatch(root):
+        raise HakitError(
+            f"--root {root!r}: an absolute path of letters, digits and / . _ + @ = , - only",
+            exit_code=2,
+        )
+    return root.rstrip("/") + absolute
+
+
+_ROOT_PREFIX = re.compile(r"/[A-Za-z0-9._+@=,/-]*")
 
 
 def header(source: str, comment: str = "#") -> str:
