@@ -204,7 +204,7 @@ def check_inventory_text(text: str, kind: str) -> None:
         assert shape(tree) == BASELINE
 
 
-FUZZ = settings(max_examples=300, suppress_health_check=list(HealthCheck), deadline=None, derandomize=True)
+FUZZ = settings(max_examples=400, suppress_health_check=list(HealthCheck), deadline=None, derandomize=True)
 
 
 @FUZZ
@@ -256,7 +256,7 @@ def test_raw_text_edits_keep_the_promise(data: st.DataObject) -> None:
     check_inventory_text(text, "raw")
 
 
-@settings(max_examples=400, suppress_health_check=list(HealthCheck), deadline=None, derandomize=True)
+@settings(max_examples=700, suppress_health_check=list(HealthCheck), deadline=None, derandomize=True)
 @given(st.data())
 def test_mutated_stack_configs_keep_the_promise(data: st.DataObject) -> None:
     document, _ = mutated(STACK, STACK_PATHS, data)
