@@ -316,7 +316,9 @@ def mock_resource(
     if type_.startswith("aws:"):
         computed["arn"] = _generic_arn(ctx)
         computed["name"] = ctx.physical_name
-        computed["tagsAll"] = dict(inputs.get("tags") or {})
+        tags = inputs.get("tags") or {}
+        # An Auto Scaling group's `tags` is a list of {key, value, propagateAtLaunch}: no tagsAll for it.
+        computed["tagsAll"] = dict(tags) if isinstance(tags, Mapping) else {}
         if "region" not in inputs:
             computed["region"] = region
     special = COMPUTED.get(type_)
