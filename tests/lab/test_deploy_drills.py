@@ -20,7 +20,8 @@ from hakit.lab.sshd import LabSsh, create_deploy_lab
 from hakit.spec.inventory import load_inventory
 from support import require_binaries, require_root
 
-pytestmark = [pytest.mark.lab, pytest.mark.slow]
+# Ansible costs ~0.5-1 s per task and host on an idle machine, several times that on a loaded one.
+pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(600)]
 
 HERE = Path(__file__).parent
 SOURCE = "tests/lab/haproxy.yaml"
@@ -62,7 +63,7 @@ def _deploy(lab: Lab, ssh: LabSsh, inventory: Path, *args: str) -> subprocess.Co
     """`hakit deploy` from the client namespace (the operator's machine), with the lab's SSH overlay."""
     argv = ["ip", "netns", "exec", lab.client_ns, HAKIT, "deploy", str(inventory), "--yes"]
     argv += ["-i", str(ssh.write_overlay()), *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=150, check=False, cwd=HERE.parents[1])
+    return subprocess.run(argv, capture_output=True, text=True, timeout=400, check=False, cwd=HERE.parents[1])
 
 
 def _failed(records: list[Record]) -> list[Record]:
