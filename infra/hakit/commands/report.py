@@ -64,7 +64,7 @@ InventoryOpt = Annotated[
     Path | None, typer.Option("--inventory", "-i", help="A bare-metal inventory file.", dir_okay=False)
 ]
 RootOpt = Annotated[
-    Path, typer.Option("--root", help="Project directory (holds Pulumi.yaml).", file_okay=False)
+    Path, typer.Option("--project-dir", "-C", help="Project directory (holds Pulumi.yaml).", file_okay=False)
 ]
 RtoOpt = Annotated[
     float | None, typer.Option("--rto", help="RTO objective in seconds (overrides slo).", min=0)
@@ -113,21 +113,26 @@ def _stack_config(stack: str, root: Path) -> dict[str, Any]:
 
 def _synth_view(stack: str | None, program: str | None, root: Path) -> tuple[str, StackView, dict[str, Any]]:
     """(source label, view, stack config) for --stack and/or --program."""
-    from hakit.analysis.view import from_graph
-    from hakit.testing import synth
+    from hakit.commands.progress import working
+
+    with working("importing the Pulumi SDK"):
+        from hakit.analysis.view import from_graph
+        from hakit.testing import synth
 
     config = _stack_config(stack, root) if stack else {}
     try:
         if program is not None:
             function = _load_program(program)
-            graph = synth(function, config=config or {"aws:region": "us-east-1"}, stack=stack or "report")
+            with working(f"running {program} under mocks"):
+                graph = synth(function, config=config or {"aws:region": "us-east-1"}, stack=stack or "report")
             source = f"program {program}" + (f" (stack {stack})" if stack else "")
         else:
             from hakit.stacks.program import stack_file, synth_stack
 
             assert stack is not None
             try:
-                graph = synth_stack(stack, root=root)
+                with working(f"synthesizing stack {stack}"):
+                    graph = synth_stack(stack, root=root)
             except ValueError as err:
                 raise SpecError(f"{stack_file(stack, root)}: {' '.join(str(err).split())}") from None
             source = f"stack {stack}"
