@@ -105,7 +105,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
 def test_dry_run_json_parses(wired: tuple[FakeFactory, FakeClock, list[tuple[object, ...]]]) -> None:
     factory, _, _ = wired
     queue_prechecks(factory)
-    out = invoke("failover", "failover", *BASE, "--dry-run", "--json")
+    out = invoke("failover", "unplanned", *BASE, "--dry-run", "--json")
     assert out.code == 0, out.stderr
     plan = json.loads(out.stdout)
     assert (plan["kind"], plan["target_region"], plan["ok"], plan["lag_ms"]) == ("failover", WEST, True, 20.0)
@@ -118,7 +118,7 @@ def test_failover_without_both_confirmations_exits_2_before_any_call(
     wired: tuple[FakeFactory, FakeClock, list[tuple[object, ...]]], flags: tuple[str, ...]
 ) -> None:
     factory, _, asked = wired
-    out = invoke("failover", "failover", *BASE, *flags)
+    out = invoke("failover", "unplanned", *BASE, *flags)
     assert out.code == 2
     assert out.stderr.strip() == (
         "failover may lose writes: confirm with --allow-data-loss --yes (or --dry-run, or switchover)"
@@ -140,6 +140,7 @@ def test_confirmed_failover_sends_allow_data_loss(
     rds.add_response(
         "describe_global_clusters", global_cluster(writer=WEST_ARN), {"GlobalClusterIdentifier": GLOBAL_ID}
     )
+    # The first spelling of the verb ("failover failover") stays a working, hidden alias of "unplanned".
     out = invoke("failover", "failover", *BASE, "--allow-data-loss", "--yes", "--json")
     assert out.code == 0, out.stderr
     assert json.loads(out.stdout)["result"] == {"writer_region": WEST, "ok": True}

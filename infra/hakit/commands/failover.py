@@ -344,7 +344,7 @@ def switchover_command(
     )
 
 
-@failover_app.command("failover")
+@failover_app.command("unplanned")
 def failover_command(
     to: ToRegion,
     stack_outputs: StackOutputs = None,
@@ -372,7 +372,7 @@ def failover_command(
     max_attempts: MaxAttempts = 8,
     as_json: JsonOut = False,
 ) -> None:
-    """Unplanned failover (AllowDataLoss): needs --allow-data-loss --yes unless --dry-run."""
+    """Unplanned failover when the primary region is lost (may lose writes): --allow-data-loss --yes."""
     from hakit.ops.failover import EXIT_USAGE, Kind
 
     if not dry_run and not (allow_data_loss and yes):
@@ -395,6 +395,10 @@ def failover_command(
         traffic_only=traffic_only,
         as_json=as_json,
     )
+
+
+# The verb this command had first ("hakit failover failover"): kept working, out of the help.
+failover_app.command("failover", hidden=True)(failover_command)
 
 
 def register(app: typer.Typer) -> None:
