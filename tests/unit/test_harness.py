@@ -351,3 +351,26 @@ def test_invoke_results_can_be_overridden_per_test() -> None:
 
     graph = synth(program, invokes=invokes)
     assert graph.stack_outputs == {"zones": ["us-east-1a"], "account": "123456789012"}
+
+
+def test_pytest_plugin_loads_without_the_pulumi_sdk() -> None:
+    """pytest loads the `synth` plugin in every project that installs hakit: a host agent has no Pulumi."""
+    import subprocess
+    import sys
+
+    runner = (
+        "import importlib.abc, sys\n"
+        "class NoPulumi(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0].startswith('pulumi'):\n"
+        "            raise ModuleNotFoundError(name, name=name)\n"
+        "sys.meta_path.insert(0, NoPulumi())\n"
+        "import hakit.testing.pytest_plugin, hakit.testing\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('pulumi'))\n"
+        "print(hakit.testing.ResourceGraph.__name__, loaded)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", runner], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["ResourceGraph", "[]"]

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hakit.testing.graph import ResourceGraph
-from hakit.testing.harness import synth as _synth
+if TYPE_CHECKING:
+    from hakit.testing.graph import ResourceGraph
 
 
 @pytest.fixture
 def synth() -> Callable[..., ResourceGraph]:
     """Synthesize a program under recording mocks: `graph = synth(program, config={...})`."""
+    # Imported here: every pytest run in an environment with hakit loads this plugin, and most of them
+    # (a database host's backup-agent checks, say) have no Pulumi SDK and never ask for the fixture.
+    from hakit.testing.harness import synth as _synth
 
     def run(program: Callable[[], Any], **kwargs: Any) -> ResourceGraph:
         return _synth(program, **kwargs)
