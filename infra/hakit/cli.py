@@ -45,6 +45,9 @@ def _register_commands() -> None:
     from hakit.commands import deploy as deploy_commands
 
     deploy_commands.register(app)
+    from hakit.commands import drill as drill_commands
+
+    drill_commands.register(app)
 
 
 _register_commands()
