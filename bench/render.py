@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 from hakit.paths import templates_dir
 from hakit.render import render_inventory, validate
-from hakit.render.haproxy import haproxy_context
+from hakit.render.haproxy import haproxy_context, peer_addresses
 from hakit.render.keepalived import keepalived_context
 from hakit.render.netns import NetnsPool, inside_netns, keepalived_interfaces
 from hakit.render.nginx import nginx_context
@@ -248,9 +248,15 @@ def bench_validation(hosts: int, workdir: Path) -> None:
         return
     tree = render_inventory(Inventory.model_validate(synthetic_inventory(hosts)), source=SOURCE)
     validate_tree(tree)  # warm-up: stand-in certificate, page cache
-    report = validate_tree(tree)
-    assert report.ok, report.failures
-    floor_s, runs = daemons_alone(tree, workdir)
+    hakit_s: list[float] = []
+    floor: list[float] = []
+    for round_number in range(2):  # interleaved: load from elsewhere hits both sides alike
+        report = validate_tree(tree)
+        assert report.ok, report.failures
+        hakit_s.append(report.seconds)
+        seconds, runs = daemons_alone(tree, workdir / f"alone-{round_number}")
+        floor.append(seconds)
+    floor_s, report.seconds = min(floor), min(hakit_s)
     table = Table(title=f"validation, {hosts} hosts, {os.cpu_count()} CPUs", header_style="bold")
     columns = (
         "configs",
@@ -283,8 +289,8 @@ def daemons_alone(tree: RenderedTree, workdir: Path) -> tuple[float, int]:
     for job in distinct:
         if job.daemon == "keepalived":
             interfaces |= keepalived_interfaces(dict(job.bundle)[validate.DAEMONS["keepalived"][0]].content)
-    base = workdir / "alone"
-    base.mkdir(exist_ok=True)
+    base = workdir
+    base.mkdir()
     cert = StandInCertificate(base)
     prepared = []
     for index, job in enumerate(distinct):
@@ -318,11 +324,16 @@ def _ansible_playbook(workdir: Path, inv: Inventory, hosts: list[str]) -> tuple[
     proxy_keys: set[str] = set()
     for cluster_name, cluster in inv.load_balancers.items():
         proxy = cluster.proxy
-        builder = haproxy_context if proxy.kind == "haproxy" else nginx_context
-        proxy_ctx = builder(proxy, cluster_name, source=SOURCE, root="")
         for node in cluster.nodes:
             if node not in hosts:
                 continue
+            if proxy.kind == "haproxy":  # per node: with peers, haproxy.cfg names its local peer
+                peers = peer_addresses(inv, cluster_name)
+                proxy_ctx = haproxy_context(
+                    proxy, cluster_name, source=SOURCE, root="", peers=peers, local_peer=node
+                )
+            else:
+                proxy_ctx = nginx_context(proxy, cluster_name, source=SOURCE, root="")
             keep_ctx = keepalived_context(inv, cluster_name, node, source=SOURCE, root="")
             keepalived_keys |= set(keep_ctx)
             proxy_keys |= set(proxy_ctx)

@@ -240,15 +240,15 @@ def test_a_missing_helper_binary_is_one_line(
 
     real = sandbox.shutil.which
     monkeypatch.setattr(
-        sandbox.shutil, "which", lambda name, path=None: None if name == "sysctl" else real(name, path=path)
+        sandbox.shutil, "which", lambda name, path=None: None if name == "ip" else real(name, path=path)
     )
     code, stdout, stderr = hakit_cli("render", EXAMPLE_SOURCE, "-o", str(tmp_path / "out"), "--validate=yes")
     assert code == 1 and "Traceback" not in stdout + stderr
-    assert stderr.splitlines() == ["cannot validate: procps (sysctl) is not installed"] * 2
+    assert stderr.splitlines() == ["cannot validate: iproute2 (ip) is not installed"] * 2
     with pytest.raises(
-        HakitError, match=r"^sysctl not found on PATH or in /usr/sbin:/sbin \(install the procps package\)$"
+        HakitError, match=r"^ip not found on PATH or in /usr/sbin:/sbin \(install the iproute2 package\)$"
     ):
-        sandbox.require_binary("sysctl")
+        sandbox.require_binary("ip")
 
 
 def test_render_imports_no_cloud_sdk(tmp_path: Path) -> None:

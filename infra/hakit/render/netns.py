@@ -11,6 +11,7 @@ import os
 import queue
 import subprocess
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -91,29 +92,42 @@ class NetnsPool:
         self._interfaces = sorted(interfaces)
 
     def __enter__(self) -> NetnsPool:
-        ip, sysctl = require_binary("ip"), require_binary("sysctl")
+        ip = require_binary("ip")
         try:
-            for name in self._names:
-                _run([ip, "netns", "add", name])
-                # One `ip -batch` per namespace: a process per link would dominate small validations.
-                batch = ["link set lo up"]
-                # A host has addresses of its own: without one, getaddrinfo(AI_ADDRCONFIG) answers nothing
-                # for either family and nginx refuses upstream names like `localhost` it would resolve there.
-                batch += ["link add hkva type veth peer name hkvb", "link set hkva up", "link set hkvb up"]
-                batch += ["addr add 192.0.2.1/32 dev hkva", "addr add 2001:db8::1/128 dev hkva nodad"]
-                for index, interface in enumerate(self._interfaces):
-                    peer = f"hkvp{index}"
-                    batch += [f"link add {interface} type veth peer name {peer}", f"link set {interface} up"]
-                    batch.append(f"link set {peer} up")
-                _run([ip, "-n", name, "-batch", "-"], "\n".join(batch) + "\n")
-                # `ip netns exec` looks its command up on PATH, and cron's PATH has no sbin.
-                sysctls = ["net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1"]
-                _run([ip, "netns", "exec", name, sysctl, "-q", "-w", *sysctls])
-                self._free.put(name)
+            # In parallel: each namespace costs two `ip` processes, a fixed cost small validations feel.
+            with ThreadPoolExecutor(len(self._names) or 1) as executor:
+                for future in [executor.submit(self._make, ip, name) for name in self._names]:
+                    future.result()
         except BaseException:
             self.__exit__(None, None, None)
             raise
+        for name in self._names:
+            self._free.put(name)
         return self
+
+    def _make(self, ip: str, name: str) -> None:
+        _run([ip, "netns", "add", name])
+        # One `ip -batch` per namespace: a process per link would dominate small validations.
+        batch = ["link set lo up"]
+        # A host has addresses of its own: without one, getaddrinfo(AI_ADDRCONFIG) answers nothing
+        # for either family and nginx refuses upstream names like `localhost` it would resolve there.
+        batch += ["link add hkva type veth peer name hkvb", "link set hkva up", "link set hkvb up"]
+        batch += ["addr add 192.0.2.1/32 dev hkva", "addr add 2001:db8::1/128 dev hkva nodad"]
+        for index, interface in enumerate(self._interfaces):
+            peer = f"hkvp{index}"
+            batch += [f"link add {interface} type veth peer name {peer}", f"link set {interface} up"]
+            batch.append(f"link set {peer} up")
+        _run([ip, "-n", name, "-batch", "-"], "\n".join(batch) + "\n")
+        # sysctl through /proc from a thread inside the namespace (net.* entries are the opener's
+        # namespace's): no `ip netns exec sysctl` process, and no sysctl binary to find on cron's PATH.
+        with inside_netns(name):
+            for family in ("ipv4", "ipv6"):
+                knob = Path(f"/proc/sys/net/{family}/ip_nonlocal_bind")
+                if family == "ipv4" or knob.exists():
+                    try:
+                        knob.write_text("1\n", encoding="ascii")
+                    except OSError as err:
+                        raise HakitError(f"cannot prepare a namespace for checks: {knob}: {err}") from None
 
     def __exit__(self, *_: object) -> None:
         ip = find_binary("ip") or "ip"

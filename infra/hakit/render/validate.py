@@ -87,9 +87,8 @@ def unavailable_reason(daemon: str) -> str | None:
     if find_binary(daemon) is None:
         return f"{daemon} is not installed"
     if daemon in NEEDS_NETNS:
-        for helper, package in (("ip", "iproute2"), ("sysctl", "procps")):
-            if find_binary(helper) is None:
-                return f"{package} ({helper}) is not installed"
+        if find_binary("ip") is None:
+            return "iproute2 (ip) is not installed"
         if os.geteuid() != 0:
             return f"{daemon} is checked inside a network namespace, which needs root"
     return None
