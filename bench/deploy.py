@@ -147,7 +147,16 @@ def measure(nodes: int) -> dict[str, float]:
         for name, weight in (("hakit", 60), ("plain", 30)):
             changed = base / f"inv-{nodes}-{name}.yaml"
             changed.write_text(inventory_text(nodes, weight))
-            load = lab.start_load(LoadConfig(lab.plan.vip, lab.plan.port, keepalive=2, max_seconds=1800))
+            load_config = LoadConfig(
+                lab.plan.vip,
+                lab.plan.port,
+                keepalive=2,
+                keepalive_interval_ms=20,
+                new_interval_ms=20,
+                max_requests=400_000,
+                max_seconds=1800,
+            )
+            load = lab.start_load(load_config)
             if name == "hakit":
                 results[name] = hakit_push(lab, ssh, changed)
             else:

@@ -66,6 +66,24 @@ def _deploy(lab: Lab, ssh: LabSsh, inventory: Path, *args: str) -> subprocess.Co
     return subprocess.run(argv, capture_output=True, text=True, timeout=400, check=False, cwd=HERE.parents[1])
 
 
+def _push_load(lab: Lab) -> LoadConfig:
+    """~150 requests/s (2 keep-alive streams + a new connection every 20 ms), bounded to outlast a push."""
+    return LoadConfig(
+        lab.plan.vip,
+        lab.plan.port,
+        keepalive=2,
+        keepalive_interval_ms=20,
+        new_interval_ms=20,
+        max_requests=100_000,
+        max_seconds=450,
+    )
+
+
+def _covered(records: list[Record], until: float) -> None:
+    """The load was still sending when the push ended (not stopped early by its bounds)."""
+    assert records and records[-1][1] >= until - 2, (records[-1:], until)
+
+
 def _failed(records: list[Record]) -> list[Record]:
     return [r for r in records if r[3] != 200]
 
@@ -95,11 +113,12 @@ def test_config_push_under_load(deploy_lab: tuple[Lab, LabSsh]) -> None:
     )
     before = {n.name: _worker_pid(lab, n.name) for n in lab.plan.nodes}
     start = time.monotonic()
-    load = lab.start_load(LoadConfig(lab.plan.vip, lab.plan.port, keepalive=2, max_seconds=120))
+    load = lab.start_load(_push_load(lab))
     began = time.monotonic()
     result = _deploy(lab, ssh, inventory, "--json", "--diff")
     print(f"push across 2 nodes: {time.monotonic() - began:.1f}s")
     records = load.stop()
+    _covered(records, time.monotonic())
     print(result.stdout[-2000:], result.stderr[-2000:])
     assert result.returncode == 0, result.stderr
     offset = time.time() - time.monotonic()
@@ -132,9 +151,10 @@ def test_gate_failure_rolls_the_node_back(deploy_lab: tuple[Lab, LabSsh]) -> Non
     lb1_pid = _worker_pid(lab, "lb1")
     lb2_pid = _worker_pid(lab, "lb2")
     start = time.monotonic()
-    load = lab.start_load(LoadConfig(lab.plan.vip, lab.plan.port, keepalive=2, max_seconds=120))
+    load = lab.start_load(_push_load(lab))
     result = _deploy(lab, ssh, inventory, "-e", "hakit_timeout=3")
     records = load.stop()
+    _covered(records, time.monotonic())
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 1 and last.startswith("hakit deploy: lb2: gate: haproxy: "), last
     assert "has no server UP" in last and "(rolled back)" in last, last
@@ -179,9 +199,10 @@ def test_bad_push_stops_at_the_standby(deploy_lab: tuple[Lab, LabSsh]) -> None:
     pids = {n.name: _worker_pid(lab, n.name) for n in lab.plan.nodes}
     holder = lab.vip_holders()
     start = time.monotonic()
-    load = lab.start_load(LoadConfig(lab.plan.vip, lab.plan.port, keepalive=2, max_seconds=120))
+    load = lab.start_load(_push_load(lab))
     result = _deploy(lab, ssh, inventory)
     records = load.stop()
+    _covered(records, time.monotonic())
     assert result.returncode == 1, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("hakit deploy: lb2: validate: haproxy -c:"), last

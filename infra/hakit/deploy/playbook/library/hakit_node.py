@@ -440,10 +440,12 @@ class Node:
     # -- reload
 
     def reload(self, files: list[str] | None = None) -> dict[str, Any]:
+        cosmetic: set[str] = set()
         if files is None:
             manifest = read_json(self.manifest)
             files = list(manifest.get("replaced", [])) + list(manifest.get("created", []))
-        owners = {owner_of(rel) for rel in files}
+            cosmetic = self._comment_only(files, set(manifest.get("created", [])))
+        owners = {owner_of(rel) for rel in files} - cosmetic
         commands = {**DEFAULT_RELOAD, **{k: str(v) for k, v in self.p["reload"].items() if v}}
         done = []
         for rel in files:
@@ -466,7 +468,29 @@ class Node:
                 self._reload_daemon(daemon, commands[daemon])
                 done.append(daemon)
         pending = ["mariadb: the new config takes effect at its next restart"] if "mariadb" in owners else []
-        return {"changed": bool(done), "reloaded": done, "pending": pending}
+        return {"changed": bool(done), "reloaded": done, "pending": pending, "unchanged": sorted(cosmetic)}
+
+    def _comment_only(self, files: list[str], created: set[str]) -> set[str]:
+        """Daemons whose changed files differ in comment lines only: a reload would change nothing.
+
+        keepalived matters most: its reload pauses the adverts, and with a short advert_int a loaded
+        master can miss Master_Down_Interval (the VIP flaps). The header names the inventory file.
+        """
+        by_owner: dict[str, list[str]] = {}
+        for rel in files:
+            owner = owner_of(rel)
+            if owner in ("haproxy", "nginx", "keepalived"):
+                by_owner.setdefault(owner, []).append(rel)
+        same = set()
+        for owner, rels in by_owner.items():
+            if all(
+                rel not in created
+                and meaningful(read_bytes(os.path.join(self.previous, rel)))
+                == meaningful(read_bytes(self.live(rel)))
+                for rel in rels
+            ):
+                same.add(owner)
+        return same
 
     def _shell(self, command: str, what: str) -> None:
         code, out = run(["sh", "-c", command], timeout=self.timeout)
@@ -548,6 +572,12 @@ class Node:
         self.reload(files=restored)
         self.gate()
         return {"changed": True, "restored": restored}
+
+
+def meaningful(content: bytes | None) -> list[str]:
+    """A config's lines without blank and whole-line comments ('#', and keepalived's '!')."""
+    lines = (content or b"").decode(errors="replace").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith(("#", "!"))]
 
 
 def read_bytes(path: str) -> bytes | None:
