@@ -27,8 +27,10 @@ def components() -> list[type[pulumi.ComponentResource]]:
     """Every public hakit component (imported lazily: the provider pays for pulumi_aws only when it runs)."""
     from hakit.components.backup import AwsBackup
     from hakit.components.cdn import CdnBucketPolicy, FailoverCdn
+    from hakit.components.compute import ComputeTier
     from hakit.components.database import GlobalDatabase
     from hakit.components.dns import FailoverDns
+    from hakit.components.fis import FaultDrills
     from hakit.components.keepalived_pair import KeepalivedPair
     from hakit.components.loadbalancer import LoadBalancer
     from hakit.components.local import LocalLab
@@ -42,6 +44,8 @@ def components() -> list[type[pulumi.ComponentResource]]:
         AwsBackup,
         KeepalivedPair,
         LocalLab,
+        ComputeTier,
+        FaultDrills,
     ]
 
 

@@ -26,7 +26,7 @@ def document() -> dict[str, Any]:
 def test_every_public_component_is_in_the_schema(document: dict[str, Any]) -> None:
     names = {f"{PACKAGE}:index:{component.__name__}" for component in components()}
     assert set(document["resources"]) == names
-    assert len(names) == 8
+    assert len(names) == 10
     for token, resource in document["resources"].items():
         assert resource["isComponent"], token
         assert resource.get("description"), f"{token} has no description"
