@@ -6,9 +6,9 @@ import sys
 from typing import Any, get_args, get_origin
 
 import typer
-from rich.console import Console
 
 from hakit import __version__
+from hakit.commands.console import console
 from hakit.errors import HakitError
 
 app = typer.Typer(
@@ -19,7 +19,7 @@ app = typer.Typer(
     add_completion=True,
 )
 
-_stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+_stderr = console(stderr=True)
 
 
 def _register_commands() -> None:

@@ -46,3 +46,15 @@ def test_help_has_no_type_noise(
     assert "Usage: hakit" in text
     noise = TYPE_NOISE.findall(text)
     assert not noise, f"type noise {noise} in `hakit {' '.join(path)} --help`:\n{text}"
+
+
+def test_error_lines_print_as_given() -> None:
+    """`FILE:LINE: field: rule` lines must not turn `:name:` pairs into emoji (rich's default)."""
+    import io
+
+    from hakit.commands.console import console
+
+    buffer = io.StringIO()
+    line = "inv:smile:.yaml:100: hosts.a:thumbs_up:b: control character '\\r' is not allowed"
+    console(file=buffer).print(line, markup=False)
+    assert buffer.getvalue() == line + "\n"

@@ -10,17 +10,17 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from hakit.commands.console import console
 from hakit.errors import HakitError
 
 backup_app = typer.Typer(
     help="Stream database dumps to S3, restore and verify them, apply retention.", no_args_is_help=True
 )
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = console()
+_err = console(stderr=True)
 
 JobFile = Annotated[
     Path,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from hakit.commands.console import console
 from hakit.errors import HakitError
 
 if TYPE_CHECKING:
@@ -25,8 +26,8 @@ failover_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = console()
+_err = console(stderr=True)
 
 StackOutputs = Annotated[
     Path | None,

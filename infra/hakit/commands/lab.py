@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from hakit.commands.console import console
 from hakit.errors import HakitError
 
 # Wide enough for the drill table when the output is a pipe or a CI log.
-_out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = console(width=None if sys.stdout.isatty() else 160)
+_err = console(stderr=True)
 
 lab_app = typer.Typer(
     help="Failover lab in network namespaces: keepalived + HAProxy/nginx, drills under load (Linux, root).",

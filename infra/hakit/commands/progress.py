@@ -5,15 +5,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from rich.console import Console
+from hakit.commands.console import console
 
 
 @contextlib.contextmanager
 def working(what: str) -> Iterator[None]:
     """Show `what` with a spinner on stderr while the block runs; nothing when stderr is not a terminal."""
-    console = Console(stderr=True)
-    if not console.is_terminal:
+    err = console(stderr=True)
+    if not err.is_terminal:
         yield
         return
-    with console.status(what):
+    with err.status(what):
         yield

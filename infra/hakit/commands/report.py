@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hakit.commands.console import console
 from hakit.errors import HakitError, SpecError
 
 if TYPE_CHECKING:
@@ -25,15 +26,15 @@ if TYPE_CHECKING:
     from hakit.analysis.view import StackView
     from hakit.spec.inventory import Inventory
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_err = console(stderr=True)
 
 
 def _console() -> Console:
     """stdout: the terminal's width; in logs and CI `COLUMNS` or 160 (wider than rich's default 80)."""
     if sys.stdout.isatty():
-        return Console(highlight=False)
+        return console(soft_wrap=False)
     columns = os.environ.get("COLUMNS", "")
-    return Console(highlight=False, width=int(columns) if columns.isdigit() and int(columns) >= 40 else 160)
+    return console(soft_wrap=False, width=int(columns) if columns.isdigit() and int(columns) >= 40 else 160)
 
 
 _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
