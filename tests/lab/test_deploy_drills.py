@@ -38,6 +38,7 @@ def deploy_lab() -> Iterator[tuple[Lab, LabSsh]]:
     inv = load_inventory(HERE / "haproxy.yaml")
     lab, ssh = create_deploy_lab(inv, "web", source=SOURCE)
     try:
+        _settled(lab)
         yield lab, ssh
     finally:
         pid_files = [ssh.pid_file(n.name) for n in lab.plan.nodes]
@@ -46,6 +47,15 @@ def deploy_lab() -> Iterator[tuple[Lab, LabSsh]]:
         assert not set(lab.topology.namespaces()) & netns.existing_namespaces()
         assert not any(lab.supervisor.alive(n) for n in lab.supervisor.records)
         assert not [pid for pid in sshd_pids if Path(f"/proc/{pid}").exists()]
+
+
+def _settled(lab: Lab, timeout: float = 15.0) -> None:
+    """Wait until the master holds the VIP alone (at start-up the standby may hold it until preempted)."""
+    deadline = time.monotonic() + timeout
+    while lab.vip_holders() != [lab.plan.master.name]:
+        assert time.monotonic() < deadline, lab.vip_holders()
+        time.sleep(0.05)
+    time.sleep(1.0)
 
 
 def _inventory(lab: Lab, replacements: dict[str, str]) -> Path:
