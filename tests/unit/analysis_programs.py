@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi_aws.autoscaling as autoscaling
 import pulumi_aws.backup as backup
 import pulumi_aws.cloudfront as cloudfront
 import pulumi_aws.dynamodb as dynamodb
@@ -373,6 +374,19 @@ def volume(encrypted: bool) -> None:
     ebs.Volume("data", availability_zone="us-east-1a", size=10, encrypted=encrypted)
 
 
+def autoscaling_group(health: str = "ELB", subnets: tuple[str, ...] = ("subnet-a", "subnet-b")) -> None:
+    """An Auto Scaling group behind a target group."""
+    autoscaling.Group(
+        "app",
+        min_size=2,
+        max_size=4,
+        vpc_zone_identifiers=list(subnets),
+        target_group_arns=["arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app/1"],
+        health_check_type=health,
+        launch_template={"id": "lt-1", "version": "1"},
+    )
+
+
 # rule id -> (failing program, passing program)
 CASES: dict[str, tuple[Program, Program]] = {
     "HA001": (lambda: dns_pair(primary_check=False), dns_pair),
@@ -391,6 +405,7 @@ CASES: dict[str, tuple[Program, Program]] = {
         lambda: aurora_cluster("solo", PRIMARY, instances=1) and None,
         lambda: aurora_cluster("duo", PRIMARY) and None,
     ),
+    "HA014": (lambda: autoscaling_group(health="EC2"), autoscaling_group),
     "SEC001": (lambda: volume(False), lambda: volume(True)),
     "SEC002": (lambda: s3_site(oac=False), s3_site),
     "SEC003": (lambda: listener_program("HTTP"), lambda: listener_program("HTTP-redirect")),

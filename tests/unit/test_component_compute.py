@@ -182,3 +182,13 @@ def test_single_instance_needs_the_explicit_opt_out() -> None:
     assert graph.one(ASG).input("min_size") == 1
     dev = _synth(_args(min_size=1), stack="dev")
     assert dev.one(ASG).input("min_size") == 1
+
+
+def test_report_flags_a_group_in_one_zone_and_not_the_tier(graph: ResourceGraph) -> None:
+    from analysis_programs import autoscaling_group
+    from hakit.analysis import analyze, from_graph
+
+    one_zone = synth(lambda: autoscaling_group(subnets=("subnet-a",)), config={"aws:region": "us-east-1"})
+    (finding,) = [f for f in analyze(from_graph(one_zone)) if f.rule_id == "HA014"]
+    assert "one availability zone (subnet-a)" in finding.message
+    assert not [f for f in analyze(from_graph(graph)) if f.rule_id == "HA014"]

@@ -386,3 +386,40 @@ def database_without_standby(view: StackView) -> Hit:
             continue
         if db.get("multiAz") is not True:
             yield db, f"RDS instance {db.name} is not Multi-AZ"
+
+
+@rule(
+    "HA014",
+    "autoscaling-group-weak-healing",
+    Severity.HIGH,
+    "ha",
+    "An Auto Scaling group behind a load balancer uses ELB health checks and spans two or more AZs.",
+)
+def autoscaling_group_weak_healing(view: StackView) -> Hit:
+    """EC2-only checks keep a hung instance in service; one AZ leaves nowhere to replace it."""
+    for group in view.of_type(tokens.AUTOSCALING_GROUP):
+        behind_lb = group.items("targetGroupArns") or group.items("loadBalancers")
+        if behind_lb and group.get("healthCheckType", "EC2") != "ELB":
+            yield (
+                group,
+                f"Auto Scaling group {group.name} judges instances by EC2 status checks only: "
+                "set health_check_type ELB so an instance the load balancer calls unhealthy is replaced",
+            )
+        zones = _group_zones(view, group)
+        if zones is not None and len(zones) < 2:
+            where = ", ".join(sorted(zones)) or "no subnets"
+            yield group, f"Auto Scaling group {group.name} is in one availability zone ({where})"
+
+
+def _group_zones(view: StackView, group: Resource) -> set[str] | None:
+    """An Auto Scaling group's AZs: `availabilityZones`, else its subnets' zones (or distinct subnet ids)."""
+    zones = [z for z in group.items("availabilityZones") if isinstance(z, str)]
+    if zones:
+        return set(zones)
+    subnet_ids = group.items("vpcZoneIdentifiers")
+    if is_unknown(group.get("vpcZoneIdentifiers")) or any(is_unknown(s) for s in subnet_ids):
+        return None
+    resolved = view.referenced(group, "vpcZoneIdentifiers", tokens.SUBNET)
+    if resolved and len(resolved) >= len(set(subnet_ids)):
+        return {str(s.get("availabilityZone") or s.get("availabilityZoneId") or s.urn) for s in resolved}
+    return {str(s) for s in subnet_ids if s}
