@@ -192,3 +192,76 @@ def test_report_flags_a_group_in_one_zone_and_not_the_tier(graph: ResourceGraph)
     (finding,) = [f for f in analyze(from_graph(one_zone)) if f.rule_id == "HA014"]
     assert "one availability zone (subnet-a)" in finding.message
     assert not [f for f in analyze(from_graph(graph)) if f.rule_id == "HA014"]
+
+
+# ---------------------------------------------------------------- in the service stack (Pulumi.prod.yaml)
+
+
+@pytest.fixture(scope="module")
+def prod() -> ResourceGraph:
+    from pathlib import Path
+
+    from hakit.stacks.program import synth_stack
+
+    return synth_stack("prod", root=Path(__file__).resolve().parents[2])
+
+
+def test_prod_regions_run_a_compute_tier_behind_their_alb(prod: ResourceGraph) -> None:
+    groups = {node.region: node for node in prod.by_type(ASG)}
+    assert set(groups) == {"us-east-1", "us-west-2"}
+    assert (groups["us-east-1"].input("min_size"), groups["us-west-2"].input("min_size")) == (3, 2)
+    assert not prod.by_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")  # no fixed targets
+    for region, group in groups.items():
+        assert group.input("health_check_type") == "ELB"
+        (tg,) = [t for t in prod.by_type("aws:lb/targetGroup:TargetGroup") if t.region == region]
+        assert tg.input("target_type") == "instance"
+        assert group.input("target_group_arns") == [tg.output("arn")]
+        assert group.input("vpc_zone_identifiers") and len(group.input("vpc_zone_identifiers")) == 3
+        (app_sg,) = [
+            g
+            for g in prod.by_type("aws:ec2/securityGroup:SecurityGroup")
+            if g.name.endswith(f"{region}-app-sg")
+        ]
+        (lt,) = [t for t in prod.by_type(LT) if t.region == region]
+        assert _in(lt, "network_interfaces")[0]["security_groups"] == [app_sg.id]
+        (from_alb,) = [
+            r
+            for r in prod.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+            if r.input("security_group_id") == app_sg.id
+        ]
+        assert from_alb.input("from_port") == 8080  # the service port, from the ALB's security group only
+        assert "cidr_ipv4" not in from_alb.inputs
+
+
+def _region_yaml(extra: str) -> str:
+    return (
+        "config:\n  hakit:service: {name: shop, domain: example.com}\n  hakit:slo: {rto_seconds: 300}\n"
+        "  hakit:regions:\n    - name: us-east-1\n      role: primary\n      vpc_id: vpc-0a1b2c3d4e5f60718\n"
+        "      subnet_ids: [subnet-0a0a0a0a0a0a0a0a0, subnet-0b0b0b0b0b0b0b0b0]\n"
+        "      certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/x\n" + extra
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("", "hakit:regions[0].targets: give two or more application targets (or a compute tier)"),
+        (
+            "      targets: [10.0.1.10, 10.0.2.10]\n      compute: {image_id: ami-0123456789abcdef0}\n",
+            "hakit:regions[0].compute: compute replaces fixed targets behind an ALB",
+        ),
+        (
+            "      compute: {image_id: ami-0123456789abcdef0, min_size: 5, max_size: 4}\n",
+            "hakit:regions[0].compute.max_size: is below min_size",
+        ),
+    ],
+)
+def test_stack_config_compute_rules(tmp_path: Any, extra: str, message: str) -> None:
+    from hakit.errors import SpecError
+    from hakit.spec.stack import stack_config_from_file
+
+    path = tmp_path / "Pulumi.x.yaml"
+    path.write_text(_region_yaml(extra))
+    with pytest.raises(SpecError) as error:
+        stack_config_from_file(path)
+    assert any(message in line for line in error.value.lines), error.value.lines

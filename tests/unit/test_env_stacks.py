@@ -95,10 +95,15 @@ def test_prod_database_secondary_in_the_second_region() -> None:
         )
         assert cluster.options.protect  # hakit:protect: true reaches the stateful resources
     assert clusters["us-west-2"].depends_on(clusters["us-east-1"]) or clusters["us-west-2"].dependencies
-    # The clusters only admit the application targets.
+    # The clusters only admit the application instances (prod: the compute tier's security group).
+    app_groups = {
+        g.id for g in graph.by_type("aws:ec2/securityGroup:SecurityGroup") if g.name.endswith("-app-sg")
+    }
+    assert len(app_groups) == 2
     for group in graph.by_type("aws:ec2/securityGroup:SecurityGroup"):
         if group.name.endswith("-db-sg"):
-            assert all(c.endswith("/32") for rule in group.input("ingress") for c in rule["cidrBlocks"])
+            for rule in group.input("ingress"):
+                assert "cidrBlocks" not in rule and set(rule["securityGroups"]) <= app_groups
 
 
 def test_prod_backups_are_copied_cross_region() -> None:

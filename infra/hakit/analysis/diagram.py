@@ -157,12 +157,24 @@ def _compute(view: StackView, diagram: Diagram) -> None:
         targets = [
             a for a in attachments if group in view.referenced(a, "targetGroupArn", *tokens.TARGET_GROUPS)
         ]
-        if not targets:
+        scaling = [
+            g
+            for g in view.of_type(tokens.AUTOSCALING_GROUP)
+            if group in view.referenced(g, "targetGroupArns", *tokens.TARGET_GROUPS)
+        ]
+        if not targets and not scaling:
             continue
         listed = ", ".join(str(a.get("targetId")) for a in targets)
-        node = diagram.add(
-            DiagramNode(f"targets_{_id(group)}", f"{len(targets)} targets\n{listed}", "compute", group.region)
-        )
+        label = f"{len(targets)} targets\n{listed}" if targets else ""
+        for asg in scaling:
+            # An Auto Scaling group: its size bounds and what decides that an instance is replaced.
+            health = asg.get("healthCheckType", "EC2")
+            low, high = (
+                f"{v:g}" if isinstance(v, float) else str(v) for v in (asg.get("minSize"), asg.get("maxSize"))
+            )
+            label += f"{chr(10) if label else ''}Auto Scaling {low}..{high}"
+            label += f"\n{health} health checks, replaced when failing"
+        node = diagram.add(DiagramNode(f"targets_{_id(group)}", label, "compute", group.region))
         stage = target_group_stage(group)
         for lb in view.of_type(*tokens.LOAD_BALANCERS):
             if group in lb_target_groups(view, [lb]):

@@ -19,7 +19,7 @@ from pydantic import AfterValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from hakit.errors import SpecError
-from hakit.spec.base import Name, Port, Problem, SpecModel
+from hakit.spec.base import Multiline, Name, Port, Problem, SpecModel
 from hakit.spec.loader import LineIndex, load_yaml, validate_data
 from hakit.spec.slo import SloSpec
 from hakit.spec.waivers import WaiverSpec
@@ -159,6 +159,25 @@ class KeepalivedPairSpec(SpecModel):
     advert_int: float = Field(default=1.0, ge=0.1, le=40.0, description="VRRP advertisement interval (s)")
 
 
+InstanceProfileArn = Annotated[
+    str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:instance-profile/[\w+=,.@/-]{1,128}$")
+]
+
+
+class RegionComputeSpec(SpecModel):
+    """A self-healing Auto Scaling group (ComputeTier) behind the region's ALB instead of fixed targets."""
+
+    image_id: AmiId
+    instance_type: InstanceType = "t3.small"
+    min_size: int = Field(default=2, ge=0, le=1000, description="fewest instances (prod: >= 2)")
+    max_size: int = Field(default=6, ge=1, le=1000, description="most instances")
+    allow_single_instance: bool = Field(default=False, description="accept min_size < 2 in prod")
+    instance_profile_arn: InstanceProfileArn | None = None
+    user_data: Multiline | None = Field(default=None, max_length=16384, description="boot script")
+    target_cpu: float = Field(default=50, ge=10, le=90, description="target-tracking average CPU percent")
+    health_check_grace_period: int = Field(default=300, ge=0, le=7200, description="seconds after launch")
+
+
 class RegionSpec(SpecModel):
     """One region of the service: its network, its application targets and its front door."""
 
@@ -171,7 +190,11 @@ class RegionSpec(SpecModel):
         default_factory=list, description="AZ of each subnet, in order (default: <region>a, b, c, ...)"
     )
     targets: list[IPv4Address] = Field(
-        min_length=2, description="application targets (private IPs); two at least, for redundancy"
+        default_factory=list,
+        description="application targets (private IPs); two at least, for redundancy (or `compute`)",
+    )
+    compute: RegionComputeSpec | None = Field(
+        default=None, description="ALB front door: an Auto Scaling group replaces dead instances (no targets)"
     )
     frontend: Literal["alb", "keepalived"] = Field(default="alb", description="ALB or EC2 keepalived pair")
     certificate_arn: CertificateArn | None = Field(
@@ -193,6 +216,12 @@ class RegionSpec(SpecModel):
             yield Problem(("subnet_ids",), "a subnet is listed twice")
         if len(set(self.targets)) != len(self.targets):
             yield Problem(("targets",), "a target is listed twice")
+        if self.compute is not None and (self.targets or self.frontend != "alb"):
+            yield Problem(("compute",), "compute replaces fixed targets behind an ALB: remove targets")
+        elif self.compute is None and len(self.targets) < 2:
+            yield Problem(("targets",), "give two or more application targets (or a compute tier)")
+        if self.compute is not None and self.compute.max_size < self.compute.min_size:
+            yield Problem(("compute", "max_size"), "is below min_size")
         if self.availability_zones and len(self.availability_zones) != len(self.subnet_ids):
             yield Problem(("availability_zones",), "give one AZ per subnet, in the order of subnet_ids")
         for position, zone in enumerate(self.availability_zones):

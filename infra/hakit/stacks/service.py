@@ -17,9 +17,11 @@ import pulumi
 import pulumi_aws.ec2 as ec2
 import pulumi_aws.lb as aws_lb
 import pulumi_aws.route53 as route53
+import pulumi_aws.vpc as vpc
 
 from hakit.components.backup import AwsBackup, AwsBackupArgs, check_backup_schedule
 from hakit.components.cdn import FailoverCdn, FailoverCdnArgs
+from hakit.components.compute import ComputeTier, ComputeTierArgs
 from hakit.components.database import GlobalDatabase, GlobalDatabaseArgs, resolve_aurora_engine
 from hakit.components.dns import (
     FailoverDns,
@@ -52,6 +54,7 @@ class ServiceRegion(pulumi.ComponentResource):
         self.zone_id: pulumi.Output[str] | None = None
         self.public_ip: pulumi.Output[str] | None = None
         self.security_group_id: pulumi.Output[str]
+        self.app_security_group: ec2.SecurityGroup | None = None
         if region.frontend == "alb":
             self._alb(name, config, region, targets, tags)
         else:
@@ -68,7 +71,8 @@ class ServiceRegion(pulumi.ComponentResource):
                         protocol="tcp",
                         from_port=port,
                         to_port=port,
-                        cidr_blocks=[f"{ip}/32" for ip in targets],
+                        cidr_blocks=[f"{ip}/32" for ip in targets] or None,
+                        security_groups=[self.app_security_group.id] if self.app_security_group else None,
                     )
                 ],
                 tags=tags,
@@ -83,6 +87,20 @@ class ServiceRegion(pulumi.ComponentResource):
         """An ALB over the targets (HTTPS with the region's certificate), the targets attached by IP."""
         child = pulumi.ResourceOptions(parent=self)
         assert region.certificate_arn is not None  # RegionSpec.rules
+        if region.compute is not None:
+            self.app_security_group = ec2.SecurityGroup(
+                f"{name}-app-sg",
+                vpc_id=region.vpc_id,
+                description=f"{config.service.name} instances: the load balancer in, any out",
+                egress=[
+                    ec2.SecurityGroupEgressArgs(
+                        protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"]
+                    )
+                ],
+                tags=tags,
+                region=region.name,
+                opts=child,
+            )
         balancer = LoadBalancer(
             f"{name}-alb",
             LoadBalancerArgs(
@@ -94,11 +112,12 @@ class ServiceRegion(pulumi.ComponentResource):
                         "name": "app",
                         "port": config.service.port,
                         "protocol": "HTTP",
-                        "target_type": "ip",
+                        "target_type": "ip" if region.compute is None else "instance",
                         "health_check": {"path": config.service.health_check.path},
                     }
                 ],
                 target_cidr_blocks=[f"{ip}/32" for ip in targets],
+                target_security_group_ids=[self.app_security_group.id] if self.app_security_group else [],
                 deletion_protection=config.protect,
                 region=region.name,
                 tags=tags,
@@ -106,6 +125,8 @@ class ServiceRegion(pulumi.ComponentResource):
             opts=child,
         )
         group_arn = balancer.target_group_arns.apply(lambda arns: arns["app"])
+        if region.compute is not None and self.app_security_group is not None:
+            self._compute(name, config, region, balancer, group_arn, tags)
         for index, ip in enumerate(targets):
             aws_lb.TargetGroupAttachment(
                 f"{name}-target-{index}",
@@ -118,6 +139,51 @@ class ServiceRegion(pulumi.ComponentResource):
         self.dns_name = balancer.dns_name
         self.security_group_id = balancer.security_group_id
         self.zone_id = balancer.zone_id
+
+    def _compute(
+        self,
+        name: str,
+        config: StackConfig,
+        region: RegionSpec,
+        balancer: LoadBalancer,
+        group_arn: pulumi.Output[str],
+        tags: dict[str, str],
+    ) -> None:
+        """The ALB's targets as a ComputeTier: instances that fail the ALB's checks are replaced."""
+        compute, app_sg = region.compute, self.app_security_group
+        assert compute is not None and app_sg is not None
+        child = pulumi.ResourceOptions(parent=self)
+        vpc.SecurityGroupIngressRule(
+            f"{name}-app-from-alb",
+            security_group_id=app_sg.id,
+            referenced_security_group_id=balancer.security_group_id,
+            ip_protocol="tcp",
+            from_port=config.service.port,
+            to_port=config.service.port,
+            description="the load balancer to the service port",
+            region=region.name,
+            opts=child,
+        )
+        args = ComputeTierArgs(
+            subnet_ids=list(region.subnet_ids),
+            availability_zones=region.zones(),
+            image_id=compute.image_id,
+            instance_type=compute.instance_type,
+            security_group_ids=[app_sg.id],
+            target_group_arns=[group_arn],
+            min_size=compute.min_size,
+            max_size=compute.max_size,
+            allow_single_instance=compute.allow_single_instance,
+            health_check_grace_period=compute.health_check_grace_period,
+            scaling={"metric": "cpu", "target_value": compute.target_cpu},
+            region=region.name,
+            tags=tags,
+        )
+        if compute.user_data:
+            args["user_data"] = compute.user_data
+        if compute.instance_profile_arn:
+            args["instance_profile_arn"] = compute.instance_profile_arn
+        ComputeTier(f"{name}-compute", args, opts=child)
 
     def _pair(
         self, name: str, config: StackConfig, region: RegionSpec, targets: list[str], tags: dict[str, str]
