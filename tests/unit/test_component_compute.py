@@ -235,7 +235,7 @@ def test_prod_regions_run_a_compute_tier_behind_their_alb(prod: ResourceGraph) -
 
 def _region_yaml(extra: str) -> str:
     return (
-        "config:\n  hakit:service: {name: shop, domain: example.com}\n  hakit:slo: {rto_seconds: 300}\n"
+        "config:\n  hakit:service: {name: shop, domain: example.com}\n  hakit:slo: {rto_seconds: 300, rpo_seconds: 60}\n"
         "  hakit:regions:\n    - name: us-east-1\n      role: primary\n      vpc_id: vpc-0a1b2c3d4e5f60718\n"
         "      subnet_ids: [subnet-0a0a0a0a0a0a0a0a0, subnet-0b0b0b0b0b0b0b0b0]\n"
         "      certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/x\n" + extra
@@ -254,6 +254,16 @@ def _region_yaml(extra: str) -> str:
             "      compute: {image_id: ami-0123456789abcdef0, min_size: 5, max_size: 4}\n",
             "hakit:regions[0].compute.max_size: is below min_size",
         ),
+        (
+            "      targets: [10.0.1.10, 10.0.2.10]\n  hakit:drills:\n"
+            "    stop_alarm_arns: [arn:aws:cloudwatch:us-east-1:123456789012:alarm:a]\n"
+            "    availability_zone: us-east-1c\n",
+            "hakit:drills.availability_zone: us-east-1c is not a zone of us-east-1's subnets",
+        ),
+        (
+            "      targets: [10.0.1.10, 10.0.2.10]\n  hakit:drills: {stop_alarm_arns: []}\n",
+            "hakit:drills.stop_alarm_arns",
+        ),
     ],
 )
 def test_stack_config_compute_rules(tmp_path: Any, extra: str, message: str) -> None:
@@ -265,3 +275,32 @@ def test_stack_config_compute_rules(tmp_path: Any, extra: str, message: str) -> 
     with pytest.raises(SpecError) as error:
         stack_config_from_file(path)
     assert any(message in line for line in error.value.lines), error.value.lines
+
+
+def test_prod_ships_the_fault_drills(prod: ResourceGraph) -> None:
+    templates = {n.name: n for n in prod.by_type("aws:fis/experimentTemplate:ExperimentTemplate")}
+    assert sorted(templates) == [
+        "shop-drills-aurora-failover",
+        "shop-drills-az-power",
+        "shop-drills-region-outage",
+    ]
+    alarm = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:shop-5xx-rate"
+    for node in templates.values():
+        assert node.input("region") == "us-east-1"
+        assert _in(node, "stop_conditions") == [{"source": "aws:cloudwatch:alarm", "value": alarm}]
+    (cluster,) = _in(templates["shop-drills-aurora-failover"], "targets")
+    east = next(c for c in prod.by_type("aws:rds/cluster:Cluster") if c.region == "us-east-1")
+    assert cluster["resource_arns"] == [east.output("arn")]
+    (instances, *_) = _in(templates["shop-drills-az-power"], "targets")
+    # The drills find the instances by the tag the compute tier propagates to them.
+    assert instances["resource_tags"] == [{"key": "hakit:service", "value": "shop"}]
+    asg = next(iter(prod.by_type(ASG)))
+    assert {"key": "hakit:service", "value": "shop", "propagate_at_launch": True} in _in(asg, "tags")
+
+
+def test_the_harness_gives_a_new_launch_template_version_1() -> None:
+    def program() -> None:
+        ComputeTier("web", _args())
+
+    graph = synth(program, config={"aws:region": "us-east-1"}, stack="dev")
+    assert _in(graph.one(ASG), "launch_template") == {"id": graph.one(LT).id, "version": "1"}

@@ -178,6 +178,24 @@ class RegionComputeSpec(SpecModel):
     health_check_grace_period: int = Field(default=300, ge=0, le=7200, description="seconds after launch")
 
 
+AlarmArn = Annotated[
+    str, Field(pattern=r"^arn:aws[a-z-]*:cloudwatch:[a-z0-9-]+:\d{12}:alarm:[A-Za-z0-9_.+=@/ -]{1,255}$")
+]
+
+
+class DrillsSpec(SpecModel):
+    """AWS FIS experiment templates for the failures the budget claims to survive (FaultDrills)."""
+
+    enabled: bool = True
+    stop_alarm_arns: list[AlarmArn] = Field(
+        min_length=1, max_length=5, description="CloudWatch alarms that stop every drill (FIS allows 5)"
+    )
+    availability_zone: AwsZone | None = Field(
+        default=None, description="the primary region's AZ to power off (default: its first subnet's)"
+    )
+    duration_minutes: int = Field(default=10, ge=1, le=720, description="minutes each fault lasts")
+
+
 class RegionSpec(SpecModel):
     """One region of the service: its network, its application targets and its front door."""
 
@@ -390,6 +408,7 @@ class StackConfig(SpecModel):
     waivers: list[WaiverSpec] = Field(
         default_factory=list, max_length=1000, description="findings `hakit report` accepts per resource"
     )
+    drills: DrillsSpec | None = Field(default=None, description="FIS fault-injection drills (hakit drill)")
 
     def rules(self) -> Iterator[Problem]:
         """Cross-field rules: what each target needs, region roles per routing policy, copy regions."""
@@ -420,6 +439,14 @@ class StackConfig(SpecModel):
             yield Problem(
                 ("hakit:routing", "policy"), "failover has one PRIMARY and one SECONDARY: use latency"
             )
+        drills = self.drills
+        if drills is not None and drills.availability_zone and len(primaries) == 1:
+            primary = self.primary_region
+            if drills.availability_zone not in primary.zones():
+                yield Problem(
+                    ("hakit:drills", "availability_zone"),
+                    f"{drills.availability_zone} is not a zone of {primary.name}'s subnets",
+                )
         yield from self._feature_rules()
 
     def _feature_rules(self) -> Iterator[Problem]:

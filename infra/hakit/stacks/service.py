@@ -30,6 +30,7 @@ from hakit.components.dns import (
     FailoverDnsRecordArgs,
     FailoverDnsRecoveryControlArgs,
 )
+from hakit.components.fis import FaultDrills, FaultDrillsArgs
 from hakit.components.keepalived_pair import KeepalivedPair, KeepalivedPairArgs
 from hakit.components.loadbalancer import LoadBalancer, LoadBalancerArgs
 from hakit.spec.base import Problem
@@ -347,7 +348,37 @@ class ServiceStack(pulumi.ComponentResource):
         self.backup: AwsBackup | None = None
         if config.backup is not None and config.backup.enabled and self.database is not None:
             self.backup = self._backup(name, config, self.database, tags, keep)
+        self.drills: FaultDrills | None = None
+        if config.drills is not None and config.drills.enabled:
+            self.drills = self._drills(name, config, tags)
         self.register_outputs({"fqdn": fqdn})
+
+    def _drills(self, name: str, config: StackConfig, tags: dict[str, str]) -> FaultDrills:
+        """FIS templates for the failures the budget claims: an AZ, the Aurora writer, the primary region."""
+        drills = config.drills
+        assert drills is not None
+        primary = config.primary_region
+        minutes = drills.duration_minutes
+        args = FaultDrillsArgs(
+            instance_tags={"hakit:service": config.service.name},
+            stop_alarm_arns=list(drills.stop_alarm_arns),
+            az_power={
+                "availability_zone": drills.availability_zone or primary.zones()[0],
+                "duration_minutes": minutes,
+            },
+            region=primary.name,
+            tags=tags,
+        )
+        if config.secondary_regions:
+            args["region_outage"] = {"region": primary.name, "duration_minutes": minutes}
+        if (
+            self.database is not None
+            and config.database is not None
+            and config.database.engine.startswith("aurora")
+        ):
+            cluster = self.database.resource_arns.apply(lambda arns: arns[primary.name][0])
+            args["aurora_failover"] = {"cluster_arn": cluster}
+        return FaultDrills(f"{name}-drills", args, opts=pulumi.ResourceOptions(parent=self))
 
     def _cdn(
         self,

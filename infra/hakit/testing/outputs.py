@@ -297,6 +297,8 @@ COMPUTED: dict[str, Computed] = {
     "aws:route53/record:Record": _route53_record,
     "random:index/randomPassword:RandomPassword": _random_password,
     "aws:route53/zone:Zone": _hosted_zone,
+    # A new launch template is version 1 (an Auto Scaling group pins it; without it the pin would vanish).
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda ctx: {"latestVersion": 1, "defaultVersion": 1},
 }
 
 
