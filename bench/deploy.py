@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -167,6 +168,7 @@ def measure(nodes: int) -> dict[str, float]:
         return results
     finally:
         lab.remove()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def main() -> None:
