@@ -37,9 +37,10 @@ lint: venv
 	$(RUN) ruff format --check infra tests bench scripts examples
 	$(RUN) mypy
 
-## apt packages the tests need (run as root).
+## apt packages (run as root): GROUPS=render for rendering/validation only; lab, db; default all (the tests).
+GROUPS ?= all
 system-deps:
-	bash scripts/install-system-deps.sh
+	bash scripts/install-system-deps.sh $(GROUPS)
 
 bench: venv
 	$(RUN) python bench/render.py

@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
-# Repo tooling: install the Debian/Ubuntu packages hakit's tests and labs use. Idempotent; run as root.
+# Repo tooling: install the Debian/Ubuntu packages hakit's validation, labs and tests use. Idempotent; run as root.
 set -euo pipefail
-packages=(
+# What to install, by what you want to do (the default, `all`, is what `make test` and CI need):
+#   render  render and validate configs with the real daemons (`make demo`, `hakit render`)
+#   lab     render + failover labs and `hakit deploy` labs (load client, sshd, throwaway certificates)
+#   db      the database servers the backup and dual-primary MariaDB tests run
+usage() { echo "usage: $0 [render|lab|db|all]..." >&2; exit 2; }
+render=(
   make python3 python3-venv ca-certificates
-  haproxy keepalived nginx-light iproute2 procps wrk graphviz systemd
-  mariadb-server mariadb-client postgresql postgresql-client
-  openssh-server openssh-client openssl
+  haproxy keepalived nginx-light libnginx-mod-stream iproute2 procps graphviz
 )
+lab=(wrk openssl openssh-server openssh-client systemd)
+db=(mariadb-server mariadb-client postgresql postgresql-client)
+packages=()
+for group in "${@:-all}"; do
+  case "$group" in
+    render) packages+=("${render[@]}") ;;
+    lab) packages+=("${render[@]}" "${lab[@]}") ;;
+    db) packages+=(make python3 python3-venv ca-certificates "${db[@]}") ;;
+    all) packages+=("${render[@]}" "${lab[@]}" "${db[@]}") ;;
+    *) usage ;;
+  esac
+done
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
