@@ -9,6 +9,7 @@ from hakit.render.haproxy_rules import HTTP_LOG_FORMAT, TCP_LOG_FORMAT, frontend
 from hakit.render.overrides import render_template
 from hakit.render.pages import error_page_bodies, error_page_statuses, http_error_file
 from hakit.render.quoting import haproxy_quote
+from hakit.render.tls import TLS_CIPHERS
 from hakit.render.tree import HostFiles, RenderedFile
 from hakit.spec.base import format_duration
 from hakit.spec.inventory import Inventory
@@ -20,18 +21,6 @@ SOCKET = "/run/haproxy/admin.sock"
 PIDFILE = "/run/haproxy.pid"
 CHROOT = "/var/lib/haproxy"
 PEERS = "hakit"
-
-TLS_CIPHERS = ":".join(
-    (
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "ECDHE-RSA-AES128-GCM-SHA256",
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "ECDHE-RSA-AES256-GCM-SHA384",
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "ECDHE-RSA-CHACHA20-POLY1305",
-    )
-)
-"""Mozilla's intermediate profile, TLS 1.2 part (ECDHE only: no DH parameters to manage)."""
 
 TLS13_CIPHERSUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 """Mozilla's intermediate profile, TLS 1.3 suites (OpenSSL 3 defaults, stated so they cannot drift)."""

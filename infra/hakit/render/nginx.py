@@ -16,6 +16,7 @@ from hakit.render.nginx_rules import (
 )
 from hakit.render.overrides import render_template
 from hakit.render.pages import error_page_bodies, error_page_statuses
+from hakit.render.tls import TLS_CIPHERS
 from hakit.render.tree import HostFiles, RenderedFile
 from hakit.spec.base import format_duration
 from hakit.spec.inventory import Inventory
@@ -35,18 +36,6 @@ STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 
 HTTP2_DIRECTIVE = (1, 25, 1)
 """From this nginx version on, `http2 on;` replaces the `http2` parameter of `listen`."""
-
-TLS_CIPHERS = ":".join(
-    (
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "ECDHE-RSA-AES128-GCM-SHA256",
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "ECDHE-RSA-AES256-GCM-SHA384",
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "ECDHE-RSA-CHACHA20-POLY1305",
-    )
-)
-"""Mozilla's intermediate profile, TLS 1.2 part (TLS 1.3 suites are OpenSSL 3's defaults)."""
 
 _BALANCE = {
     "roundrobin": "",
