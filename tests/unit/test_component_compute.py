@@ -235,7 +235,8 @@ def test_prod_regions_run_a_compute_tier_behind_their_alb(prod: ResourceGraph) -
 
 def _region_yaml(extra: str) -> str:
     return (
-        "config:\n  hakit:service: {name: shop, domain: example.com}\n  hakit:slo: {rto_seconds: 300, rpo_seconds: 60}\n"
+        "config:\n  hakit:service: {name: shop, domain: example.com}\n"
+        "  hakit:slo: {rto_seconds: 300, rpo_seconds: 60}\n"
         "  hakit:regions:\n    - name: us-east-1\n      role: primary\n      vpc_id: vpc-0a1b2c3d4e5f60718\n"
         "      subnet_ids: [subnet-0a0a0a0a0a0a0a0a0, subnet-0b0b0b0b0b0b0b0b0]\n"
         "      certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/x\n" + extra
@@ -304,3 +305,20 @@ def test_the_harness_gives_a_new_launch_template_version_1() -> None:
 
     graph = synth(program, config={"aws:region": "us-east-1"}, stack="dev")
     assert _in(graph.one(ASG), "launch_template") == {"id": graph.one(LT).id, "version": "1"}
+
+
+def test_prod_budget_has_an_instance_replacement_stage_outside_the_rto(prod: ResourceGraph) -> None:
+    from hakit.analysis import from_graph
+    from hakit.analysis.budget import stack_budget
+
+    budget = stack_budget(from_graph(prod))
+    stages = [s for p in budget.paths for s in p.stages if s.layer == "asg"]
+    assert {s.resource for s in stages} == {"shop-us-east-1-compute-asg", "shop-us-west-2-compute-asg"}
+    for stage in stages:
+        # ALB check every 10 s x 2 failures, 60 s assumed launch, 300 s grace period.
+        assert (stage.scenario, stage.seconds) == ("capacity", 380)
+        assert stage.formula == "interval x unhealthy_threshold + launch + health_check_grace_period"
+    # Traffic leaves a dead instance in 20 s: replacing it restores capacity, it is not on the RTO path.
+    for path in budget.paths:
+        without = [s for s in path.stages if s.layer != "asg"]
+        assert path.rto_seconds == type(path)(path.name, path.kind, tuple(without)).rto_seconds

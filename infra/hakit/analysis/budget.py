@@ -39,7 +39,9 @@ if TYPE_CHECKING:
     from hakit.spec.inventory import Inventory
     from hakit.spec.proxy import Backend, Timeouts
 
-Scenario = Literal["region", "zone", "data"]
+Scenario = Literal["region", "zone", "data", "capacity"]
+"""`capacity`: restoring lost capacity (a replaced instance); traffic already left the dead one, so it is
+shown per path but not added to the path's RTO."""
 Trigger = Literal["automatic", "manual"]
 
 # Documented figures (AWS docs) for managed failovers the graph cannot measure; cited in the formula.
@@ -63,6 +65,9 @@ ROUTE53_DEFAULTS = {"requestInterval": 30.0, "failureThreshold": 3.0}
 MAX_CHECK_NESTING = 4
 """Calculated health checks nested deeper than this (or in a cycle) count as unbounded."""
 TARGET_GROUP_DEFAULTS = {"interval": 30.0, "unhealthyThreshold": 2.0}
+ASG_DEFAULTS = {"healthCheckGracePeriod": 300.0}
+INSTANCE_LAUNCH_SECONDS = 60.0
+"""Assumed time from an Auto Scaling group's launch request to a booting instance (measure with a drill)."""
 CLOUDFRONT_DEFAULTS = {"connectionAttempts": 3.0, "connectionTimeout": 10.0, "originReadTimeout": 30.0}
 PAGING_ALARM_DEFAULT = (60.0, 1.0)
 """Assumed paging alarm when the stack holds none on the path's health check: one 60 s period of Route 53's
@@ -644,6 +649,36 @@ def target_group_stage(group: Resource) -> Stage:
     )
 
 
+def replacement_stages(view: StackView, groups: Iterable[Resource]) -> list[Stage]:
+    """Instance dies -> replaced, per Auto Scaling group behind these target groups (ELB health checks only:
+    with EC2 checks a hung instance is never replaced, HA014): detection + launch + grace period."""
+    stages: list[Stage] = []
+    for group in groups:
+        detection = target_group_stage(group)
+        for asg in view.of_type(tokens.AUTOSCALING_GROUP):
+            if group not in view.referenced(asg, "targetGroupArns", *tokens.TARGET_GROUPS):
+                continue
+            raw = asg.get("healthCheckGracePeriod")
+            known = isinstance(raw, int | float) and not isinstance(raw, bool)
+            grace = (float(raw), False) if known else (ASG_DEFAULTS["healthCheckGracePeriod"], True)
+            elb = asg.get("healthCheckType") == "ELB"
+            seconds = (detection.seconds or 0) + INSTANCE_LAUNCH_SECONDS + grace[0] if elb else None
+            stages.append(
+                Stage(
+                    "asg",
+                    asg.name,
+                    "capacity",
+                    "rto",
+                    seconds,
+                    "interval x unhealthy_threshold + launch + health_check_grace_period"
+                    if elb
+                    else "EC2 health checks: a hung instance is never replaced",
+                    {**detection.inputs, **_inputs(launch=INSTANCE_LAUNCH_SECONDS, grace_period=grace)},
+                )
+            )
+    return stages
+
+
 def keepalived_stage(name: str, advert: float, backup_priority: int, version: int) -> Stage:
     """VRRP takeover: Master_Down_Interval = 3 x advert_int + skew of the best backup."""
     seconds = master_down_seconds(advert, backup_priority, version)
@@ -848,6 +883,7 @@ def stack_budget(view: StackView, slo: Slo | None = None) -> Budget:
         lbs = [t for t in targets if t.type in tokens.LOAD_BALANCERS]
         stages = [dns_stage(view, records)]
         stages += [target_group_stage(g) for g in lb_target_groups(view, lbs)]
+        stages += replacement_stages(view, lb_target_groups(view, lbs))
         # An answer that is an Elastic IP moved by a keepalived pair: the pair's takeover is in-zone failover.
         for eip in [e for r in records for e in view.referenced(r, "records", tokens.EIP)]:
             group = eip_group(view, eip)
@@ -866,12 +902,14 @@ def stack_budget(view: StackView, slo: Slo | None = None) -> Budget:
         origin_lbs = view.referenced(dist, "origins", *tokens.LOAD_BALANCERS)
         fronted |= {lb.urn for lb in origin_lbs}
         stages = [cdn_stage(dist)] + [target_group_stage(g) for g in lb_target_groups(view, origin_lbs)]
+        stages += replacement_stages(view, lb_target_groups(view, origin_lbs))
         path = EntryPath(f"distribution {dist.name}", "cdn", tuple(stages + data))
         paths.append(_with_on_call(view, path, [], slo))
     for lb in view.of_type(*tokens.LOAD_BALANCERS):
         if lb.urn in fronted:
             continue
         stages = [target_group_stage(g) for g in lb_target_groups(view, [lb])]
+        stages += replacement_stages(view, lb_target_groups(view, [lb]))
         path = EntryPath(f"load balancer {lb.name}", "load-balancer", tuple(stages + data))
         paths.append(_with_on_call(view, path, [], slo))
     for vrid, nodes in vrrp_groups(view).items():
