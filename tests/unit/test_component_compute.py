@@ -322,3 +322,18 @@ def test_prod_budget_has_an_instance_replacement_stage_outside_the_rto(prod: Res
     for path in budget.paths:
         without = [s for s in path.stages if s.layer != "asg"]
         assert path.rto_seconds == type(path)(path.name, path.kind, tuple(without)).rto_seconds
+
+
+def test_prod_report_names_the_experiment_that_verifies_each_stage(prod: ResourceGraph) -> None:
+    from hakit.analysis import from_graph
+    from hakit.analysis.budget import stack_budget
+    from hakit.analysis.report import stage_figure
+
+    budget = stack_budget(from_graph(prod))
+    verified = {(s.layer, s.resource): s.verified_by for p in budget.paths for s in p.stages}
+    assert verified[("asg", "shop-us-east-1-compute-asg")] == ("shop-drills-az-power",)
+    assert ("shop-drills-region-outage",) in {v for (layer, _), v in verified.items() if layer == "dns"}
+    assert all(not v for (layer, _), v in verified.items() if layer in ("aurora-global", "backup"))
+    stage = next(s for p in budget.paths for s in p.stages if s.layer == "asg")
+    assert stage_figure(stage) == "380 s; verified by FIS shop-drills-az-power"
+    assert stage.as_dict()["verified_by"] == ["shop-drills-az-power"]

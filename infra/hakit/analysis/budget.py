@@ -120,6 +120,8 @@ class Stage:
     inputs: Mapping[str, Any] = field(default_factory=dict)
     trigger: Trigger = "automatic"
     measured: tuple[Measurement, ...] = ()
+    verified_by: tuple[str, ...] = ()
+    """FIS experiment templates (`FaultDrills`) whose drill exercises this stage (run with `hakit drill`)."""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -133,6 +135,7 @@ class Stage:
             "formula": self.formula,
             "inputs": dict(self.inputs),
             "measured": [m.as_dict() for m in self.measured],
+            "verified_by": list(self.verified_by),
         }
 
 
@@ -918,7 +921,36 @@ def stack_budget(view: StackView, slo: Slo | None = None) -> Budget:
             paths.append(_with_on_call(view, path, [], slo))
     if not paths and data:
         paths.append(_with_on_call(view, EntryPath("data stores", "data", tuple(data)), [], slo))
-    return Budget(tuple(paths), slo)
+    return Budget(tuple(_with_experiments(view, path) for path in paths), slo)
+
+
+# Which FaultDrills drill (tag `hakit:drill`) exercises which stages: (layer, scenario) pairs.
+FIS_DRILL_STAGES = {
+    "az-power": {("alb", "zone"), ("asg", "capacity")},
+    "region-outage": {("dns", "region")},
+}
+
+
+def _with_experiments(view: StackView, path: EntryPath) -> EntryPath:
+    """The path with each stage naming the FIS experiment templates that verify it."""
+    drills: dict[str, list[str]] = {}
+    for template in view.of_type(tokens.FIS_TEMPLATE):
+        tags = template.get("tags")
+        drill = tags.get("hakit:drill") if isinstance(tags, dict) else None
+        if isinstance(drill, str):
+            drills.setdefault(drill, []).append(template.name)
+    if not drills:
+        return path
+    stages = []
+    for stage in path.stages:
+        names = [
+            name
+            for drill, pairs in FIS_DRILL_STAGES.items()
+            if (stage.layer, stage.scenario) in pairs
+            for name in drills.get(drill, [])
+        ]
+        stages.append(replace(stage, verified_by=tuple(sorted(names))) if names else stage)
+    return replace(path, stages=tuple(stages))
 
 
 def _with_on_call(view: StackView, path: EntryPath, checks: list[Resource], slo: Slo) -> EntryPath:

@@ -144,6 +144,8 @@ def stage_figure(stage: Stage) -> str:
     shown = seconds_text(stage.seconds)
     if stage.measured:
         shown += "; " + "; ".join(m.text() for m in stage.measured)
+    if stage.verified_by:
+        shown += "; verified by FIS " + ", ".join(stage.verified_by)
     return shown
 
 

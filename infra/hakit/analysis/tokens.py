@@ -28,6 +28,7 @@ BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 BUCKET_ACLS = ("aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2")
 SUBNET = "aws:ec2/subnet:Subnet"
 AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
+FIS_TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
 EC2_INSTANCE = "aws:ec2/instance:Instance"
 EIP = "aws:ec2/eip:Eip"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
