@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from hakit.commands.console import console
 from hakit.errors import HakitError
 
 if TYPE_CHECKING:
@@ -22,8 +22,8 @@ drill_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_out = Console(highlight=False, soft_wrap=True, emoji=False)
-_err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+_out = console()
+_err = console(stderr=True)
 
 REPORT_MAX_BYTES = 20 * 1024 * 1024
 
