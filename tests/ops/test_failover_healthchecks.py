@@ -135,3 +135,14 @@ def test_inversion_plan_properties(checks: list[HealthCheckState], target: str) 
     # Only checks whose state differs from the goal are touched.
     by_region = {c.region: c for c in checks}
     assert all(by_region[c.region].inverted != c.inverted for c in changes)
+
+
+def test_endpoint_health_follows_route53s_18_percent_rule() -> None:
+    """Route 53: healthy when more than 18 % of checkers say so (3 of 16 is 18.75 %), not a majority."""
+
+    def state(ok: int, observers: int = 16) -> HealthCheckState:
+        return HealthCheckState(EAST, "hc", "HTTPS", False, False, observers=observers, observers_ok=ok)
+
+    assert state(3).endpoint_healthy is True
+    assert state(2).endpoint_healthy is False
+    assert state(0, observers=0).endpoint_healthy is None

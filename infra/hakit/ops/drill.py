@@ -17,6 +17,7 @@ from typing import Any
 
 from hakit.errors import HakitError
 from hakit.ops.aws import AWS_ERRORS, Clock, describe_error, retry_throttled
+from hakit.ops.failover_healthchecks import ROUTE53_HEALTHY_SHARE
 
 # Exit codes (docs/drill.md).
 EXIT_NOT_COMPLETED = 1  # the experiment failed, was cancelled or stopped (a stop condition fired)
@@ -26,8 +27,6 @@ EXIT_OVER_BUDGET = 5  # completed, but the outage outlasted the budget, or had n
 EXIT_INTERRUPTED = 130
 
 TERMINAL = frozenset({"completed", "stopped", "failed", "cancelled"})
-# Route 53 calls an endpoint healthy when more than 18 % of its checkers do.
-HEALTHY_SHARE = 0.18
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def healthy_from_status(answer: dict[str, Any]) -> bool | None:
     if not reports:
         return None
     ok = sum(1 for r in reports if r.startswith("Success"))
-    return ok / len(reports) > HEALTHY_SHARE
+    return ok > ROUTE53_HEALTHY_SHARE * len(reports)
 
 
 def _aws_error(what: str, err: BaseException) -> HakitError:

@@ -13,6 +13,10 @@ from hakit.ops.failover_progress import Reporter
 _NO_OBSERVATIONS = frozenset({"CALCULATED", "CLOUDWATCH_METRIC", "RECOVERY_CONTROL"})
 
 
+ROUTE53_HEALTHY_SHARE = 0.18
+"""Route 53 calls an endpoint healthy when more than 18 % of its checkers report it healthy."""
+
+
 @dataclass(frozen=True)
 class HealthCheckState:
     """A health check's configuration and what its checkers see (before inversion)."""
@@ -27,10 +31,10 @@ class HealthCheckState:
 
     @property
     def endpoint_healthy(self) -> bool | None:
-        """Raw checker verdict (majority of observers), None when Route 53 does not report one."""
+        """Raw checker verdict by Route 53's rule (> 18 % of observers), None when none reports."""
         if self.observers == 0:
             return None
-        return self.observers_ok * 2 > self.observers
+        return self.observers_ok > ROUTE53_HEALTHY_SHARE * self.observers
 
     @property
     def effective_healthy(self) -> bool | None:
