@@ -3,11 +3,12 @@
 Stable API for every component module: `child_opts`, `region_kwargs`, `merge_tags`, `fail`, `check_range`,
 `check_choice`, `check_region`, `check_cidr`, `check_ip`, `require_plain`, `partition_of`, `arn_region`,
 `resource_suffix`,
-`unique`, `check_waf`, `rate_limited_web_acl`.
+`unique`, `check_waf`, `rate_limited_web_acl`, `service_trust_policy`.
 Nothing here imports a pulumi_aws submodule at import time (see `rate_limited_web_acl`).
 """
 
 import ipaddress
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NoReturn, TypedDict
@@ -35,6 +36,17 @@ def region_kwargs(region: str | None) -> dict[str, Any]:
 def merge_tags(token: str, name: str, tags: Mapping[str, str] | None) -> dict[str, str]:
     """The caller's tags plus hakit's identifying tags (the caller's win on conflicts)."""
     return {TAG_COMPONENT: token, TAG_NAME: name, **dict(tags or {})}
+
+
+def service_trust_policy(service: str) -> str:
+    """An IAM trust policy that lets one AWS service (e.g. `fis.amazonaws.com`) assume a role."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        },
+        sort_keys=True,
+    )
 
 
 def fail(where: str, message: str) -> NoReturn:

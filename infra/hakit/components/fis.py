@@ -28,6 +28,7 @@ from hakit.components._util import (
     partition_of,
     region_kwargs,
     require_plain,
+    service_trust_policy,
 )
 
 TOKEN = "hakit:fis:FaultDrills"
@@ -114,18 +115,7 @@ class FaultDrills(pulumi.ComponentResource):
         role = iam.Role(
             f"{name}-role",
             description=f"hakit fault drills {name}: FIS acts only on the service's tagged resources",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "fis.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust_policy("fis.amazonaws.com"),
             tags=tags,
             opts=child_opts(self),
         )

@@ -26,7 +26,7 @@ import pulumi_aws.vpc as vpc
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 
-from hakit.components._util import child_opts, merge_tags, partition_of
+from hakit.components._util import child_opts, merge_tags, partition_of, service_trust_policy
 from hakit.paths import scripts_dir
 from hakit.render import render_cluster
 from hakit.render.tree import HostFiles
@@ -298,18 +298,7 @@ class KeepalivedPair(pulumi.ComponentResource):
 
         role = iam.Role(
             f"{name}-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "ec2.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
             tags=tags,
             opts=child_opts(self),
         )

@@ -2,7 +2,7 @@
 
 import json
 
-from hakit.components._util import account_administers_key
+from hakit.components._util import account_administers_key, service_trust_policy
 
 # The current (non-deprecated) vault events that can report a failure or an expiry; the email
 # subscription filter below drops the successful ones (State == COMPLETED).
@@ -59,12 +59,4 @@ def topic_policy(topic_arn: str, account: str) -> str:
     )
 
 
-ASSUME_ROLE_POLICY = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    },
-    sort_keys=True,
-)
+ASSUME_ROLE_POLICY = service_trust_policy("backup.amazonaws.com")

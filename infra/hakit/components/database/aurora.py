@@ -1,6 +1,5 @@
 """Aurora Global Database: global cluster, a primary and secondaries, one KMS key per region."""
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +9,7 @@ import pulumi_aws.rds as rds
 import pulumi_aws.secretsmanager as secretsmanager
 import pulumi_random as random
 
+from hakit.components._util import service_trust_policy
 from hakit.components.database.parts import EngineParts, arn_in_region, as_secret
 from hakit.components.database.plan import AuroraPlan, DatabasePlan
 
@@ -19,19 +19,7 @@ from hakit.components.database.plan import AuroraPlan, DatabasePlan
 # global database go through the GlobalCluster's engine_version, which upgrades every member.
 MEMBER_IGNORE_CHANGES = ["global_cluster_identifier", "replication_source_identifier", "engine_version"]
 
-MONITORING_TRUST_POLICY = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "monitoring.rds.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    },
-    sort_keys=True,
-)
+MONITORING_TRUST_POLICY = service_trust_policy("monitoring.rds.amazonaws.com")
 
 # RDS refuses '/', '@', '"' and spaces in master passwords.
 PASSWORD_SPECIALS = "!#$%^&*()-_=+[]{}<>:?"
