@@ -10,11 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hakit.lab import netns
 from hakit.lab.drills import POSTS_503, POSTS_HANG, DrillResult, DrillRunner
 from hakit.lab.runtime import Lab
-from hakit.lab.session import create_lab, open_inventory, tune
-from support import require_binaries, require_root
+from lab_support import running_lab
 
 pytestmark = pytest.mark.lab
 
@@ -24,21 +22,8 @@ SKEW_SLACK = 0.25
 
 
 def _lab(name: str, nopreempt: bool = False) -> Iterator[Lab]:
-    require_root()
-    require_binaries("ip", "keepalived", "haproxy", "nginx")
-    inv, cluster = open_inventory(HERE / f"{name}.yaml", None)
-    if nopreempt:
-        inv = tune(inv, cluster, nopreempt=True)
-    # The default base (/run/hakit-lab) is traversable: nginx workers (www-data) read the error pages there
-    # (pytest's 0700 temp directories turned every 429 into a dropped connection).
-    lab = create_lab(inv, cluster, source=f"tests/lab/{name}.yaml")
-    try:
-        lab.up()
+    with running_lab(HERE / f"{name}.yaml", "haproxy", "nginx", nopreempt=nopreempt) as lab:
         yield lab
-    finally:
-        lab.remove()
-        assert not set(lab.topology.namespaces()) & netns.existing_namespaces()
-        assert not any(lab.supervisor.alive(n) for n in lab.supervisor.records)
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hakit.lab import netns
 from hakit.lab.drills import DrillRunner
 from hakit.lab.runtime import Lab
-from hakit.lab.session import create_lab, open_inventory
-from support import require_binaries, require_root
+from lab_support import running_lab
 
 pytestmark = pytest.mark.lab
 
@@ -23,16 +21,8 @@ INVENTORY = Path(__file__).parent / "production.yaml"
 @pytest.fixture(scope="module")
 def production_lab() -> Iterator[Lab]:
     """A running lab of tests/lab/production.yaml (HAProxy, TLS + rate limit)."""
-    require_root()
-    require_binaries("ip", "keepalived", "haproxy", "openssl")
-    inv, cluster = open_inventory(INVENTORY, None)
-    lab = create_lab(inv, cluster, source="tests/lab/production.yaml")
-    try:
-        lab.up()
+    with running_lab(INVENTORY, "haproxy", "openssl") as lab:
         yield lab
-    finally:
-        lab.remove()
-        assert not set(lab.topology.namespaces()) & netns.existing_namespaces()
 
 
 @pytest.mark.parametrize("number", [1, 2, 5])

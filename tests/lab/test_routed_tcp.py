@@ -9,12 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hakit.lab import netns
 from hakit.lab.drills import DrillRunner
 from hakit.lab.from_inventory import build_plan
 from hakit.lab.runtime import Lab
-from hakit.lab.session import create_lab, open_inventory
-from support import require_binaries, require_root
+from hakit.lab.session import open_inventory
+from lab_support import running_lab
 
 pytestmark = pytest.mark.lab
 
@@ -24,16 +23,8 @@ INVENTORY = Path(__file__).parent / "routed.yaml"
 @pytest.fixture(scope="module")
 def routed_lab() -> Iterator[Lab]:
     """A running lab of tests/lab/routed.yaml (HAProxy: routed www + TCP stream frontends)."""
-    require_root()
-    require_binaries("ip", "keepalived", "haproxy")
-    inv, cluster = open_inventory(INVENTORY, None)
-    lab = create_lab(inv, cluster, source="tests/lab/routed.yaml")
-    try:
-        lab.up()
+    with running_lab(INVENTORY, "haproxy") as lab:
         yield lab
-    finally:
-        lab.remove()
-        assert not set(lab.topology.namespaces()) & netns.existing_namespaces()
 
 
 def test_routes_reach_their_pool_and_a_kill_loses_nothing(routed_lab: Lab) -> None:
