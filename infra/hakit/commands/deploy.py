@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import BaseModel, SecretStr
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from hakit.commands.console import console
 from hakit.errors import HakitError
 
 if TYPE_CHECKING:
     from hakit.deploy.runner import Progress
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = console()
+_err = console(stderr=True)
 
 STYLE = {
     "ok": "green",

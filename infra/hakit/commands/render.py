@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from typer.core import TyperCommand
 
+from hakit.commands.console import console
 from hakit.errors import HakitError
 
 if TYPE_CHECKING:
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from hakit.render.validate import ValidationReport
     from hakit.render.writer import TreeChange
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = console()
+_err = console(stderr=True)
 
 SCHEMAS = {
     "inventory": "hakit.spec.inventory:Inventory",
