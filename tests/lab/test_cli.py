@@ -47,7 +47,12 @@ def test_up_drill_down(state_dir: Path) -> None:
     assert state_file.stat().st_mode & 0o777 == 0o600
     state = json.loads(state_file.read_text())
     assert set(state["namespaces"]) <= existing_namespaces()
-    assert _hakit("lab", "status", "--state-dir", str(state_dir)).stdout.startswith(state["prefix"])
+    status = _hakit("lab", "status", "--state-dir", str(state_dir))
+    assert status.stdout.startswith(state["prefix"]) and "intact" in status.stdout, status.stdout
+    [listed] = json.loads(_hakit("lab", "status", "--json", "--state-dir", str(state_dir)).stdout)
+    recorded = len(state["processes"])
+    assert listed["prefix"] == state["prefix"] and listed["intact"], listed
+    assert listed["processes"] == {"running": recorded, "recorded": recorded}, listed
 
     drill = _hakit("lab", "drill", "--drills", "4", "--json", "--state-dir", str(state_dir))
     assert drill.returncode == 0, drill.stderr
@@ -62,6 +67,7 @@ def test_up_drill_down(state_dir: Path) -> None:
     assert not set(state["namespaces"]) & existing_namespaces()
     assert not any(is_running(r) for r in records)
     assert not list(state_dir.glob("*.json"))
+    assert json.loads(_hakit("lab", "status", "--json", "--state-dir", str(state_dir)).stdout) == []
 
 
 def test_interrupted_drill_cleans_up(state_dir: Path) -> None:

@@ -149,18 +149,27 @@ def down_command(
 
 
 @lab_app.command("status")
-def status_command(state_dir: StateDir = Path("/run/hakit-lab")) -> None:
-    """List the labs left running by `hakit lab up`."""
+def status_command(
+    state_dir: StateDir = Path("/run/hakit-lab"),
+    as_json: Annotated[bool, typer.Option("--json", help="print the labs as JSON")] = False,
+) -> None:
+    """List the labs left by `hakit lab up`, and whether their processes and namespaces still exist."""
     from hakit.lab import session
-    from hakit.lab.runtime import load_state
 
-    paths = session.saved_states(state_dir)
-    if not paths:
+    labs = [session.lab_status(path) for path in session.saved_states(state_dir)]
+    if as_json:
+        _out.print_json(json.dumps(labs))
+        return
+    if not labs:
         _out.print("no lab recorded")
-    for path in paths:
-        state = load_state(path)
+    for lab in labs:
+        procs, spaces = lab["processes"], lab["namespaces"]
+        assert isinstance(procs, dict) and isinstance(spaces, dict)
+        health = "intact" if lab["intact"] else "DAMAGED (`hakit lab down` removes what is left)"
         _out.print(
-            f"{path.stem}: cluster {state.get('cluster')} ({state.get('proxy')}), VIP {state.get('vip')}"
+            f"{lab['prefix']}: cluster {lab['cluster']} ({lab['proxy']}), VIP {lab['vip']}, "
+            f"{procs['running']}/{procs['recorded']} processes running, "
+            f"{spaces['present']}/{spaces['recorded']} namespaces: {health}"
         )
 
 

@@ -14,7 +14,8 @@ from rich.table import Table
 from hakit.errors import HakitError
 from hakit.lab.drills import DrillResult
 from hakit.lab.from_inventory import build_plan, choose_cluster
-from hakit.lab.netns import new_prefix
+from hakit.lab.netns import existing_namespaces, new_prefix
+from hakit.lab.procs import ProcRecord, is_running
 from hakit.lab.runtime import DEFAULT_BASE, Lab, destroy_from_state, load_state, new_workdir
 from hakit.spec.inventory import Inventory, load_inventory
 
@@ -96,6 +97,26 @@ def terminate_as_interrupt() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def lab_status(path: Path) -> dict[str, object]:
+    """What a recorded lab is and how much of it still runs (processes matched by PID and start time)."""
+    state = load_state(path)
+    records = [ProcRecord.from_dict(r) for r in state.get("processes", [])]  # type: ignore[attr-defined]
+    namespaces = [str(n) for n in state.get("namespaces", [])]  # type: ignore[attr-defined]
+    present = existing_namespaces()
+    running = sum(1 for r in records if is_running(r))
+    found = sum(1 for n in namespaces if n in present)
+    return {
+        "prefix": path.stem,
+        "cluster": state.get("cluster"),
+        "proxy": state.get("proxy"),
+        "vip": state.get("vip"),
+        "inventory": state.get("inventory"),
+        "processes": {"running": running, "recorded": len(records)},
+        "namespaces": {"present": found, "recorded": len(namespaces)},
+        "intact": running == len(records) and found == len(namespaces),
+    }
 
 
 def down_all(base: Path = DEFAULT_BASE, prefix: str | None = None) -> list[str]:
