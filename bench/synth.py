@@ -7,12 +7,16 @@ FailoverCdn (4 resources) summing to exactly N custom resources; the raw program
 with the same inputs and output wiring, without components. Both run under the same mock harness
 (`hakit.testing.synth`), alternately, and the median of the repeats is reported; CPU time is the main
 figure (other processes on the machine do not inflate it), wall time is shown too. Then the import time
-of the component modules in a fresh interpreter is compared with `import pulumi`.
+of the component modules in a fresh interpreter is compared with `import pulumi`, and `hakit plan --stack
+ENV` is split into its phases (CLI import, Pulumi SDK import, components import, synth with the pulumi_aws
+submodules it imports on first use, the same synth again with them loaded, the printed summary) in a fresh
+interpreter, next to the whole command's wall time.
 """
 
 import argparse
 import gc
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -467,12 +471,78 @@ def bench_import(repeats: int) -> dict[str, tuple[float, float]]:
     }
 
 
+PLAN_PHASES = """
+import json, sys, time
+marks = [("start", time.perf_counter(), time.process_time())]
+def mark(name):
+    marks.append((name, time.perf_counter(), time.process_time()))
+import hakit.cli
+mark("CLI import")
+import pulumi, pulumi.runtime.mocks
+mark("Pulumi SDK import")
+import hakit.stacks.service, hakit.stacks.program, hakit.testing
+mark("components import")
+from hakit.stacks.program import synth_stack
+graph = synth_stack(sys.argv[1])
+mark("synth (+ lazy pulumi_aws imports)")
+graph = synth_stack(sys.argv[1])
+mark("synth again (modules loaded)")
+from hakit.stacks.plan import render_text, summarize
+text = render_text(summarize(graph))
+mark("summary")
+print(json.dumps({"resources": len(graph.resources), "phases": [
+    (name, w - pw, c - pc) for (name, w, c), (_, pw, pc) in zip(marks[1:], marks)]}))
+"""
+
+
+def bench_plan(stacks: list[str], repeats: int) -> list[dict[str, Any]]:
+    """Per stack: median wall of `hakit plan --stack ENV`, and its phases timed inside a fresh interpreter."""
+    rows = []
+    for stack in stacks:
+        walls, phase_runs = [], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "hakit.cli", "plan", "--stack", stack],
+                capture_output=True,
+                check=True,
+                timeout=300,
+            )
+            walls.append(time.perf_counter() - start)
+            out = subprocess.run(
+                [sys.executable, "-c", PLAN_PHASES, stack],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=300,
+            ).stdout
+            phase_runs.append(json.loads(out.splitlines()[-1]))
+        names = [name for name, _w, _c in phase_runs[0]["phases"]]
+        phases = {
+            name: (
+                statistics.median(run["phases"][i][1] for run in phase_runs),
+                statistics.median(run["phases"][i][2] for run in phase_runs),
+            )
+            for i, name in enumerate(names)
+        }
+        rows.append(
+            {
+                "stack": stack,
+                "resources": phase_runs[0]["resources"],
+                "wall": statistics.median(walls),
+                "phases": phases,
+            }
+        )
+    return rows
+
+
 def main() -> None:
-    """Run both benchmarks and print the tables."""
+    """Run the benchmarks and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 500])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print the raw numbers as JSON too")
+    parser.add_argument("--stacks", nargs="*", default=["dev", "prod"], help="stacks to split")
     options = parser.parse_args()
 
     rows = bench_synth(options.sizes, options.repeats)
@@ -505,8 +575,18 @@ def main() -> None:
     ratio = ours_cpu / base_cpu
     print(f"| ratio | {ratio:.2f}x | {ours_wall / base_wall:.2f}x |")
     print(f"\nimport goal <= 1.3x: {'ok' if ratio <= 1.3 else 'MISSED'}")
+    plans = bench_plan(options.stacks, max(1, options.repeats // 2))
+    load = os.getloadavg()[0]
+    print(f"\n`hakit plan --stack ENV`: where the time goes (fresh interpreter, median; load {load:.1f})\n")
+    if plans:
+        names = list(plans[0]["phases"])
+        print("| stack | resources | whole command wall s | " + " | ".join(f"{n} s" for n in names) + " |")
+        print("|---|---:|---:|" + "---:|" * len(names))
+        for row in plans:
+            cells = " | ".join(f"{row['phases'][n][0]:.2f} ({row['phases'][n][1]:.2f} CPU)" for n in names)
+            print(f"| {row['stack']} | {row['resources']} | {row['wall']:.2f} | {cells} |")
     if options.json:
-        print(json.dumps({"synth": rows, "import": imports}, indent=2))
+        print(json.dumps({"synth": rows, "import": imports, "plan": plans}, indent=2))
 
 
 if __name__ == "__main__":
