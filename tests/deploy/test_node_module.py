@@ -9,7 +9,8 @@ from hakit.deploy.playbook.library.hakit_node import Node, meaningful
 
 def _node(tmp_path: Path) -> Node:
     params = {"state_dir": str(tmp_path / "state"), "root": str(tmp_path / "root"), "timeout": 1.0}
-    params |= {"daemons": [], "min_versions": {}, "vips": {}, "reload": {}}
+    params |= {"daemons": [], "min_versions": {}, "vips": {}, "reload": {}, "start": {}, "stop": {}}
+    params |= {"start_stopped": False, "health_url": ""}
     return Node(params, check_mode=False)
 
 
@@ -41,8 +42,8 @@ def test_swap_keeps_the_previous_files_and_rollback_restores_them(tmp_path: Path
     result = node.swap()
     assert sorted(result["files"]) == ["etc/haproxy/extra.http", "etc/haproxy/haproxy.cfg"]
     assert live.read_text() == "new\n" and (live.stat().st_mode & 0o777) == 0o600
-    node.reload = lambda files=None: {}  # type: ignore[method-assign]  # no daemons here
-    node.gate = lambda: {}  # type: ignore[method-assign]
+    node.reload = lambda files=None, start=True: {}  # type: ignore[method-assign]  # no daemons here
+    node.gate = lambda stopped=frozenset(): {}  # type: ignore[method-assign]
     node.rollback()
     assert live.read_text() == "old\n" and (live.stat().st_mode & 0o777) == 0o644
     assert not (live.parent / "extra.http").exists()

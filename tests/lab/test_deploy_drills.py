@@ -41,6 +41,7 @@ def deploy_lab() -> Iterator[tuple[Lab, LabSsh]]:
         _settled(lab)
         yield lab, ssh
     finally:
+        ssh.adopt_started()  # daemons a push started: stopped by PID with the lab's own
         pid_files = [ssh.pid_file(n.name) for n in lab.plan.nodes]
         sshd_pids = [int(p.read_text()) for p in pid_files if p.exists()]
         lab.remove()
@@ -270,3 +271,24 @@ def test_reload_under_idle_keepalive_load(deploy_lab: tuple[Lab, LabSsh]) -> Non
     assert _failed(records) == []
     # A reused connection closed by the old worker shows up as a resent request (the client's RFC 9112 retry).
     assert [r for r in records if r[4] > 0] == []
+
+
+def test_stopped_haproxy_on_the_standby_is_started(deploy_lab: tuple[Lab, LabSsh]) -> None:
+    """lb2's HAProxy stopped (its keepalived FAULT): --start-stopped starts it, servers UP, the VIP stays."""
+    lab, ssh = deploy_lab
+    lab.supervisor.stop("proxy-lb2")
+    lab.supervisor.forget("proxy-lb2")
+    start = time.monotonic()
+    load = lab.start_load(_push_load(lab))
+    result = _deploy(lab, ssh, _inventory(lab, {}), "--start-stopped", "--json")
+    records = load.stop()
+    _covered(records, time.monotonic())
+    adopted = ssh.adopt_started()
+    print(f"start a stopped standby HAProxy: {len(records)} requests, {len(_failed(records))} failed")
+    assert result.returncode == 0, result.stderr
+    hosts = json.loads(result.stdout)["hosts"]
+    assert hosts["lb2"]["started"] == ["haproxy"] and hosts["lb2"]["steps"]["reload"] == "started"
+    assert hosts["lb1"]["started"] == []
+    assert adopted == ["proxy-lb2"]
+    assert set(lab.server_states("lb2").values()) == {"UP"}
+    assert _failed(records) == [] and _vip_moves(lab, start) == [] and lab.vip_holders() == ["lb1"]

@@ -25,6 +25,7 @@ _err = console(stderr=True)
 STYLE = {
     "ok": "green",
     "changed": "yellow",
+    "started": "yellow",
     "failed": "bold red",
     "unreachable": "bold red",
     "running": "cyan",
@@ -80,6 +81,15 @@ def deploy_command(
     ] = False,
     forks: Annotated[int, typer.Option(min=1, max=500, help="hosts worked on in parallel (pre-flight)")] = 5,
     yes: Annotated[bool, typer.Option("--yes", help="do not ask before changing hosts")] = False,
+    start_stopped: Annotated[
+        bool,
+        typer.Option(
+            "--start-stopped",
+            help="also start haproxy/nginx/keepalived found stopped on a host that has their config "
+            "(without it such a host is refused: stopped on purpose?). A first install (no config on "
+            "the host) is always started: proxy first, then keepalived.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON document on stdout (CI)")] = False,
     ssh_user: Annotated[str | None, typer.Option(help="override every host's deploy.user")] = None,
     ssh_port: Annotated[int | None, typer.Option(min=1, max=65535, help="override deploy.port")] = None,
@@ -129,7 +139,7 @@ def deploy_command(
         options: dict[str, Any] = {
             "workdir": workdir,
             "extra_inventories": ansible_inventory or [],
-            "extra_vars": extra_vars or [],
+            "extra_vars": [*(["hakit_start_stopped=true"] if start_stopped else []), *(extra_vars or [])],
             "check": check,
             "diff": diff,
             "forks": forks,
@@ -181,6 +191,7 @@ def _report(progress: Progress, code: int, *, check: bool, diff: bool, as_json: 
                     "finished": state.finished,
                     "files": state.files,
                     "reloaded": state.reloaded,
+                    "started": state.started,
                     "pending": state.pending,
                     **({"diff": state.diff} if diff else {}),
                 }
@@ -196,6 +207,8 @@ def _report(progress: Progress, code: int, *, check: bool, diff: bool, as_json: 
                     _out.print(text, markup=False, end="")
             for note in state.pending:
                 _err.print(f"note: {host}: {note}", markup=False)
+            if state.started:
+                _err.print(f"{host}: started {', '.join(state.started)} (was stopped)", markup=False)
     if not ok:
         line = " ".join((progress.failure or f"ansible-playbook exited {code}").split())
         _err.print(f"hakit deploy: {line}", markup=False)

@@ -44,6 +44,7 @@ class HostProgress:
     files: list[str] = field(default_factory=list)
     diff: list[str] = field(default_factory=list)
     reloaded: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
 
 
@@ -81,6 +82,9 @@ class Progress:
             state.diff = [str(d) for d in event.get("diff", [])]
         if task == "reload":
             state.reloaded = [str(d) for d in event.get("reloaded", [])]
+            state.started = [str(d) for d in event.get("started", [])]
+            if state.started and status == "ok":
+                state.steps[task] = "started"  # a first install: the daemons were started, not reloaded
             state.pending = [str(p) for p in event.get("pending", [])]
         # Steps inside the node block are rescued and the final `failed` task names them; pre-flight is not.
         if status == "unreachable" or (status == "failed" and task in ("pack", "preflight")):

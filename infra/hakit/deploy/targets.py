@@ -126,7 +126,13 @@ def ansible_inventory(
             instance: [str(vip.ip) for vip in spec.all_vips()]
             for instance, spec in cluster.vrrp.instances.items()
         }
-        group_vars: dict[str, Any] = {"hakit_cluster": name, "hakit_group": group, "hakit_vrrp": vrrp}
+        group_vars: dict[str, Any] = {
+            "hakit_cluster": name,
+            "hakit_group": group,
+            "hakit_vrrp": vrrp,
+            # The loopback liveness endpoint keepalived's track script polls (both proxies serve it).
+            "hakit_health_url": f"http://127.0.0.1:{cluster.proxy.health_port}/healthz",
+        }
         url = probe_url(inv, name)
         if url is not None:
             group_vars["hakit_probe_url"] = url

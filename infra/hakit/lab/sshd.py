@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Any
 
 from hakit.errors import HakitError
 from hakit.lab.plan import LabFile, LabPlan
-from hakit.lab.runtime import Lab
+from hakit.lab.procs import ProcRecord, proc_start_time
+from hakit.lab.runtime import NGINX_LAB_ERROR_LOG, Lab
 from hakit.render import render_host
 from hakit.spec.inventory import Inventory
 
@@ -120,14 +122,83 @@ class LabSsh:
         return self.dir / f"sshd-{node}.pid"
 
     def reload_commands(self, node: str) -> dict[str, str]:
-        """What the Debian units' ExecReload does, aimed at this node's lab daemons (no systemd here)."""
-        records = self.lab.supervisor.records
-        commands = {"keepalived": f"kill -HUP {records[f'keepalived-{node}'].pid}"}
-        proxy = records[f"proxy-{node}"].pid
+        """What the Debian units' ExecReload does, aimed at this node's lab daemons (no systemd here).
+
+        nginx: `nginx -s reload` is SIGHUP to the master; HAProxy master-worker: SIGUSR2.
+        """
+        commands = {"keepalived": f"kill -HUP {self._pid('keepalived', node)}"}
+        proxy = self._pid("proxy", node)
         commands[self.lab.plan.proxy] = (
             f"kill -USR2 {proxy}" if self.lab.plan.proxy == "haproxy" else f"kill -HUP {proxy}"
         )
         return commands
+
+    def _pid(self, role: str, node: str) -> str:
+        """A lab daemon's PID for a shell command: the lab's record, else the file its start command wrote."""
+        record = self.lab.supervisor.records.get(f"{role}-{node}")
+        if record is not None:
+            return str(record.pid)
+        return f"$(cat {shlex.quote(str(self.started_pid_file(role, node)))})"
+
+    def started_pid_file(self, role: str, node: str) -> Path:
+        """Where a daemon started by `hakit deploy` (the lab's start command) leaves its PID."""
+        return self.dir / f"started-{role}-{node}.pid"
+
+    def daemon_argv(self, role: str, node: str) -> list[str]:
+        """The foreground command line of a node's proxy or keepalived, as the lab itself starts them."""
+        root = self.lab.root(node)
+        plan = self.lab.plan.node(node)
+        if role == "keepalived":
+            pids = ["-p", str(root / "run/keepalived.pid"), "-r", str(root / "run/keepalived-vrrp.pid")]
+            return ["keepalived", "-n", "-l", "-D", "--vrrp", "-f", str(root / plan.keepalived_conf), *pids]
+        if self.lab.plan.proxy == "haproxy":
+            # The lab's own stats socket first, when the lab wrote one (Lab.start_proxy does the same).
+            lab_cfg = root / "run" / "hakit-lab.cfg"
+            lab_files = ["-f", str(lab_cfg)] if lab_cfg.exists() else []
+            return ["haproxy", "-W", "-db", *lab_files, "-f", str(root / plan.proxy_conf)]
+        extra = f"daemon off; error_log {root / NGINX_LAB_ERROR_LOG} warn;"
+        return ["nginx", "-p", f"{root}/", "-c", str(root / plan.proxy_conf), "-g", extra]
+
+    def start_commands(self, node: str) -> dict[str, str]:
+        """`hakit_start` for the lab: the daemon in the node's namespaces (the SSH session's), detached
+        from the session, its PID in a file so the lab adopts it and stops it by PID."""
+        commands = {}
+        for role, daemon in (("proxy", self.lab.plan.proxy), ("keepalived", "keepalived")):
+            argv = self.daemon_argv(role, node)
+            argv[0] = shutil.which(argv[0]) or argv[0]
+            pid_file = shlex.quote(str(self.started_pid_file(role, node)))
+            inner = f"echo $$ > {pid_file} && exec {shlex.join(argv)}"
+            log = shlex.quote(str(self.lab.supervisor.log_dir / f"{role}-{node}.log"))
+            commands[daemon] = f"setsid -f sh -c {shlex.quote(inner)} </dev/null >>{log} 2>&1"
+        return commands
+
+    def stop_commands(self, node: str) -> dict[str, str]:
+        """`hakit_stop` for the lab: SIGTERM by PID (what the units' ExecStop does)."""
+        return {
+            self.lab.plan.proxy: f"kill -TERM {self._pid('proxy', node)}",
+            "keepalived": f"kill -TERM {self._pid('keepalived', node)}",
+        }
+
+    def adopt_started(self) -> list[str]:
+        """Daemons `hakit deploy` started in the lab: recorded like the lab's own (stopped by PID on down)."""
+        adopted = []
+        for node in self.lab.plan.nodes:
+            for role in ("proxy", "keepalived"):
+                path = self.started_pid_file(role, node.name)
+                if not path.exists():
+                    continue
+                pid = int(path.read_text().strip() or 0)
+                path.unlink()
+                start_time = proc_start_time(pid) if pid else None
+                if start_time is None:
+                    continue
+                name = f"{role}-{node.name}"
+                log = str(self.lab.supervisor.log_dir / f"{name}.log")
+                netns = self.lab.node_ns(node.name)
+                record = ProcRecord(name, pid, start_time, netns, self.daemon_argv(role, node.name), log)
+                self.lab.supervisor.records[name] = record
+                adopted.append(name)
+        return adopted
 
     def ansible_overlay(self) -> dict[str, Any]:
         """Host vars that send `hakit deploy` to the lab: key, fresh host keys, reload commands, state dir."""
@@ -138,6 +209,8 @@ class LabSsh:
                 # The lab's host key is new on every run: nothing to pin it against.
                 "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
                 "hakit_reload": self.reload_commands(node.name),
+                "hakit_start": self.start_commands(node.name),
+                "hakit_stop": self.stop_commands(node.name),
                 "hakit_state_dir": STATE_DIR,
                 "hakit_timeout": 15,
             }
@@ -164,8 +237,14 @@ class LabSsh:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def create_deploy_lab(inv: Inventory, cluster: str, *, source: str, base: Path = BASE) -> tuple[Lab, LabSsh]:
-    """Start a lab whose nodes are SSH hosts with real paths; on failure nothing is left behind."""
+def create_deploy_lab(
+    inv: Inventory, cluster: str, *, source: str, base: Path = BASE, fresh: bool = False
+) -> tuple[Lab, LabSsh]:
+    """Start a lab whose nodes are SSH hosts with real paths; on failure nothing is left behind.
+
+    `fresh`: hosts as after installing the packages: no config, no daemon running, no hakit sysctl
+    (what `hakit deploy` does on a first install); only the backends, the VIP watcher and sshd run.
+    """
     from hakit.lab.from_inventory import build_plan
     from hakit.lab.netns import new_prefix
     from hakit.lab.runtime import new_workdir
@@ -177,9 +256,27 @@ def create_deploy_lab(inv: Inventory, cluster: str, *, source: str, base: Path =
     prepare(lab)
     ssh = LabSsh(lab)
     try:
-        lab.up()
+        if fresh:
+            _up_without_daemons(lab)
+        else:
+            lab.up()
         ssh.start()
     except BaseException:
         lab.remove()
         raise
     return lab, ssh
+
+
+def _up_without_daemons(lab: Lab) -> None:
+    """Namespaces, backends and the VIP watcher of a lab whose LB nodes are bare hosts."""
+    from hakit.lab import netns
+    from hakit.lab.vip import VipWatcher
+
+    netns.build(lab.topology)
+    for node in lab.plan.nodes:
+        for rel in NODE_DIRS:
+            (lab.root(node.name) / rel).mkdir(parents=True, exist_ok=True)
+    for backend in lab.plan.backends:
+        lab.start_backend(backend.name)
+    lab.watcher = VipWatcher([lab.node_ns(n.name) for n in lab.plan.nodes])
+    lab.watcher.start()

@@ -53,7 +53,7 @@ class CallbackModule(CallbackBase):
         if "diff" in data and not data.get("censored"):
             diffs = data["diff"] if isinstance(data["diff"], list) else [data["diff"]]
             event["diff"] = [d.get("prepared", "") for d in diffs if isinstance(d, dict)]
-        for key in ("files", "reloaded", "pending", "holds", "versions", "restored"):
+        for key in ("files", "reloaded", "started", "stopped", "pending", "holds", "versions", "restored"):
             if key in data and not data.get("censored"):
                 event[key] = data[key]
         self._emit(**event)

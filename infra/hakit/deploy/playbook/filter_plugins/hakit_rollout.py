@@ -19,16 +19,24 @@ def rollout_order(priorities: Mapping[str, int], holders: Sequence[str]) -> list
 
 
 def holder_problems(
-    cluster: str, holds: Mapping[str, Mapping[str, bool]], instances: Sequence[str]
+    cluster: str,
+    holds: Mapping[str, Mapping[str, bool]],
+    instances: Sequence[str],
+    keepalived_running: Mapping[str, bool] | None = None,
 ) -> list[str]:
-    """One line per VRRP instance that does not have exactly one holder among the cluster's nodes."""
+    """One line per VRRP instance that does not have exactly one holder among the cluster's nodes.
+
+    No holder is accepted only when keepalived runs on none of the nodes (a first install: the push
+    starts it); keepalived running somewhere without a holder is a broken cluster.
+    """
     problems = []
+    running = sorted(node for node, up in (keepalived_running or {}).items() if up)
+    fresh = keepalived_running is not None and not running
     for instance in instances:
         holding = sorted(node for node, held in holds.items() if held.get(instance))
-        if not holding:
-            problems.append(
-                f"{cluster}: VRRP instance {instance}: no node holds its VIP (is keepalived running?)"
-            )
+        if not holding and not fresh:
+            where = f"keepalived runs on {', '.join(running)}" if running else "is keepalived running?"
+            problems.append(f"{cluster}: VRRP instance {instance}: no node holds its VIP ({where})")
         elif len(holding) > 1:
             problems.append(
                 f"{cluster}: VRRP instance {instance}: {len(holding)} nodes hold its VIP "
@@ -50,9 +58,18 @@ def hakit_vip_problems(
             continue
         first = hostvars[nodes[0]]
         instances = list(first.get("hakit_vrrp", {}))
-        holds = {node: dict(hostvars[node].get(fact, {}).get("holds", {})) for node in nodes}
-        problems += holder_problems(str(first.get("hakit_cluster", group)), holds, instances)
+        facts = {node: hostvars[node].get(fact, {}) for node in nodes}
+        holds = {node: dict(facts[node].get("holds", {})) for node in nodes}
+        running = {node: bool(facts[node].get("running", {}).get("keepalived", True)) for node in nodes}
+        problems += holder_problems(str(first.get("hakit_cluster", group)), holds, instances, running)
     return problems
+
+
+def hakit_fresh(hostvars: Mapping[str, Any], nodes: Sequence[str], fact: str) -> bool:
+    """A cluster with VIPs that nobody holds (pre-flight let it through: keepalived runs nowhere)."""
+    if not nodes or not hostvars[nodes[0]].get("hakit_vrrp"):
+        return False
+    return not any(any(hostvars[n].get(fact, {}).get("holds", {}).values()) for n in nodes)
 
 
 def hakit_holders(results: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -65,4 +82,8 @@ class FilterModule:
 
     def filters(self) -> dict[str, Any]:
         """Filter name -> function."""
-        return {"hakit_vip_problems": hakit_vip_problems, "hakit_holders": hakit_holders}
+        return {
+            "hakit_vip_problems": hakit_vip_problems,
+            "hakit_holders": hakit_holders,
+            "hakit_fresh": hakit_fresh,
+        }

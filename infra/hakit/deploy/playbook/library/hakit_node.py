@@ -4,8 +4,9 @@
 Steps: preflight (binaries, versions, running daemons, VIPs held), stage (unpack the uploaded tree into a
 staging directory, report what would change), validate (the daemons' own checks against the candidate
 files, with the host's certificates and interfaces), swap (keep the previous files, replace each file
-atomically), reload (never restart; wait for the new generation), gate (backends up), holds (VIPs held
-here), rollback (previous files back, reload, gate).
+atomically), reload (never restart; wait for the new generation; a stopped proxy/keepalived is started,
+proxy first), gate (backends up, new generation, liveness endpoint), holds (VIPs held here), rollback
+(previous files back, daemons this push started stopped again, reload, gate).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import stat
 import subprocess
 import tarfile
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -38,6 +41,10 @@ options:
   min_versions: {type: dict, default: {}}
   vips: {type: dict, default: {}}
   reload: {type: dict, default: {}}
+  start: {type: dict, default: {}}
+  stop: {type: dict, default: {}}
+  start_stopped: {type: bool, default: false}
+  health_url: {type: str, default: ""}
   timeout: {type: float, default: 30}
 """
 
@@ -63,6 +70,10 @@ DEFAULT_RELOAD = {
     "keepalived": "systemctl reload keepalived",
     "systemd": "systemctl daemon-reload",
 }
+# First install: what starts a stopped daemon (and stops it again when its node is rolled back).
+STARTABLE = ("haproxy", "nginx", "keepalived")
+DEFAULT_START = {daemon: f"systemctl enable --now {daemon}" for daemon in STARTABLE}
+DEFAULT_STOP = {daemon: f"systemctl stop {daemon}" for daemon in STARTABLE}
 VERSION_RE = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
 
 
@@ -182,6 +193,84 @@ def holds(vips: dict[str, list[str]]) -> dict[str, bool]:
     }
 
 
+def nonlocal_bind_only(output: str, families: set[int]) -> bool:
+    """Did `nginx -t` fail only binding addresses this host does not have, for families the push fixes?
+
+    `nginx -t` binds every listen socket (a live nginx's EADDRINUSE is ignored in test mode), so on a host
+    where the pushed `ip_nonlocal_bind` sysctl is not applied yet (a first install) a VIP fails with
+    errno 99. The configuration was parsed, certificates loaded and upstreams resolved before the binds.
+    """
+    emerg = [line for line in output.splitlines() if "[emerg]" in line]
+    if not emerg:
+        return False
+    for line in emerg:
+        match = re.search(r"bind\(\) to (\S+) failed \(99: ", line)
+        if match is None:
+            return False
+        family = 6 if match.group(1).startswith("[") else 4
+        if family not in families:
+            return False
+    return True
+
+
+def nonlocal_bind_families(sysctl_files: list[str]) -> set[int]:
+    """IP families whose `ip_nonlocal_bind` the pushed sysctl drop-ins turn on while the host has it off."""
+    families = set()
+    for path in sysctl_files:
+        for key, value in sysctl_settings(path).items():
+            for family in (4, 6):
+                name = f"net.ipv{family}.ip_nonlocal_bind"
+                if key == name and value == "1" and read_proc_sys(name) != "1":
+                    families.add(family)
+    return families
+
+
+def read_proc_sys(key: str) -> str | None:
+    """The current value of a sysctl key (None when unknown)."""
+    try:
+        with open("/proc/sys/" + key.replace(".", "/")) as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def advert_settle(config: str) -> float:
+    """Seconds after a keepalived start by which it has either taken its VIPs or stayed BACKUP.
+
+    A BACKUP becomes MASTER after Master_Down_Interval (3 x advert_int + skew < 1 s) without adverts.
+    """
+    adverts = []
+    with contextlib.suppress(OSError), open(config) as handle:
+        for line in handle:
+            match = re.match(r"\s*advert_int\s+([\d.]+)", line)
+            if match:
+                adverts.append(float(match.group(1)))
+    return 3 * max(adverts, default=1.0) + 1.0
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """HTTP status of a GET (None when nothing answers)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except (OSError, ValueError):
+        return None
+
+
+def cmdline(pid: int) -> str | None:
+    """A process's command line as its title shows it (None when it is gone or a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return None
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except (OSError, IndexError):
+        return None
+
+
 # ---------------------------------------------------------------- HAProxy stats socket
 
 
@@ -256,6 +345,7 @@ class Node:
         self.staging = os.path.join(self.state, "staging")
         self.previous = os.path.join(self.state, "previous")
         self.manifest = os.path.join(self.state, "rollback.json")
+        self.generation = os.path.join(self.state, "nginx-generation.json")
         self.root = params.get("root") or "/"
         self.timeout = float(params["timeout"])
 
@@ -269,6 +359,7 @@ class Node:
         os.chmod(self.state, 0o700)
         versions: dict[str, str | None] = {}
         running: dict[str, bool] = {}
+        start: list[str] = []
         for daemon in self.p["daemons"]:
             if daemon not in BINARY:
                 continue
@@ -284,11 +375,21 @@ class Node:
             ):
                 raise StepError(f"{daemon} {version} is older than {wanted}")
             running[daemon] = bool(masters(PROCESS[daemon]))
-            if not running[daemon]:
+            if running[daemon]:
+                continue
+            if daemon not in STARTABLE:
                 raise StepError(
                     f"{daemon} is not running (hakit deploy reloads running daemons; start it first)"
                 )
-        return {"versions": versions, "running": running, "holds": holds(self.p["vips"])}
+            # A first install (no config here yet) is started; a configured daemon that is stopped was
+            # probably stopped on purpose (maintenance), and starting keepalived may take the VIP.
+            if os.path.isfile(self.live(MAIN_CONFIG[daemon])) and not self.p["start_stopped"]:
+                raise StepError(
+                    f"{daemon} is stopped but configured on this host (stopped on purpose?); "
+                    "hakit deploy starts it only with --start-stopped"
+                )
+            start.append(daemon)
+        return {"versions": versions, "running": running, "start": start, "holds": holds(self.p["vips"])}
 
     # -- stage
 
@@ -296,6 +397,8 @@ class Node:
         archive = os.path.join(self.state, "incoming.tar")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.manifest)  # a new attempt: an older swap is no longer this push's to undo
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.generation)
         shutil.rmtree(self.staging, ignore_errors=True)
         os.makedirs(self.staging, mode=0o700)
         with tarfile.open(archive) as tar:
@@ -384,6 +487,7 @@ class Node:
         checked = []
         staged = tree_files(self.staging)
         daemons = {owner_of(rel) for rel in staged}
+        nonlocal_families = nonlocal_bind_families([p for r, p in staged.items() if owner_of(r) == "sysctl"])
         for daemon, rel in MAIN_CONFIG.items():
             if daemon not in daemons:
                 continue
@@ -396,7 +500,7 @@ class Node:
                 "keepalived": ["keepalived", "-t", "-l", "-f", main],
             }[daemon]
             code, out = run(self.in_candidate(cand, argv), timeout=60)
-            if code != 0:
+            if code != 0 and not (daemon == "nginx" and nonlocal_bind_only(out, nonlocal_families)):
                 raise StepError(f"{' '.join(argv[:2])}: {one_line(out)}")
             checked.append(daemon)
         for rel in staged:
@@ -439,7 +543,7 @@ class Node:
 
     # -- reload
 
-    def reload(self, files: list[str] | None = None) -> dict[str, Any]:
+    def reload(self, files: list[str] | None = None, start: bool = True) -> dict[str, Any]:
         cosmetic: set[str] = set()
         if files is None:
             manifest = read_json(self.manifest)
@@ -463,12 +567,76 @@ class Node:
                         commands.get("timer", "systemctl enable --now {unit}").format(unit=unit), "systemd"
                     )
             done.append("systemd")
-        for daemon in ("haproxy", "nginx", "keepalived"):
+        started = []
+        created = set(read_json(self.manifest).get("created", []))
+        # The proxy before keepalived: a node must never claim a VIP before its proxy serves.
+        for daemon in STARTABLE:
+            if not masters(PROCESS[daemon]):
+                # Pre-flight's rule: a first install (this push created its config) or --start-stopped.
+                if start and daemon in self.p["daemons"]:
+                    if not (self.p["start_stopped"] or MAIN_CONFIG[daemon] in created):
+                        raise StepError(f"{daemon} is not running (it stopped during the push?)")
+                    self._start_daemon(daemon)
+                    started.append(daemon)
+                # Rolling back a node whose daemon this push started (and stopped again): nothing to reload.
+                continue
             if daemon in owners:
                 self._reload_daemon(daemon, commands[daemon])
                 done.append(daemon)
         pending = ["mariadb: the new config takes effect at its next restart"] if "mariadb" in owners else []
-        return {"changed": bool(done), "reloaded": done, "pending": pending, "unchanged": sorted(cosmetic)}
+        return {
+            "changed": bool(done or started),
+            "reloaded": done,
+            "started": started,
+            "pending": pending,
+            "unchanged": sorted(cosmetic),
+        }
+
+    def _start_daemon(self, daemon: str) -> None:
+        """Start a stopped daemon (first install) and wait until it serves; rollback stops it again."""
+        manifest = read_json(self.manifest)
+        manifest.setdefault("replaced", [])
+        manifest.setdefault("created", [])
+        manifest["started"] = [*manifest.get("started", []), daemon]
+        write_json(self.manifest, manifest)  # before the start: a failed wait must still be undone
+        command = {**DEFAULT_START, **{k: str(v) for k, v in self.p["start"].items() if v}}[daemon]
+        began = time.monotonic()
+        deadline = began + self.timeout
+        self._shell(command, f"{daemon} start")
+        while not masters(PROCESS[daemon]):
+            if time.monotonic() > deadline:
+                raise StepError(f"{daemon}: `{command}` left no {PROCESS[daemon]} process running")
+            time.sleep(0.05)
+        if daemon in ("haproxy", "nginx"):
+            self._wait_serving(daemon, deadline)
+            return
+        # keepalived: wait for the election (its VIPs taken, or BACKUP past Master_Down_Interval).
+        settle = began + advert_settle(self.live(MAIN_CONFIG["keepalived"]))
+        while not any(holds(self.p["vips"]).values()) and time.monotonic() < settle:
+            time.sleep(0.05)
+        if not masters(PROCESS[daemon]):
+            raise StepError("keepalived exited after its start")
+
+    def _wait_serving(self, daemon: str, deadline: float) -> None:
+        """A started proxy serves: workers running (HAProxy: one answers on the stats socket), the
+        liveness endpoint keepalived tracks answers 200."""
+        sock = haproxy_socket(self.live(MAIN_CONFIG["haproxy"])) if daemon == "haproxy" else None
+        while True:
+            problem = None
+            master_list = masters(PROCESS[daemon])
+            if not master_list:
+                raise StepError(f"{daemon} exited after its start")
+            if daemon == "nginx" and not children("nginx", master_list[0]):
+                problem = "no worker process yet"
+            elif sock is not None and haproxy_worker(sock) is None:
+                problem = f"no worker answers on {sock}"
+            elif self.p["health_url"] and http_status(self.p["health_url"]) != 200:
+                problem = f"{self.p['health_url']} does not answer 200"
+            if problem is None:
+                return
+            if time.monotonic() > deadline:
+                raise StepError(f"{daemon} started but {problem}")
+            time.sleep(0.1)
 
     def _comment_only(self, files: list[str], created: set[str]) -> set[str]:
         """Daemons whose changed files differ in comment lines only: a reload would change nothing.
@@ -519,9 +687,13 @@ class Node:
         before_kids = children(PROCESS[daemon], master)
         self._shell(command, f"{daemon} reload")
         if daemon == "nginx":
+            # The gate checks that this generation's workers drain (a failed reload keeps them serving).
+            write_json(self.generation, {"master": master, "old": sorted(before_kids)})
             while not (children("nginx", master) - before_kids):
                 if time.monotonic() > deadline:
-                    raise StepError("nginx: no new worker started after the reload")
+                    raise StepError(
+                        "nginx: no new worker started after the reload (the master refused the config?)"
+                    )
                 time.sleep(0.05)
             return
         # keepalived re-reads its config in place (SIGHUP): the same processes must still be there.
@@ -531,12 +703,22 @@ class Node:
 
     # -- gate
 
-    def gate(self) -> dict[str, Any]:
+    def gate(self, stopped: frozenset[str] = frozenset()) -> dict[str, Any]:
         deadline = time.monotonic() + self.timeout
         for daemon in self.p["daemons"]:
-            if daemon in PROCESS and not masters(PROCESS[daemon]):
+            if daemon in PROCESS and daemon not in stopped and not masters(PROCESS[daemon]):
                 raise StepError(f"{daemon} is not running")
-        if "haproxy" in self.p["daemons"]:
+        if "nginx" in self.p["daemons"] and "nginx" not in stopped:
+            self._nginx_generation(deadline)
+        proxy = next((d for d in ("haproxy", "nginx") if d in self.p["daemons"] and d not in stopped), None)
+        if proxy is not None and self.p["health_url"]:
+            while (status := http_status(self.p["health_url"])) != 200:
+                if time.monotonic() > deadline:
+                    raise StepError(
+                        f"{proxy}: liveness {self.p['health_url']} answered {status or 'nothing'}"
+                    )
+                time.sleep(0.1)
+        if "haproxy" in self.p["daemons"] and "haproxy" not in stopped:
             sock = haproxy_socket(self.live(MAIN_CONFIG["haproxy"]))
             if sock is None:
                 raise StepError("haproxy: the config has no stats socket to read the backends from")
@@ -552,14 +734,47 @@ class Node:
                 time.sleep(0.1)
         return {"holds": holds(self.p["vips"])}
 
+    def _nginx_generation(self, deadline: float) -> None:
+        """nginx (open source: no per-upstream health) after a reload: the new generation's workers run,
+        and the previous generation's are gone or draining ("shutting down": they finish their requests
+        within worker_shutdown_timeout)."""
+        generation = read_json(self.generation)
+        if not generation:
+            return
+        master, old = int(generation["master"]), {int(pid) for pid in generation["old"]}
+        while True:
+            if master not in masters("nginx"):
+                raise StepError(f"nginx: master {master} is gone")
+            current = children("nginx", master) - old
+            serving = sorted(pid for pid in old if "shutting down" not in (cmdline(pid) or "shutting down"))
+            if current and not serving:
+                os.unlink(self.generation)
+                return
+            if time.monotonic() > deadline:
+                what = f"old workers {serving} still serve" if serving else "no worker of the new generation"
+                raise StepError(f"nginx: {what} {self.timeout:g}s after the reload")
+            time.sleep(0.1)
+
     # -- rollback
 
     def rollback(self) -> dict[str, Any]:
         if not os.path.isfile(self.manifest):
             shutil.rmtree(self.staging, ignore_errors=True)
-            self.gate()
+            # Nothing changed here: a daemon that was stopped before this push (a first install) stays so.
+            self.gate(stopped=frozenset(d for d in STARTABLE if not masters(PROCESS[d])))
             return {"changed": False, "restored": []}
         manifest = read_json(self.manifest)
+        # Daemons this push started go back to stopped, keepalived first (it lets the VIP go before the
+        # proxy behind it stops).
+        started = [d for d in reversed(STARTABLE) if d in manifest.get("started", [])]
+        stops = {**DEFAULT_STOP, **{k: str(v) for k, v in self.p["stop"].items() if v}}
+        for daemon in started:
+            self._shell(stops[daemon], f"{daemon} stop")
+            deadline = time.monotonic() + self.timeout
+            while masters(PROCESS[daemon]):
+                if time.monotonic() > deadline:
+                    raise StepError(f"{daemon}: still running after `{stops[daemon]}`")
+                time.sleep(0.05)
         restored = []
         for rel in manifest.get("replaced", []):
             install(os.path.join(self.previous, rel), self.live(rel))
@@ -569,9 +784,9 @@ class Node:
                 os.unlink(self.live(rel))
             restored.append(rel)
         os.unlink(self.manifest)
-        self.reload(files=restored)
-        self.gate()
-        return {"changed": True, "restored": restored}
+        self.reload(files=restored, start=False)
+        self.gate(stopped=frozenset(started))
+        return {"changed": True, "restored": restored, "stopped": started}
 
 
 def meaningful(content: bytes | None) -> list[str]:
@@ -597,6 +812,18 @@ def sysctl_keys(path: str) -> list[str]:
             if line and not line.startswith(("#", ";")) and "=" in line:
                 keys.append(line.split("=", 1)[0].strip().lstrip("-"))
     return keys
+
+
+def sysctl_settings(path: str) -> dict[str, str]:
+    """key -> value a sysctl drop-in sets."""
+    found = {}
+    with open(path) as handle:
+        for line in handle:
+            line = line.strip()
+            if line and not line.startswith(("#", ";")) and "=" in line:
+                key, value = line.split("=", 1)
+                found[key.strip().lstrip("-")] = value.strip()
+    return found
 
 
 def install(source: str, target: str) -> None:
@@ -646,6 +873,10 @@ def main() -> None:
             "min_versions": {"type": "dict", "default": {}},
             "vips": {"type": "dict", "default": {}},
             "reload": {"type": "dict", "default": {}, "no_log": False},
+            "start": {"type": "dict", "default": {}, "no_log": False},
+            "stop": {"type": "dict", "default": {}, "no_log": False},
+            "start_stopped": {"type": "bool", "default": False},
+            "health_url": {"type": "str", "default": ""},
             "timeout": {"type": "float", "default": 30.0},
         },
         supports_check_mode=True,
