@@ -217,8 +217,15 @@ def test_write_tree_modes_and_replacement(tmp_path: Path, example: Inventory) ->
     # A second render replaces the tree: stale files disappear; nothing is left next to OUT.
     (out / "lb1/stale.txt").write_text("old")
     write_tree({"solo": {"etc/a.conf": RenderedFile("a\n")}}, out)
-    # The lock stays, and the previous tree is kept (0700) to be updated into the next one.
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.hakit-lock", ".out.hakit-spare", "out"]
+    # The lock stays, and the previous tree is kept (0700) to be updated into the next one; the record
+    # of both trees (0600) lets the next render check the spare by stat.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".out.hakit-lock",
+        ".out.hakit-record",
+        ".out.hakit-spare",
+        "out",
+    ]
+    assert (tmp_path / ".out.hakit-record").stat().st_mode & 0o777 == 0o600
     assert _snapshot(out) == {
         MARKER: ((out / MARKER).read_bytes(), 0o644),
         "solo/etc/a.conf": (b"a\n", 0o644),

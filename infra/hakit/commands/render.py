@@ -226,7 +226,6 @@ def render_command(
 ) -> None:
     """Render keepalived / HAProxy / nginx configs for every host of INVENTORY into OUT/<host>/etc/..."""
     from hakit.render import render_inventory
-    from hakit.render.validate import unavailable_reason
     from hakit.render.writer import diff_tree, write_tree
     from hakit.spec.inventory import load_inventory
 
@@ -258,6 +257,8 @@ def render_command(
     report = None
     not_validated = "skipped (--no-validate)"
     if validate is not ValidateMode.no:
+        from hakit.render.validate import unavailable_reason  # the daemons' sandbox: not needed to write
+
         missing = {
             d: r for d in ("haproxy", "keepalived", "nginx") if (r := unavailable_reason(d)) is not None
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from ipaddress import IPv6Address, ip_address
 
 from hakit.render.environment import header, rooted
@@ -279,18 +280,35 @@ def haproxy_files(
 
     With stick tables the file names `node` as the local peer (default: the cluster's first node).
     """
+    local = node or next(iter(inv.load_balancers[cluster_name].nodes))
+    return haproxy_node_files(inv, cluster_name, [local], source=source, root=root)[local]
+
+
+def haproxy_node_files(
+    inv: Inventory, cluster_name: str, nodes: Iterable[str], *, source: str, root: str
+) -> dict[str, HostFiles]:
+    """`haproxy_files` of each of `nodes`: the context is built once, only the local peer differs."""
     cluster = inv.load_balancers[cluster_name]
     proxy = cluster.proxy
+    chosen = list(nodes)
     context = haproxy_context(
         proxy,
         cluster_name,
         source=source,
         root=root,
         peers=peer_addresses(inv, cluster_name),
-        local_peer=node or next(iter(cluster.nodes)),
+        local_peer=chosen[0] if chosen else None,
     )
-    text = render_template(proxy.template_dir, "haproxy/haproxy.cfg.j2", **context)
-    files: HostFiles = {CONFIG: RenderedFile(text, mode=0o644, secret=proxy.stats.password is not None)}
-    for status, html in error_page_bodies(proxy, source).items():
-        files[f"{ERRORS_DIR}/{status}.http"] = RenderedFile(http_error_file(status, html))
-    return files
+    secret = proxy.stats.password is not None
+    errors = {
+        f"{ERRORS_DIR}/{status}.http": RenderedFile(http_error_file(status, html))
+        for status, html in error_page_bodies(proxy, source).items()
+    }
+    found: dict[str, HostFiles] = {}
+    peers = context["peers"]
+    for node in chosen:
+        if isinstance(peers, dict):
+            context["peers"] = {**peers, "local": node}
+        text = render_template(proxy.template_dir, "haproxy/haproxy.cfg.j2", **context)
+        found[node] = {CONFIG: RenderedFile(text, mode=0o644, secret=secret), **errors}
+    return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hakit.render.environment import header
-from hakit.render.haproxy import haproxy_files
+from hakit.render.haproxy import haproxy_files, haproxy_node_files
 from hakit.render.keepalived import keepalived_files
 from hakit.render.nginx import nginx_files
 from hakit.render.pages import SYSCTL_HA
@@ -43,11 +43,12 @@ def render_cluster(inv: Inventory, cluster_name: str, *, source: str, root: str 
     per_node = cluster.proxy.uses_peers()
     shared = {} if per_node else proxy_files(inv, cluster_name, source=source, root=root)
     shared[SYSCTL] = RenderedFile(SYSCTL_HA.format(header=header(source)))
+    # haproxy.cfg names each node as its own peer: one context, a render per node.
+    own = haproxy_node_files(inv, cluster_name, cluster.nodes, source=source, root=root) if per_node else {}
     tree: RenderedTree = {}
     for node in cluster.nodes:
         files = dict(shared)
-        if per_node:
-            files.update(proxy_files(inv, cluster_name, source=source, root=root, node=node))
+        files.update(own.get(node, {}))
         files.update(keepalived_files(inv, cluster_name, node, source=source, root=root))
         tree[node] = files
     return tree

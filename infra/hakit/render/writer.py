@@ -13,7 +13,12 @@ How `write_tree` replaces OUT (every step under an exclusive lock on `PARENT/.OU
 4. staging and OUT trade places in one `renameat2(RENAME_EXCHANGE)`, so OUT is at every instant
    either the complete old or the complete new tree, and always a plain directory; the parent
    directory is fsynced;
-5. the old tree, now under the staging name, becomes the spare (0700) for the next render.
+5. the old tree, now under the staging name, becomes the spare (0700) for the next render;
+6. what each tree holds is recorded in `PARENT/.OUT.hakit-record` (0600): per directory and file its
+   inode, size, mode, mtime and ctime, and a digest of each file's content. The next render checks the
+   spare against its record with one `stat` per entry instead of listing every directory and reading
+   every file, and rewrites only the files whose digest changed. Anything the record does not match
+   exactly (a killed run, an edit, a touch, a missing or foreign record) falls back to the full check.
 
 Where the kernel or filesystem has no RENAME_EXCHANGE, OUT is renamed aside (`.OUT.hakit-old-*`) and
 the new tree renamed in; a kill between the two leaves OUT missing until the next run puts the old
@@ -27,15 +32,18 @@ import ctypes
 import difflib
 import errno
 import fcntl
+import hashlib
+import json
 import os
 import re
 import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hakit.errors import HakitError
 from hakit.render.tree import RenderedTree
@@ -154,12 +162,28 @@ Wanted = tuple[dict[str, tuple[bytes, int]], set[str]]
 def _wanted(tree: RenderedTree) -> Wanted:
     files: dict[str, tuple[bytes, int]] = {MARKER: (_MARKER_TEXT.encode(), 0o644)}
     directories: set[str] = set()
-    for host in tree:
-        for relative, rendered in tree[host].items():
-            parts = [*_relative_parts(host), *_relative_parts(relative)]
-            for depth in range(1, len(parts)):
-                directories.add("/".join(parts[:depth]))
-            files["/".join(parts)] = (rendered.content.encode("utf-8"), rendered.effective_mode)
+    # Fleets repeat the same relative paths and contents on every host: split and check each path,
+    # and encode each content, once.
+    parents_of: dict[str, tuple[str, ...]] = {}
+    encoded: dict[str, bytes] = {}
+    for host, host_files in tree.items():
+        host_parts = _relative_parts(host)
+        directories.update("/".join(host_parts[:depth]) for depth in range(1, len(host_parts) + 1))
+        below: set[str] = set()
+        for relative, rendered in host_files.items():
+            parents = parents_of.get(relative)
+            if parents is None:
+                parts = _relative_parts(relative)
+                parents = parents_of[relative] = tuple(
+                    "/".join(parts[:depth]) for depth in range(1, len(parts))
+                )
+            below.update(parents)
+            content = rendered.content
+            data = encoded.get(content)
+            if data is None:
+                data = encoded[content] = content.encode("utf-8")
+            files[f"{host}/{relative}"] = (data, rendered.effective_mode)
+        directories.update(f"{host}/{directory}" for directory in below)
     return files, directories
 
 
@@ -177,7 +201,9 @@ def _create_file(relative: str, data: bytes, mode: int, top_fd: int, umask: int)
     try:
         if umask & mode:
             os.fchmod(fd, mode)
-        _write_fd(fd, data)
+        written = os.write(fd, data)
+        if written < len(data):
+            _write_fd(fd, data[written:])
     finally:
         os.close(fd)
 
@@ -248,6 +274,229 @@ def _update(wanted: Wanted, top_fd: int) -> None:
     for relative, (data, mode) in files.items():
         if relative not in kept_files:
             _create_file(relative, data, mode, top_fd, umask)
+
+
+RECORD_VERSION = 1
+_RECORD_STAMP_TRIES = 200
+
+
+def record_path(out: Path) -> Path:
+    """Where the stats of OUT's and the spare's entries are kept (0600), beside OUT."""
+    return out.parent / f".{out.name}.hakit-record"
+
+
+Record = dict[str, Any]
+"""One tree's entries: `dirs` rel -> [ino, mode, mtime, ctime]; `files` rel -> [ino, size, mode, mtime,
+ctime, digest]; `dev`, `ino` and `mtime` of the top directory; `newest`: the latest time in it."""
+
+
+def _digest(data: bytes, digests: dict[bytes, str]) -> str:
+    found = digests.get(data)
+    if found is None:
+        found = digests[data] = hashlib.blake2b(data, digest_size=16).hexdigest()
+    return found
+
+
+def _record_tree(
+    wanted: Wanted,
+    top_fd: int,
+    digests: dict[bytes, str],
+    known: Record | None = None,
+    touched: Collection[str] = (),
+) -> Record | None:
+    """The record of the tree below `top_fd`, which holds exactly `wanted`; None if it does not.
+
+    Entries of `known` (a verified record of the same tree) are reused unless their path, or for a
+    directory one of its entries, is in `touched`.
+    """
+    files, directories = wanted
+    known_dirs: dict[str, list[int]] = known["dirs"] if known else {}
+    known_files: dict[str, list[Any]] = known["files"] if known else {}
+    dirs: dict[str, list[int]] = {}
+    for relative in directories:
+        entry = known_dirs.get(relative)
+        if entry is None or relative in touched:
+            info = os.stat(relative, dir_fd=top_fd, follow_symlinks=False)
+            if not stat.S_ISDIR(info.st_mode) or info.st_mode & 0o7777 != 0o755:
+                return None
+            entry = [info.st_ino, 0o755, info.st_mtime_ns, info.st_ctime_ns]
+        dirs[relative] = entry
+    recorded: dict[str, list[Any]] = {}
+    for relative, (data, mode) in files.items():
+        item = known_files.get(relative)
+        if item is None or relative in touched:
+            info = os.stat(relative, dir_fd=top_fd, follow_symlinks=False)
+            if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o7777 != mode or info.st_size != len(data):
+                return None
+            item = [
+                info.st_ino,
+                info.st_size,
+                mode,
+                info.st_mtime_ns,
+                info.st_ctime_ns,
+                _digest(data, digests),
+            ]
+        recorded[relative] = item
+    top = os.fstat(top_fd)
+    newest = max(
+        [top.st_mtime_ns]
+        + [max(entry[2], entry[3]) for entry in dirs.values()]
+        + [max(item[3], item[4]) for item in recorded.values()]
+    )
+    return {
+        "version": RECORD_VERSION,
+        "dev": top.st_dev,
+        "ino": top.st_ino,
+        "mtime": top.st_mtime_ns,
+        "newest": newest,
+        "dirs": dirs,
+        "files": recorded,
+    }
+
+
+def _read_records(out: Path) -> tuple[dict[tuple[int, int], str], int]:
+    """The lines of OUT's record file by (dev, ino) of the tree they describe, and the file's mtime.
+
+    Only a regular file of this user that nobody else can write is read (never through a link).
+    """
+    try:
+        fd = os.open(record_path(out), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return {}, 0
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            return {}, 0
+        with open(fd, "rb", closefd=False) as handle:
+            text = handle.read()
+    finally:
+        os.close(fd)
+    lines: dict[tuple[int, int], str] = {}
+    for line in text.decode("utf-8", "replace").splitlines():
+        dev, _, rest = line.partition(" ")
+        ino, _, body = rest.partition(" ")
+        if dev.isdigit() and ino.isdigit():
+            lines[(int(dev), int(ino))] = body
+    return lines, info.st_mtime_ns
+
+
+def _parse_record(body: str | None, stamp: int, top: os.stat_result) -> Record | None:
+    """The record in `body` if it describes the tree `top` and was stamped after its newest entry."""
+    if body is None:
+        return None
+    try:
+        record = json.loads(body)
+        valid = (
+            record["version"] == RECORD_VERSION
+            and (record["dev"], record["ino"]) == (top.st_dev, top.st_ino)
+            and record["newest"] < stamp
+            and isinstance(record["dirs"], dict)
+            and isinstance(record["files"], dict)
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+    return record if valid else None
+
+
+def _matches(record: Record, top_fd: int) -> bool:
+    """True when every directory and file of `record` is there with the same inode, size, mode and times.
+
+    A content change, a chmod, a new or removed entry (its directory's mtime), a link or rename all change
+    one of them; the record was stamped after its newest time, so a later change cannot look the same.
+    """
+    top = os.fstat(top_fd)
+    if (top.st_dev, top.st_ino, top.st_mtime_ns) != (record["dev"], record["ino"], record["mtime"]):
+        return False
+    try:
+        for relative, (ino, mode, mtime, ctime) in record["dirs"].items():
+            info = os.stat(relative, dir_fd=top_fd, follow_symlinks=False)
+            if (
+                info.st_ino != ino
+                or info.st_mtime_ns != mtime
+                or info.st_ctime_ns != ctime
+                or info.st_mode != stat.S_IFDIR | mode
+            ):
+                return False
+        for relative, (ino, size, mode, mtime, ctime, _digest_hex) in record["files"].items():
+            info = os.stat(relative, dir_fd=top_fd, follow_symlinks=False)
+            if (
+                info.st_ino != ino
+                or info.st_size != size
+                or info.st_mtime_ns != mtime
+                or info.st_ctime_ns != ctime
+                or info.st_mode != stat.S_IFREG | mode
+            ):
+                return False
+    except (OSError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _apply_record(
+    record: Record | None, wanted: Wanted, top_fd: int, digests: dict[bytes, str]
+) -> set[str] | None:
+    """Bring the spare `top_fd` to `wanted` using its record: the paths touched, or None when the spare
+    does not match its record (then `_update` checks everything)."""
+    if record is None or not _matches(record, top_fd):
+        return None
+    files, directories = wanted
+    recorded_files: dict[str, list[Any]] = record["files"]
+    recorded_dirs: dict[str, list[int]] = record["dirs"]
+    touched: set[str] = set()
+    kept: set[str] = set()
+    for relative, entry in recorded_files.items():
+        want = files.get(relative)
+        if want is not None and entry[2] == want[1] and entry[5] == _digest(want[0], digests):
+            kept.add(relative)
+            continue
+        os.unlink(relative, dir_fd=top_fd)
+        touched.add(relative)
+        touched.add(relative.rpartition("/")[0])
+    for relative in sorted(recorded_dirs.keys() - directories, reverse=True):  # children first
+        os.rmdir(relative, dir_fd=top_fd)
+        touched.add(relative.rpartition("/")[0])
+    umask = _current_umask()
+    created = directories - recorded_dirs.keys()
+    _make_directories(created, top_fd, umask)
+    touched.update(created)
+    touched.update(directory.rpartition("/")[0] for directory in created)
+    for relative, (data, mode) in files.items():
+        if relative not in kept:
+            _create_file(relative, data, mode, top_fd, umask)
+            touched.add(relative)
+            touched.add(relative.rpartition("/")[0])
+    return touched
+
+
+def _save_records(out: Path, record: Record | None, kept: dict[tuple[int, int], str]) -> None:
+    """Write OUT's record file: `record` (the tree now OUT) and the lines in `kept` (the spare's).
+
+    Its mtime is made later than every time `record` holds: timestamps tick coarsely, and a change in
+    the same tick as the record would otherwise look unchanged to `_matches`. The record only saves
+    time: when it cannot be written, the next render checks the spare in full.
+    """
+    lines = dict(kept)
+    newest = 0
+    if record is not None:
+        lines[(record["dev"], record["ino"])] = json.dumps(record, separators=(",", ":"))
+        newest = record["newest"]
+    path = record_path(out)
+    temporary = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(OSError):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            _write_fd(fd, "".join(f"{dev} {ino} {body}\n" for (dev, ino), body in lines.items()).encode())
+            for _ in range(_RECORD_STAMP_TRIES):
+                if os.fstat(fd).st_mtime_ns > newest:
+                    break
+                time.sleep(0.001)
+                os.utime(fd)
+        finally:
+            os.close(fd)
+        os.rename(temporary, path)
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -354,6 +603,9 @@ def write_tree(tree: RenderedTree, out_dir: str | Path, *, lock_wait_s: float = 
         wanted = _wanted(tree)
         spare = spare_path(out)
         reuse = _usable_spare(spare)
+        lines, stamp = _read_records(out)
+        digests: dict[bytes, str] = {}
+        replacing = os.path.lexists(out)
         if reuse:
             os.chmod(spare, 0o700)
             staging = spare
@@ -362,9 +614,21 @@ def write_tree(tree: RenderedTree, out_dir: str | Path, *, lock_wait_s: float = 
         try:
             top_fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
             try:
-                (_update if reuse else _populate)(wanted, top_fd)
+                known = None
+                touched: set[str] | None = set()
+                if reuse:
+                    top = os.fstat(top_fd)
+                    known = _parse_record(lines.get((top.st_dev, top.st_ino)), stamp, top)
+                    touched = _apply_record(known, wanted, top_fd, digests)
+                    if touched is None:
+                        known = None
+                        _update(wanted, top_fd)
+                else:
+                    _populate(wanted, top_fd)
                 _syncfs(top_fd)
                 os.fchmod(top_fd, 0o755)
+                # Only a tree that replaces another will become a spare: a first render records nothing.
+                record = _record_tree(wanted, top_fd, digests, known, touched or ()) if replacing else None
             finally:
                 os.close(top_fd)
             _swap_in(staging, out)
@@ -377,6 +641,14 @@ def write_tree(tree: RenderedTree, out_dir: str | Path, *, lock_wait_s: float = 
             os.chmod(staging, 0o700)
             if staging != spare:
                 os.rename(staging, spare)
+        kept = {}
+        with contextlib.suppress(OSError):
+            previous = os.lstat(spare)
+            key = (previous.st_dev, previous.st_ino)
+            if key in lines:
+                kept[key] = lines[key]
+        if record is not None or kept:
+            _save_records(out, record, kept)
     return out
 
 
