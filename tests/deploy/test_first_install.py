@@ -188,3 +188,21 @@ def test_progress_says_started_rather_than_reloaded() -> None:
     assert progress.hosts["lb1"].steps["reload"] == "started"
     assert progress.hosts["lb1"].started == ["nginx", "keepalived"]
     assert progress.hosts["lb2"].steps["reload"] == "changed" and progress.hosts["lb2"].started == []
+
+
+def test_rollback_of_a_first_install_removes_the_sysctl_dropin_without_applying_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first install creates the sysctl drop-in; its rollback deletes it (the kernel keeps the values)."""
+    _no_daemon(monkeypatch)
+    node = _node(tmp_path)
+    staged = Path(node.staging) / "etc/sysctl.d/90-hakit-ha.conf"
+    staged.parent.mkdir(parents=True)
+    staged.write_text("net.ipv4.ip_nonlocal_bind = 1\n")
+    assert node.swap()["files"] == ["etc/sysctl.d/90-hakit-ha.conf"]
+    applied: list[list[str]] = []
+    monkeypatch.setattr(hakit_node, "run", lambda argv, timeout=30: (applied.append(argv), (0, ""))[1])
+    rolled = node.rollback()
+    assert rolled["restored"] == ["etc/sysctl.d/90-hakit-ha.conf"]
+    assert not (Path(node.root) / "etc/sysctl.d/90-hakit-ha.conf").exists()
+    assert applied == []  # `sysctl -p` of the deleted file would fail the rollback

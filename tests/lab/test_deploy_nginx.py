@@ -232,6 +232,25 @@ def test_stopped_proxy_needs_start_stopped(nginx_lab: tuple[Lab, LabSsh]) -> Non
     assert _failed(records) == [] and _vip_moves(lab, start) == [] and lab.vip_holders() == ["lb1"]
 
 
+def test_failed_first_install_leaves_bare_hosts(bare_lab: tuple[Lab, LabSsh]) -> None:
+    """Every server on a dead port: lb1 starts, the probe through the VIP gets 502, lb1 ends as found."""
+    lab, ssh = bare_lab
+    inventory = _inventory(
+        lab, {"port: 8080}": "port: 8099}", "port: 8080, backup: true}": "port: 8099, backup: true}"}
+    )
+    start = time.monotonic()
+    result = _deploy(lab, ssh, inventory, "-e", "hakit_timeout=5")
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1 and last.startswith("hakit deploy: lb1: probe: "), last
+    assert "502" in last and last.endswith("(rolled back)"), last
+    assert ssh.adopt_started() == []  # the daemons the push started were stopped again
+    for node in lab.plan.nodes:
+        files = ssh.ssh(node.name, "find /etc/nginx /etc/keepalived /etc/sysctl.d -type f").stdout.split()
+        assert files == [], (node.name, files)
+    assert lab.vip_holders() == []
+    print("VIP events", [(e.netns[-3:], e.added, round(e.at - start, 2)) for e in _vip_moves(lab, start)])  # type: ignore[attr-defined]
+
+
 def test_first_install_onto_bare_hosts(bare_lab: tuple[Lab, LabSsh]) -> None:
     """No config, no daemon: validated, swapped, nginx then keepalived started, one VIP holder, serving."""
     lab, ssh = bare_lab

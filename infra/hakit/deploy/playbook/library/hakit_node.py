@@ -553,7 +553,8 @@ class Node:
         commands = {**DEFAULT_RELOAD, **{k: str(v) for k, v in self.p["reload"].items() if v}}
         done = []
         for rel in files:
-            if owner_of(rel) == "sysctl" and rel.endswith(".conf"):
+            # A drop-in a rollback deleted (first install): nothing to apply, the kernel keeps its values.
+            if owner_of(rel) == "sysctl" and rel.endswith(".conf") and os.path.isfile(self.live(rel)):
                 code, out = run(["sysctl", "-q", "-p", self.live(rel)])
                 if code != 0:
                     raise StepError(f"sysctl -p /{rel}: {one_line(out)}")
