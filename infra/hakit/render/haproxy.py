@@ -306,9 +306,22 @@ def haproxy_node_files(
     }
     found: dict[str, HostFiles] = {}
     peers = context["peers"]
-    for node in chosen:
-        if isinstance(peers, dict):
-            context["peers"] = {**peers, "local": node}
-        text = render_template(proxy.template_dir, "haproxy/haproxy.cfg.j2", **context)
+    if isinstance(peers, dict) and len(chosen) > 1 and proxy.template_dir is None:
+        # hakit's template writes the local peer in one place, verbatim (`localpeer NAME`): render once
+        # with a marker no config can hold (a NUL) and put each node's name in its place. A site's
+        # template may do anything with it: that one is rendered per node.
+        context["peers"] = {**peers, "local": _LOCAL_PEER}
+        shared = render_template(None, "haproxy/haproxy.cfg.j2", **context)
+        texts = {node: shared.replace(_LOCAL_PEER, node) for node in chosen}
+    else:
+        texts = {}
+        for node in chosen:
+            if isinstance(peers, dict):
+                context["peers"] = {**peers, "local": node}
+            texts[node] = render_template(proxy.template_dir, "haproxy/haproxy.cfg.j2", **context)
+    for node, text in texts.items():
         found[node] = {CONFIG: RenderedFile(text, mode=0o644, secret=secret), **errors}
     return found
+
+
+_LOCAL_PEER = "\0hakit-local-peer\0"
