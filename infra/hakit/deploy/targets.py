@@ -10,6 +10,7 @@ from typing import Any
 
 from hakit.deploy.order import rollout_order
 from hakit.errors import HakitError
+from hakit.render import keepalived, mariadb
 from hakit.spec.inventory import Inventory
 from hakit.spec.reach import DeployTarget
 
@@ -87,6 +88,17 @@ def _host_vars(
     return out
 
 
+def mariadb_paths(pair: str) -> dict[str, str]:
+    """Where a pair's node keeps what the playbook's hakit_db steps read and write (as rendered)."""
+    return {
+        "pair": pair,
+        "cnf": mariadb.config_path(pair),
+        "sysctl": mariadb.sysctl_path(pair),
+        "maintenance": mariadb.maintenance_path(pair),
+        "vrrp_state": f"{keepalived.STATE_DIR}/{mariadb.instance_name(pair)}",
+    }
+
+
 def probe_url(inv: Inventory, cluster: str) -> str | None:
     """http://VIP:PORT/ of the cluster's first frontend (the health gate's probe through the VIP)."""
     proxy = inv.load_balancers[cluster].proxy
@@ -148,7 +160,7 @@ def ansible_inventory(
         if not nodes or not wanted & set(nodes):
             continue
         group = group_name("db", name)
-        group_vars = {"hakit_cluster": name, "hakit_group": group}
+        group_vars = {"hakit_cluster": name, "hakit_group": group, "hakit_mariadb": mariadb_paths(name)}
         if pair.write_vip is not None:
             group_vars["hakit_vrrp"] = {"write_vip": [str(pair.write_vip.address.ip)]}
         children[group] = {

@@ -42,10 +42,26 @@ STATE_DIR = "/run/hakit-deploy"
 """hakit deploy's staging directory on a lab node (inside the node's own /run)."""
 
 
-def node_argv(root: Path, argv: list[str]) -> list[str]:
+DB_NODE_OVERLAYS = ("etc", "usr/local")
+"""A database node writes all over /etc (mysql, hakit, systemd, ...) and /usr/local/sbin: the node sees the
+machine's directories with its own writable layer on top (overlayfs), so nothing it writes reaches them."""
+
+DB_NODE_DIRS = ("var/lib/mysql", "run")
+"""A database node's own datadir and /run (bind mounts, after the overlays; both exist on the machine)."""
+
+
+def node_argv(
+    root: Path, argv: list[str], dirs: tuple[str, ...] = NODE_DIRS, overlays: tuple[str, ...] = ()
+) -> list[str]:
     """`argv` run in a private mount namespace where the node's directories cover the machine's."""
     steps = []
-    for rel in NODE_DIRS:
+    for rel in overlays:
+        upper, work = root / "overlay" / rel / "upper", root / "overlay" / rel / "work"
+        upper.mkdir(parents=True, exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True)
+        options = f"lowerdir=/{rel},upperdir={upper},workdir={work}"
+        steps.append(f"mount -t overlay overlay -o {shlex.quote(options)} {shlex.quote('/' + rel)}")
+    for rel in dirs:
         (root / rel).mkdir(parents=True, exist_ok=True)
         if Path("/", rel).is_dir():
             steps.append(f"mount --bind {shlex.quote(str(root / rel))} {shlex.quote('/' + rel)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 
 from hakit.render.environment import header, host_script, render, rooted, seconds
+from hakit.render.keepalived import HOOK_DIR, NOTIFY_SCRIPT, STATE_DIR
 from hakit.render.tree import HostFiles, RenderedFile, RenderedTree
 from hakit.spec.inventory import Inventory
 from hakit.spec.mariadb import DatabasePair, replication_address
@@ -27,6 +28,20 @@ SYSCTL_NONLOCAL_BIND = """{header}
 # Apply it before mariadbd starts (sysctl --system; systemd-sysctl does at boot).
 net.ipv4.ip_nonlocal_bind = 1
 """
+
+
+def maintenance_path(pair_name: str) -> str:
+    """Absolute path of the file whose non-zero number puts a node's write-VIP instance in FAULT (drain).
+
+    keepalived watches it through its directory with inotify, so the directory must exist when keepalived
+    starts: /etc/keepalived does. A drain outlives a reboot on purpose (the node stays out until released).
+    """
+    return f"/etc/keepalived/maintenance-mariadb-{pair_name}"
+
+
+def instance_name(pair_name: str) -> str:
+    """The keepalived VRRP instance of a pair's write VIP (also its state file's name under STATE_DIR)."""
+    return f"mariadb_{pair_name}".replace("-", "_")
 
 
 def bootstrap_path(pair_name: str) -> str:
@@ -112,7 +127,12 @@ def node_files(inv: Inventory, pair_name: str, node: str, *, source: str, root: 
                 timeout=seconds(vip.check_timeout),
                 fall=vip.fall,
                 rise=vip.rise,
-                instance=f"mariadb_{pair_name}".replace("-", "_"),
+                instance=instance_name(pair_name),
+                maintenance_name=f"hakit_maintenance_{pair_name}".replace("-", "_"),
+                maintenance_file=rooted(root, maintenance_path(pair_name)),
+                notify=" ".join(
+                    (rooted(root, "/" + NOTIFY_SCRIPT), rooted(root, STATE_DIR), rooted(root, HOOK_DIR))
+                ),
                 interface=vip.interface,
                 vrid=vip.vrid,
                 priority=spec.priority,
@@ -123,6 +143,8 @@ def node_files(inv: Inventory, pair_name: str, node: str, *, source: str, root: 
             )
         )
         files[CHECK_SCRIPT] = RenderedFile(host_script("mariadb_check.sh"), mode=0o755)
+        # Records the instance's VRRP state: hakit deploy moves the VIP only to a peer in BACKUP.
+        files[NOTIFY_SCRIPT] = RenderedFile(host_script("vrrp_notify.sh"), mode=0o755)
     return files
 
 

@@ -510,6 +510,16 @@ class Node:
                     if not os.path.exists("/proc/sys/" + key.replace(".", "/")):
                         raise StepError(f"sysctl: /{rel}: unknown key {key}")
                 checked.append("sysctl")
+        units = [
+            p for r, p in staged.items() if owner_of(r) == "systemd" and r.endswith((".service", ".timer"))
+        ]
+        analyze = shutil.which("systemd-analyze")
+        if units and analyze:
+            # Loads the staged units (and their siblings): bad settings, a missing ExecStart program.
+            code, out = run([analyze, "verify", "--man=no", *units], timeout=60)
+            if code != 0:
+                raise StepError(f"systemd-analyze verify: {one_line(out)}")
+            checked.append("systemd")
         shutil.rmtree(cand, ignore_errors=True)
         return {"checked": sorted(set(checked))}
 
@@ -585,7 +595,8 @@ class Node:
             if daemon in owners:
                 self._reload_daemon(daemon, commands[daemon])
                 done.append(daemon)
-        pending = ["mariadb: the new config takes effect at its next restart"] if "mariadb" in owners else []
+        # MariaDB takes new options at a restart: hakit_db does it, pair-aware (db_restart.yml).
+        pending: list[str] = []
         return {
             "changed": bool(done or started),
             "reloaded": done,
