@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -25,35 +26,40 @@ app = typer.Typer(
 _stderr = console(stderr=True)
 
 
-def _register_commands() -> None:
+COMMAND_MODULES: dict[str, str] = {
+    "render": "render",
+    "validate": "render",
+    "schema": "render",
+    "plan": "plan",
+    "failover": "failover",
+    "backup": "backup",
+    "lab": "lab",
+    "report": "report",
+    "diagram": "report",
+    "deploy": "deploy",
+    "drill": "drill",
+}
+"""Subcommand -> the module of `hakit.commands` that registers it; modules in the order help lists them."""
+
+_MODULE_ORDER = list(dict.fromkeys(COMMAND_MODULES.values()))
+_registered: set[str] = set()
+
+
+def _register_commands(modules: Sequence[str] = _MODULE_ORDER) -> None:
+    """Import the command modules (each registers its commands on `app`); each once, in help's order.
+
+    `main` imports only the module of the subcommand it runs: the others (rich tables and live
+    displays, pydantic for deploy) would only slow `hakit render` down.
+    """
     # Each group registers itself; the modules import Pulumi/boto3 only when a command runs.
-    from hakit.commands import render as render_commands
-
-    render_commands.register(app)
-    from hakit.commands import plan as plan_commands
-
-    plan_commands.register(app)
-    from hakit.commands import failover as failover_commands
-
-    failover_commands.register(app)
-    from hakit.commands import backup as backup_commands
-
-    backup_commands.register(app)
-    from hakit.commands import lab as lab_commands
-
-    lab_commands.register(app)
-    from hakit.commands import report as report_commands
-
-    report_commands.register(app)
-    from hakit.commands import deploy as deploy_commands
-
-    deploy_commands.register(app)
-    from hakit.commands import drill as drill_commands
-
-    drill_commands.register(app)
-
-
-_register_commands()
+    for module in modules:
+        if module not in _registered:
+            importlib.import_module(f"hakit.commands.{module}").register(app)
+            _registered.add(module)
+    # Whatever was imported first, list the commands as the whole tree always has (the map's order).
+    rank = {name: index for index, name in enumerate(COMMAND_MODULES)}
+    app.registered_commands.sort(key=lambda info: rank.get(info.name or "", len(rank)))
+    app.registered_groups.sort(key=lambda info: rank.get(info.name or "", len(rank)))
 
 
 def _print_version(value: bool) -> None:
@@ -124,29 +130,23 @@ def cli_command(args: Sequence[str] | None = None) -> Any:
     the subcommand are the same as in the whole tree, so help, errors and exit codes are too; anything
     else (no subcommand, root options first, an unknown name, shell completion) gets the whole tree.
     """
-    command = typer.main.get_command(_only(args[0]) if args and _narrowable(args[0]) else app)
+    if args and _narrowable(args[0]):
+        command = typer.main.get_command(_only(args[0]))
+    else:
+        _register_commands()
+        command = typer.main.get_command(app)
     _tidy_help(command)
     return command
 
 
-def _subcommand_names() -> dict[str, Any]:
-    names: dict[str, Any] = {}
-    for info in app.registered_commands:
-        if info.name:
-            names[info.name] = info
-    for group in app.registered_groups:
-        if group.name:
-            names[group.name] = group
-    return names
-
-
 def _narrowable(first: str) -> bool:
     # Completion scripts ask the whole tree through the environment (`_HAKIT_COMPLETE`).
-    return first in _subcommand_names() and not any(key.endswith("_COMPLETE") for key in os.environ)
+    return first in COMMAND_MODULES and not any(key.endswith("_COMPLETE") for key in os.environ)
 
 
 def _only(name: str) -> typer.Typer:
     """A copy of `app` (same root callback and options) holding only the subcommand `name`."""
+    _register_commands([COMMAND_MODULES[name]])
     narrowed = copy.copy(app)
     narrowed.registered_commands = [info for info in app.registered_commands if info.name == name]
     narrowed.registered_groups = [group for group in app.registered_groups if group.name == name]

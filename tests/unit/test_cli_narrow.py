@@ -68,3 +68,47 @@ def test_anything_but_a_subcommand_first_gets_the_whole_tree(args: list[str]) ->
 def test_shell_completion_gets_the_whole_tree(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("_HAKIT_COMPLETE", "complete_bash")
     assert list(cli_command(["render"]).commands) == list(WHOLE.commands)
+
+
+# `hakit --help` lists commands, then groups, in the order the modules registered them before `main`
+# imported only the one it runs.
+HELP_ORDER = [
+    *("render", "validate", "plan", "report", "diagram", "deploy"),
+    *("schema", "failover", "backup", "lab", "drill"),
+]
+
+
+def test_every_subcommand_is_mapped_to_its_module() -> None:
+    from hakit.cli import COMMAND_MODULES
+
+    assert [*WHOLE.commands] == HELP_ORDER
+    assert set(HELP_ORDER) == set(COMMAND_MODULES)
+    for name, sub in WHOLE.commands.items():
+        callbacks = [sub.callback, *(c.callback for c in getattr(sub, "commands", {}).values())]
+        modules = {
+            c.__module__ for c in callbacks if c is not None and c.__module__.startswith("hakit.commands")
+        }
+        assert modules == {f"hakit.commands.{COMMAND_MODULES[name]}"}, name
+
+
+def _in_a_new_process(code: str) -> str:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
+def test_hakit_render_imports_no_other_command_module() -> None:
+    code = (
+        "import sys; from hakit.cli import cli_command; cli_command(['render', 'x.yaml']); "
+        "print(*sorted(m for m in sys.modules if m.startswith('hakit.commands.')))"
+    )
+    assert _in_a_new_process(code).split() == ["hakit.commands.console", "hakit.commands.render"]
+
+
+def test_help_order_does_not_depend_on_what_was_imported_first() -> None:
+    code = (
+        "from hakit.cli import cli_command; cli_command(['drill']); cli_command(['plan']); "
+        "print(*cli_command().commands)"
+    )
+    assert _in_a_new_process(code).split() == HELP_ORDER
