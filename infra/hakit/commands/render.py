@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -63,6 +65,19 @@ def _progress() -> Progress:
         console=_err,
         transient=True,
     )
+
+
+@contextlib.contextmanager
+def _status(text: str) -> Iterator[Callable[[str], None]]:
+    """A spinner with `text` on a terminal (large inventories take seconds to parse); yields its update.
+
+    Elsewhere rich draws nothing, so nothing is started: no refresh thread, no spinner imports.
+    """
+    if not _err.is_terminal:
+        yield lambda _text: None
+        return
+    with _err.status(text, spinner="dots") as status:
+        yield status.update
 
 
 def run_validation(
@@ -232,10 +247,9 @@ def render_command(
     source = _source_name(inventory, source_name)
     if no_validate:
         validate = ValidateMode.no
-    # A spinner on terminals only (rich prints nothing otherwise): large inventories take seconds to parse.
-    with _err.status(f"loading {inventory.as_posix()}", spinner="dots") as status:
+    with _status(f"loading {inventory.as_posix()}") as status:
         inv = load_inventory(inventory)
-        status.update(f"rendering {len(inv.hosts)} hosts")
+        status(f"rendering {len(inv.hosts)} hosts")
         tree = render_inventory(inv, source=source, root=root)
     document: dict[str, Any] = {
         "inventory": source,
