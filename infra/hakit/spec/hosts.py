@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
-from hakit.spec.base import IfName, Problem, SpecModel, Text, check_ip_scope
+from hakit.spec.base import IfName, Problem, SpecModel, Text, check_ip_scope, fast_ipv4_interface
 from hakit.spec.reach import DeployTarget
 
 Address6 = Annotated[IPv6Interface, BeforeValidator(check_ip_scope)]
@@ -18,7 +18,7 @@ Address6 = Annotated[IPv6Interface, BeforeValidator(check_ip_scope)]
 class InterfaceSpec(SpecModel):
     """One network interface of a host: its IPv4 and/or IPv6 address with the prefix of its segment."""
 
-    address: IPv4Interface | None = Field(
+    address: Annotated[IPv4Interface, BeforeValidator(fast_ipv4_interface)] | None = Field(
         default=None, description="IPv4 address with prefix, e.g. 198.18.1.11/24"
     )
     address6: Address6 | None = Field(

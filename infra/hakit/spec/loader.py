@@ -17,7 +17,8 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from hakit.errors import SpecError
-from hakit.spec.yaml_reader import YamlProblem, decode, parse, read_bytes
+from hakit.spec.base import strings_already_checked
+from hakit.spec.yaml_reader import YamlDocument, YamlProblem, decode, parse, read_bytes
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 PathKey = tuple[str | int, ...]
@@ -48,16 +49,20 @@ def load_yaml(path: str | Path) -> tuple[Any, LineIndex]:
 
     Bounded: file size, nesting depth and alias expansion (see `hakit.spec.yaml_reader`).
     """
+    document = _read_document(path)
+    return document.data, LineIndex(document.lines)
+
+
+def _read_document(path: str | Path) -> YamlDocument:
     source = escape_controls(str(path))
     try:
         with _no_gc_pauses():
-            document = parse(decode(read_bytes(path)))
+            return parse(decode(read_bytes(path)))
     except OSError as err:
         raise SpecError(f"{source}: cannot read: {err.strerror or err}") from None
     except YamlProblem as problem:
         where = f"{source}:{problem.line}" if problem.line is not None else source
         raise SpecError(f"{where}: (yaml): {escape_controls(problem.message)}") from None
-    return document.data, LineIndex(document.lines)
 
 
 def _data_path(loc: Sequence[str | int], data: Any) -> PathKey:
@@ -236,7 +241,8 @@ def _no_gc_pauses() -> Iterator[None]:
 
 
 def _load_model(path: str | Path, model_cls: type[ModelT]) -> ModelT:
-    data, lines = load_yaml(path)
+    document = _read_document(path)
+    data = document.data
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -244,6 +250,10 @@ def _load_model(path: str | Path, model_cls: type[ModelT]) -> ModelT:
         raise SpecError(
             f"{escape_controls(str(path))}:1: (top): the file must be a mapping of sections, not {found}"
         )
+    lines = LineIndex(document.lines)
+    if document.strings_checked:
+        with strings_already_checked():
+            return validate_data(model_cls, data, source=str(path), lines=lines)
     return validate_data(model_cls, data, source=str(path), lines=lines)
 
 

@@ -10,7 +10,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_core import PydanticCustomError
 
-from hakit.spec.base import TOKEN_FORBIDDEN, DurationMs, IfName, Name, Problem, SpecModel, check_ip_scope
+from hakit.spec.base import (
+    TOKEN_FORBIDDEN,
+    DurationMs,
+    IfName,
+    Name,
+    Problem,
+    SpecModel,
+    check_ip_scope,
+    fast_ipv4_interface,
+)
 
 PASSWORD_FORBIDDEN = TOKEN_FORBIDDEN | {"!"}
 """Characters a VRRP password may not hold: a `Token`'s, and keepalived's second comment sign '!'."""
@@ -22,6 +31,9 @@ Priority = Annotated[int, Field(ge=1, le=254)]
 def _parse_vip(value: Any) -> Any:
     """One clear error for a bad VIP instead of one per address family; a scope id names an interface."""
     if isinstance(value, str):
+        fast = fast_ipv4_interface(value)
+        if fast is not value:
+            return fast
         check_ip_scope(value)
         try:
             return ip_interface(value)

@@ -46,10 +46,12 @@ class YamlProblem(Exception):
 
 
 class YamlDocument(NamedTuple):
-    """The plain data of a file and the line of each path in it."""
+    """The plain data of a file, the line of each path in it, and whether its strings are known clean."""
 
     data: Any
     lines: dict[PathKey, int]
+    strings_checked: bool = False
+    """True when no string in `data` (keys included) holds a character of `base.CONTROL_CHARACTERS`."""
 
 
 _NOT_YAML_CHARACTER = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -99,6 +101,12 @@ def decode(data: bytes) -> str:
 
 def parse(text: str) -> YamlDocument:
     """Build plain data (dict/list/scalars) and the line of every key and item from YAML text."""
+    fast = _simple_block_yaml(text)
+    return fast if fast is not None else _parse_with_libyaml(text)
+
+
+def _parse_with_libyaml(text: str) -> YamlDocument:
+    """Any YAML: libyaml's events, one Python pass; every error with its line."""
     parser = yaml.CSafeLoader(text)
     try:
         return _Builder(parser).document()
@@ -356,3 +364,186 @@ _EXPLICIT: dict[str, Callable[[str], Any]] = {
     "tag:yaml.org,2002:bool": lambda value: _BOOLS.get(value, _INVALID),
     "tag:yaml.org,2002:null": lambda value: None if value in _NULLS else _INVALID,
 }
+
+
+# ---------------------------------------------------------------- the fast path for plain block YAML
+
+_NOT_SIMPLE_TEXT = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+"""Every control character of `hakit.spec.base.CONTROL_CHARACTERS` except the line feed.
+
+A text without them holds no tab, carriage return or other YAML line break (NEL, U+2028, U+2029), and
+its one-line scalars hold no control character at all (`YamlDocument.strings_checked`).
+"""
+
+_SIMPLE_KEY = re.compile(r"[^\s\-?:,\[\]{}#&*!|>'\"%@`][^\s,\[\]{}]{0,1000}")
+"""A plain key without spaces or flow characters (a longer or fancier key takes the full parser)."""
+
+_FLOW_ITEM = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./:-]*")
+"""An item of a one-line flow list the fast path reads: names, numbers, IPv4/IPv6 addresses with prefix."""
+
+_NOT_PLAIN_START = frozenset("-?:,[]{}#&*!|>'\"%@`")
+_FAST_MAX_DEPTH = 50
+_GIVE_UP = object()
+
+
+def _simple_block_yaml(text: str) -> YamlDocument | None:
+    """Data and lines of a document in the plain block style most inventories use, or None for any other.
+
+    Top-level mapping; block mappings and lists, indentless lists included; one-line plain, single-quoted
+    and escape-free double-quoted scalars; `[]`, `{}` and one-line lists of simple plain items; comments.
+    Anything else (anchors, aliases, merges, tags, block scalars, multi-line scalars, flow mappings,
+    tabs, duplicate keys, deep nesting, errors) returns None and the libyaml path reads the file, so
+    every value, line and error is the one that path gives. Scalars resolve with the same `_plain`.
+    About four times faster than the event walk on a large inventory.
+    """
+    if _NOT_SIMPLE_TEXT.search(text) is not None:
+        return None
+    root: dict[Any, Any] = {}
+    lines: dict[PathKey, int] = {(): 1}
+    # A frame: (indent, container, path, is a mapping, is an indentless list under a key at its indent).
+    stack: list[tuple[int, Any, PathKey, bool, bool]] = [(0, root, (), True, False)]
+    top = stack[0]
+    pending: tuple[dict[Any, Any], Any, PathKey, int] | None = None  # a key whose value is on later lines
+    started = found_content = False
+    keys: dict[str, Any] = {}
+    for number, line in enumerate(text.split("\n"), 1):
+        content = line.lstrip(" ")
+        if not content or content[0] == "#":
+            continue
+        indent = len(line) - len(content)
+        if indent == 0 and content.startswith(("---", "...")):
+            if started or line.rstrip(" ") != "---":
+                return None
+            started = True  # one leading document start is fine; content must follow
+            continue
+        started = found_content = True
+        is_item = content[0] == "-" and (len(content) == 1 or content[1] == " ")
+        if is_item:
+            entry = content[1:].lstrip(" ")
+            if not entry or entry[0] == "#":
+                return None  # an item on the next lines, or an empty one
+        else:
+            entry = content
+        if pending is not None:
+            owner, key, path, key_indent = pending
+            pending = None
+            if indent > key_indent or (indent == key_indent and is_item):
+                child: Any = [] if is_item else {}
+                owner[key] = child
+                top = (indent, child, path, not is_item, indent == key_indent)
+                stack.append(top)
+                if len(stack) > _FAST_MAX_DEPTH:
+                    return None
+            else:
+                owner[key] = None
+        while indent < top[0] or (indent == top[0] and top[4] and not is_item):
+            stack.pop()
+            top = stack[-1]
+        if indent != top[0] or top[3] is is_item:
+            return None  # a continuation line, a misplaced item or key: the full parser decides
+        container = top[1]
+        if is_item:
+            path = (*top[2], len(container))
+            lines[path] = number
+            if entry[0] not in "'\"" and (": " in entry or entry[-1] == ":"):
+                mapping: dict[Any, Any] = {}
+                container.append(mapping)
+                top = (indent + len(content) - len(entry), mapping, path, True, False)
+                stack.append(top)
+                if len(stack) > _FAST_MAX_DEPTH:
+                    return None
+                container = mapping
+            else:
+                value = _simple_value(entry, number, path, lines)
+                if value is _GIVE_UP:
+                    return None
+                container.append(value)
+                continue
+        colon = entry.find(": ")
+        if colon < 0:
+            if entry[-1] != ":":
+                return None
+            colon = len(entry) - 1
+        key_text = entry[:colon]
+        key = keys.get(key_text, _GIVE_UP)
+        if key is _GIVE_UP:  # a key not seen before: keys repeat, so check and resolve each text once
+            if _SIMPLE_KEY.fullmatch(key_text) is None or key_text[-1] == ":" or key_text == _MERGE:
+                return None
+            key = _plain(key_text, number)
+            if key != key:  # .nan: the full parser says why it cannot be a key
+                return None
+            keys[key_text] = key
+        if key in container:  # a duplicate: the full parser reports it
+            return None
+        path = (*top[2], key)
+        lines[path] = number
+        rest = entry[colon + 1 :].lstrip(" ")
+        if not rest or rest[0] == "#":
+            pending = (container, key, path, top[0])
+            continue
+        value = _simple_value(rest, number, path, lines)
+        if value is _GIVE_UP:
+            return None
+        container[key] = value
+    if not found_content:
+        return None
+    if pending is not None:
+        pending[0][pending[1]] = None
+    return YamlDocument(root, lines, strings_checked=True)
+
+
+def _simple_value(text: str, number: int, path: PathKey, lines: dict[PathKey, int]) -> Any:
+    """The value of a one-line scalar or flow list (`text` has no leading space), or `_GIVE_UP`."""
+    first = text[0]
+    if first == "'" or first == '"':
+        if first == "'":
+            end = 1
+            while True:
+                end = text.find("'", end)
+                if end < 0:
+                    return _GIVE_UP  # continues on the next line
+                if text[end + 1 : end + 2] != "'":
+                    break
+                end += 2
+            value: Any = text[1:end].replace("''", "'")
+        else:
+            end = text.find('"', 1)
+            if end < 0 or "\\" in text[:end]:
+                return _GIVE_UP  # escapes or more lines: the full parser reads them
+            value = text[1:end]
+        return value if _only_comment(text[end + 1 :]) else _GIVE_UP
+    if first == "[" or first == "{":
+        end = text.find("]" if first == "[" else "}")
+        if end < 0 or not _only_comment(text[end + 1 :]):
+            return _GIVE_UP
+        inner = text[1:end].strip(" ")
+        if not inner:
+            return [] if first == "[" else {}
+        if first == "{":
+            return _GIVE_UP
+        items: list[Any] = []
+        for item in inner.split(","):
+            item = item.strip(" ")
+            if _FLOW_ITEM.fullmatch(item) is None or item[-1] == ":":
+                return _GIVE_UP
+            lines[(*path, len(items))] = number
+            items.append(_plain(item, number))
+        return items
+    if first in _NOT_PLAIN_START and (len(text) == 1 or text[1] == " " or first not in "-?:"):
+        return _GIVE_UP
+    comment = text.find(" #")
+    if comment >= 0:
+        text = text[:comment]
+    text = text.rstrip(" ")
+    if ": " in text or text[-1] == ":":
+        return _GIVE_UP
+    return text if text[0] not in _MAYBE_NOT_STR else _plain(text, number)
+
+
+_MAYBE_NOT_STR = frozenset("0123456789+-.~nNtTfF")
+"""First characters of the plain scalars `_plain` may turn into something other than the text itself."""
+
+
+def _only_comment(tail: str) -> bool:
+    """True when what follows a closed scalar on its line is nothing, spaces, or a spaced comment."""
+    return not tail or (tail[0] == " " and tail.lstrip(" ")[:1] in ("", "#"))
