@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import time
 from pathlib import Path
@@ -120,21 +120,14 @@ def _forge(out: Path, relative: str) -> None:
     path = spare / relative
     path.write_bytes(path.read_bytes().replace(b"generation", b"GENERATION"))
     info, top = path.stat(), spare.stat()
-    lines = record_path(out).read_text().splitlines()
-    for index, line in enumerate(lines):
-        dev, ino, body = line.split(" ", 2)
-        if (int(dev), int(ino)) == (top.st_dev, top.st_ino):
-            record = json.loads(body)
-            entry = record["files"][relative]
-            entry[0], entry[1], entry[3], entry[4] = (
-                info.st_ino,
-                info.st_size,
-                info.st_mtime_ns,
-                info.st_ctime_ns,
-            )
-            record["newest"] = max(record["newest"], info.st_mtime_ns, info.st_ctime_ns)
-            lines[index] = f"{dev} {ino} {json.dumps(record)}"
-    record_path(out).write_text("\n".join(lines) + "\n")
+    found = marshal.loads(record_path(out).read_bytes())
+    key = (top.st_dev, top.st_ino)
+    record = marshal.loads(found["trees"][key])
+    entry = record["files"][relative]
+    entry[0], entry[1], entry[3], entry[4] = info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+    record["newest"] = max(record["newest"], info.st_mtime_ns, info.st_ctime_ns)
+    found["trees"][key] = marshal.dumps(record)
+    record_path(out).write_bytes(marshal.dumps(found))
     later = time.time_ns() + 10**9
     os.utime(record_path(out), ns=(later, later))
 
@@ -156,7 +149,7 @@ def test_only_this_users_own_private_record_is_trusted(
         record.rename(copy)
         record.symlink_to(copy)
     elif kind == "garbage":
-        record.write_bytes(b"1 2 {not json\n" + os.urandom(64))
+        record.write_bytes(b"{\xe9\x03\x00\x00not marshal data")
     write_tree(generation(2), out)
     if kind == "own (trusted)":
         # The record is trusted as this user's own file: the forged one is used (the test's control).

@@ -33,7 +33,7 @@ import difflib
 import errno
 import fcntl
 import hashlib
-import json
+import marshal
 import os
 import re
 import shutil
@@ -276,7 +276,7 @@ def _update(wanted: Wanted, top_fd: int) -> None:
             _create_file(relative, data, mode, top_fd, umask)
 
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 _RECORD_STAMP_TRIES = 200
 
 
@@ -344,7 +344,6 @@ def _record_tree(
         + [max(item[3], item[4]) for item in recorded.values()]
     )
     return {
-        "version": RECORD_VERSION,
         "dev": top.st_dev,
         "ino": top.st_ino,
         "mtime": top.st_mtime_ns,
@@ -354,10 +353,12 @@ def _record_tree(
     }
 
 
-def _read_records(out: Path) -> tuple[dict[tuple[int, int], str], int]:
-    """The lines of OUT's record file by (dev, ino) of the tree they describe, and the file's mtime.
+def _read_records(out: Path) -> tuple[dict[tuple[int, int], bytes], int]:
+    """The records in OUT's record file by (dev, ino) of the tree they describe, and the file's mtime.
 
-    Only a regular file of this user that nobody else can write is read (never through a link).
+    Only a regular file of this user that nobody else can write is read (never through a link). It is
+    marshal data: the fastest to read and write (JSON cost ~40 ms a render at 1000 hosts), and this
+    user's own file; anything unreadable counts as no record.
     """
     try:
         fd = os.open(record_path(out), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -368,32 +369,31 @@ def _read_records(out: Path) -> tuple[dict[tuple[int, int], str], int]:
         if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
             return {}, 0
         with open(fd, "rb", closefd=False) as handle:
-            text = handle.read()
+            data = handle.read()
     finally:
         os.close(fd)
-    lines: dict[tuple[int, int], str] = {}
-    for line in text.decode("utf-8", "replace").splitlines():
-        dev, _, rest = line.partition(" ")
-        ino, _, body = rest.partition(" ")
-        if dev.isdigit() and ino.isdigit():
-            lines[(int(dev), int(ino))] = body
-    return lines, info.st_mtime_ns
+    try:
+        found = marshal.loads(data)
+        trees = found["trees"] if found["version"] == RECORD_VERSION else {}
+        records = {key: blob for key, blob in trees.items() if isinstance(blob, bytes)}
+    except (ValueError, EOFError, TypeError, KeyError, AttributeError, MemoryError, OverflowError):
+        return {}, 0  # a damaged file: no record
+    return records, info.st_mtime_ns
 
 
-def _parse_record(body: str | None, stamp: int, top: os.stat_result) -> Record | None:
-    """The record in `body` if it describes the tree `top` and was stamped after its newest entry."""
-    if body is None:
+def _parse_record(blob: bytes | None, stamp: int, top: os.stat_result) -> Record | None:
+    """The record in `blob` if it describes the tree `top` and was stamped after its newest entry."""
+    if blob is None:
         return None
     try:
-        record = json.loads(body)
+        record = marshal.loads(blob)
         valid = (
-            record["version"] == RECORD_VERSION
-            and (record["dev"], record["ino"]) == (top.st_dev, top.st_ino)
+            (record["dev"], record["ino"]) == (top.st_dev, top.st_ino)
             and record["newest"] < stamp
             and isinstance(record["dirs"], dict)
             and isinstance(record["files"], dict)
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, EOFError, KeyError, TypeError, MemoryError, OverflowError):
         return None
     return record if valid else None
 
@@ -468,17 +468,17 @@ def _apply_record(
     return touched
 
 
-def _save_records(out: Path, record: Record | None, kept: dict[tuple[int, int], str]) -> None:
-    """Write OUT's record file: `record` (the tree now OUT) and the lines in `kept` (the spare's).
+def _save_records(out: Path, record: Record | None, kept: dict[tuple[int, int], bytes]) -> None:
+    """Write OUT's record file: `record` (the tree now OUT) and the records in `kept` (the spare's).
 
     Its mtime is made later than every time `record` holds: timestamps tick coarsely, and a change in
     the same tick as the record would otherwise look unchanged to `_matches`. The record only saves
     time: when it cannot be written, the next render checks the spare in full.
     """
-    lines = dict(kept)
+    trees = dict(kept)
     newest = 0
     if record is not None:
-        lines[(record["dev"], record["ino"])] = json.dumps(record, separators=(",", ":"))
+        trees[(record["dev"], record["ino"])] = marshal.dumps(record)
         newest = record["newest"]
     path = record_path(out)
     temporary = path.with_name(path.name + ".tmp")
@@ -488,7 +488,7 @@ def _save_records(out: Path, record: Record | None, kept: dict[tuple[int, int], 
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             os.fchmod(fd, 0o600)
-            _write_fd(fd, "".join(f"{dev} {ino} {body}\n" for (dev, ino), body in lines.items()).encode())
+            _write_fd(fd, marshal.dumps({"version": RECORD_VERSION, "trees": trees}))
             for _ in range(_RECORD_STAMP_TRIES):
                 if os.fstat(fd).st_mtime_ns > newest:
                     break
@@ -641,7 +641,7 @@ def write_tree(tree: RenderedTree, out_dir: str | Path, *, lock_wait_s: float = 
             os.chmod(staging, 0o700)
             if staging != spare:
                 os.rename(staging, spare)
-        kept = {}
+        kept: dict[tuple[int, int], bytes] = {}
         with contextlib.suppress(OSError):
             previous = os.lstat(spare)
             key = (previous.st_dev, previous.st_ino)
