@@ -292,3 +292,43 @@ def test_stopped_haproxy_on_the_standby_is_started(deploy_lab: tuple[Lab, LabSsh
     assert adopted == ["proxy-lb2"]
     assert set(lab.server_states("lb2").values()) == {"UP"}
     assert _failed(records) == [] and _vip_moves(lab, start) == [] and lab.vip_holders() == ["lb1"]
+
+
+@pytest.fixture(scope="module")
+def bare_lab() -> Iterator[tuple[Lab, LabSsh]]:
+    """The HAProxy pair's hosts before their first push: no config, no daemon, no hakit sysctl."""
+    require_root()
+    require_binaries("ip", "keepalived", "haproxy", "sshd", "ssh", "ssh-keygen", "unshare", "setsid")
+    inv = load_inventory(HERE / "haproxy.yaml")
+    lab, ssh = create_deploy_lab(inv, "web", source=SOURCE, fresh=True)
+    try:
+        yield lab, ssh
+    finally:
+        ssh.adopt_started()
+        sshd_pids = [int(p.read_text()) for p in (ssh.pid_file(n.name) for n in lab.plan.nodes) if p.exists()]
+        lab.remove()
+        assert not set(lab.topology.namespaces()) & netns.existing_namespaces()
+        assert not any(lab.supervisor.alive(n) for n in lab.supervisor.records)
+        assert not [pid for pid in sshd_pids if Path(f"/proc/{pid}").exists()]
+
+
+def test_first_install_of_an_haproxy_pair(bare_lab: tuple[Lab, LabSsh]) -> None:
+    """From bare hosts: HAProxy then keepalived on lb1, then lb2; one VIP holder, servers UP, serving."""
+    lab, ssh = bare_lab
+    start = time.monotonic()
+    result = _deploy(lab, ssh, _inventory(lab, {}), "--json")
+    print(f"first install of an HAProxy pair: {time.monotonic() - start:.1f}s")
+    assert result.returncode == 0, result.stderr
+    hosts = json.loads(result.stdout)["hosts"]
+    for name in ("lb1", "lb2"):
+        assert hosts[name]["started"] == ["haproxy", "keepalived"], hosts[name]
+        assert "sysctl" in hosts[name]["reloaded"] and hosts[name]["steps"]["reload"] == "started"
+    assert hosts["lb1"]["finished"]["gate"] < hosts["lb2"]["finished"]["gate"]
+    assert sorted(ssh.adopt_started()) == ["keepalived-lb1", "keepalived-lb2", "proxy-lb1", "proxy-lb2"]
+    assert lab.vip_holders() == ["lb1"]
+    assert len([e for e in _vip_moves(lab, start) if e.added]) == 1  # type: ignore[attr-defined]
+    for name in ("lb1", "lb2"):
+        # The gate read every backend with a server UP on the started HAProxy's own stats socket.
+        assert hosts[name]["steps"]["gate"] == "ok" and hosts[name]["steps"]["probe"] == "ok"
+    probe = lab.run_load(LoadConfig(lab.plan.vip, lab.plan.port, keepalive=1, max_requests=50, max_seconds=5))
+    assert len(probe) == 50 and _failed(probe) == []
