@@ -58,7 +58,7 @@ databases:
       db1: {{server_id: 11, gtid_domain_id: 1, priority: 110}}
       db2: {{server_id: 12, gtid_domain_id: 2}}
     log_dir: /run/mysql-log
-    options: {{innodb_buffer_pool_size: 64M, innodb_log_file_size: 16M, back_log: {toci}}}
+    options: {{innodb_buffer_pool_size: 64M, innodb_log_file_size: 16M, back_log: {toci}{extra}}}
     write_vip: {{interface: eth0, address: {vip}/24, vrid: 62, advert_int: "0.2"}}
 backups:
   main-db1:
@@ -70,10 +70,16 @@ backups:
 """
 
 
-def inventory_text(toci: int = 80, schedule: str = "*-*-* 02:30:00") -> str:
-    """The lab inventory; `toci` = back_log (read-only in MariaDB: needs a restart)."""
+def inventory_text(toci: int = 80, schedule: str = "*-*-* 02:30:00", extra: str = "") -> str:
+    """The lab inventory; `toci` = back_log (read-only in MariaDB: needs a restart), `extra` more options."""
     return INVENTORY.format(
-        db1=ADDRESSES["db1"], db2=ADDRESSES["db2"], vip=VIP, toci=toci, schedule=schedule, hakit=HAKIT
+        db1=ADDRESSES["db1"],
+        db2=ADDRESSES["db2"],
+        vip=VIP,
+        toci=toci,
+        schedule=schedule,
+        hakit=HAKIT,
+        extra=extra,
     )
 
 
@@ -173,7 +179,19 @@ if [ -s "$pidfile" ]; then
         done
     fi
 fi
+log=/run/mysql-log/error.log
+logged=$(stat -c %s "$log" 2>/dev/null || echo 0)
 setsid mariadbd </dev/null >>/run/mysql-log/console.log 2>&1 &
+pid=$!
+# Like systemctl with the unit's Type=notify: return once the server serves, fail if it died.
+i=0
+until mariadb-admin -uroot --connect-timeout=1 ping >/dev/null 2>&1; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+        tail -c +"$((logged + 1))" "$log" | grep -F '[ERROR]' | head -n 3 >&2
+        exit 1
+    fi
+    i=$((i + 1)); [ "$i" -lt 1200 ] || exit 1; sleep 0.05
+done
 """
 
 
@@ -352,6 +370,7 @@ class Writer:
     """
 
     argv: list[str]
+    name: str  # one per test: (writer, seq) is unique in the table
     acked: list[tuple[int, float]] = field(default_factory=list)
     sessions: int = 0
     error: str = ""
@@ -376,7 +395,8 @@ class Writer:
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         try:
             while not self.stop.is_set() and time.monotonic() < deadline and len(self.acked) < WRITE_LIMIT:
-                proc.stdin.write(f"INSERT INTO t (writer, seq) VALUES ('a', {seq}); SELECT {seq};\n".encode())
+                sql = f"INSERT INTO t (writer, seq) VALUES ('{self.name}', {seq}); SELECT {seq};\n"
+                proc.stdin.write(sql.encode())
                 proc.stdin.flush()
                 if proc.stdout.readline().strip() != str(seq).encode():
                     break
@@ -431,7 +451,7 @@ def test_option_change_restarts_the_pair_without_losing_a_row(db_lab: DbLab) -> 
     pids = {n: lab.mariadbd_pid(n) for n in NODES}
     assert _variable(lab, holder, "back_log") == "80"
     lab.inventory.write_text(inventory_text(toci=120, schedule="*-*-* 03:45:00"))
-    writer = Writer(_client(lab))
+    writer = Writer(_client(lab), "a")
     thread = writer.start(seconds=500)
     wait_for(lambda: len(writer.acked) >= 200, 30, "rows acknowledged through the VIP")
     began = time.monotonic()
@@ -496,3 +516,57 @@ def test_holder_is_not_restarted_when_its_peer_does_not_replicate(db_lab: DbLab)
     assert _variable(lab, holder, "back_log") == "120"
     assert lab.vip_holders() == [holder]
     wait_for(lambda: _replicating(lab, peer), 20, "replication on the peer again")
+
+
+def test_a_server_that_does_not_start_is_rolled_back_at_the_standby(db_lab: DbLab) -> None:
+    """mariadbd parses the options but cannot start with them: the standby is restored, the holder kept."""
+    lab = db_lab
+    (holder,) = lab.vip_holders()
+    (standby,) = [n for n in NODES if n != holder]
+    cnf = f"etc/mysql/mariadb.conf.d/60-hakit-{PAIR}.cnf"
+    before = {n: lab.upper(n, cnf).read_text() for n in NODES}
+    holder_pid, standby_pid = lab.mariadbd_pid(holder), lab.mariadbd_pid(standby)
+    # --help --verbose accepts a directory that does not exist; InnoDB fails at start and mariadbd aborts.
+    bad = ", innodb_log_group_home_dir: /nonexistent-hakit-lab"
+    lab.inventory.write_text(inventory_text(toci=120, schedule="*-*-* 03:45:00", extra=bad))
+    writer = Writer(_client(lab), "c")
+    thread = writer.start(seconds=300)
+    wait_for(lambda: len(writer.acked) >= 100, 30, "rows acknowledged through the VIP")
+    began = time.monotonic()
+    result = lab.deploy()
+    took = time.monotonic() - began
+    writer.stop.set()
+    thread.join(timeout=60)
+    last = result.stderr.strip().splitlines()[-1]
+    pause = writer.longest_pause(began)
+    print(f"{last}\nrolled back in {took:.1f}s; {len(writer.acked)} rows, longest pause {pause:.2f}s")
+    assert result.returncode == 1
+    assert last.startswith(f"hakit deploy: {standby}: restart: "), last
+    assert "exited 1: " in last and "[ERROR]" in last and last.endswith("(rolled back)"), last
+    for node in NODES:
+        assert lab.upper(node, cnf).read_text() == before[node]
+        assert _variable(lab, node, "back_log") == "120"
+    assert lab.mariadbd_pid(holder) == holder_pid
+    assert lab.mariadbd_pid(standby) not in (None, standby_pid)  # restarted on the previous options
+    assert lab.vip_holders() == [holder]
+    wait_for(lambda: _converged(lab), 60, "both nodes at the same GTID position")
+    acked = {seq for seq, _ in writer.acked}
+    query = "SELECT seq FROM lab.t WHERE writer = 'c'"
+    assert all(acked <= {int(s) for (s,) in lab.sql(n, query)} for n in NODES)
+
+
+def test_check_mode_restarts_nothing(db_lab: DbLab) -> None:
+    """--check --diff: mariadbd validates the new options on the hosts; no file, server or VIP changes."""
+    lab = db_lab
+    cnf = f"etc/mysql/mariadb.conf.d/60-hakit-{PAIR}.cnf"
+    before = {n: (lab.upper(n, cnf).read_text(), lab.mariadbd_pid(n)) for n in NODES}
+    holders = lab.vip_holders()
+    lab.inventory.write_text(inventory_text(toci=200, schedule="*-*-* 03:45:00"))
+    result = lab.deploy("--check", "--diff", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for node in NODES:
+        assert report["hosts"][node]["steps"]["validate"] == "ok"
+        assert any("back_log = 200" in d for d in report["hosts"][node]["diff"])
+        assert (lab.upper(node, cnf).read_text(), lab.mariadbd_pid(node)) == before[node]
+    assert lab.vip_holders() == holders
