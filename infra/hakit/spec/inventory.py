@@ -188,7 +188,8 @@ class Inventory(SpecModel):
                     for node in cluster.nodes
                     if (segment := self.segment_of(node, spec.interface, spec.family())) is not None
                 }
-                for segment in sorted(segments, key=lambda text: ip_network(text)):
+                ordered = sorted(segments, key=ip_network) if len(segments) > 1 else segments
+                for segment in ordered:
                     key = (segment, spec.family(), spec.vrid)
                     if key in seen:
                         yield Problem(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from ipaddress import ip_address
 from typing import Literal
 
@@ -119,6 +120,7 @@ class LoadBalancer(SpecModel):
                     )
 
 
+@lru_cache(maxsize=1 << 16)
 def _normalized(address: str) -> str:
     """The canonical text of an IP address ('fd00:0::1' -> 'fd00::1'); other text unchanged."""
     try:

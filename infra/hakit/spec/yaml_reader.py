@@ -481,6 +481,12 @@ def _simple_block_yaml(text: str) -> YamlDocument | None:
         if not rest or rest[0] == "#":
             pending = (container, key, path, top[0])
             continue
+        first = rest[0]
+        if first not in _NOT_PLAIN_START and " #" not in rest and ": " not in rest and rest[-1] != ":":
+            # The common case inline: a one-line plain scalar without a comment.
+            rest = rest.rstrip(" ")
+            container[key] = rest if first not in _MAYBE_NOT_STR else _plain(rest, number)
+            continue
         value = _simple_value(rest, number, path, lines)
         if value is _GIVE_UP:
             return None
