@@ -7,7 +7,8 @@ options), peer (the other node can take the writes: answers, replicates, lag bou
 BACKUP), drain (the maintenance file puts this node's VRRP instance in FAULT: the VIP moves to the peer),
 await_vip (the VIP arrived here), position / catch_up (GTID positions: nothing acknowledged on one node is
 missing on the other), restart (sysctl drop-in first, then the restart command, then healthy and caught up),
-release (maintenance off), rollback (the previous files are back: restart on them, release).
+release (maintenance off), rollback (the previous files are back: restart on them, release); holds says
+whether this node holds the write VIP now.
 """
 
 from __future__ import annotations
@@ -184,6 +185,10 @@ class Db:
         if code != 0:
             raise StepError(f"mariadbd does not answer ({short(err)})")
         return out
+
+    def holder(self) -> dict[str, Any]:
+        """Step `holds`: does this node hold the write VIP now?"""
+        return {"holder": self.holds()}
 
     def holds(self) -> bool:
         """Does this node hold the write VIP now?"""
@@ -378,7 +383,18 @@ def write_atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-STEPS = ("validate", "peer", "drain", "await_vip", "position", "catch_up", "restart", "release", "rollback")
+STEPS = (
+    "validate",
+    "holds",
+    "peer",
+    "drain",
+    "await_vip",
+    "position",
+    "catch_up",
+    "restart",
+    "release",
+    "rollback",
+)
 
 
 def main() -> None:
@@ -398,10 +414,11 @@ def main() -> None:
         supports_check_mode=True,
     )
     step = module.params["step"]
-    if module.check_mode and step not in ("validate", "peer", "position"):
+    if module.check_mode and step not in ("validate", "holds", "peer", "position"):
         module.exit_json(changed=False, skipped_in_check_mode=True)
     try:
-        result = getattr(Db(module.params), step)()
+        db = Db(module.params)
+        result = db.holder() if step == "holds" else getattr(db, step)()
     except StepError as err:
         label = module.params["label"]
         module.fail_json(msg=f"{label}: {err}" if label else str(err), step=step)
