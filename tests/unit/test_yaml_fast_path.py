@@ -61,7 +61,11 @@ def assert_same_or_declined(text: str) -> bool:
     reference = slow(text)
     assert not isinstance(reference, yaml_reader.YamlProblem), (text, reference.line, reference.message)
     assert typed(fast.data) == typed(reference.data), text
-    assert fast.lines == reference.lines, text
+    assert fast.lines == reference.lines, text  # every path, and the line found for it
+    assert len(fast.lines) == len(reference.lines)
+    for path in list(reference.lines)[:50]:  # absent paths: found in neither
+        for absent in ((*path, "nope"), (*path, 10**6), (*path, -1), (*path, 0, 0, 0)):
+            assert fast.lines.get(absent) == reference.lines.get(absent), (text, absent)
     assert fast.strings_checked
     return True
 
@@ -361,3 +365,27 @@ def test_load_yaml_still_returns_data_and_lines(tmp_path: Path) -> None:
     data, lines = load_yaml(path)
     assert data == {"a": {"b": [1, 2]}}
     assert lines.line(("a", "b", 1)) == 2
+
+
+def test_document_lines_answer_like_a_dict_of_paths() -> None:
+    """Keys equal to a path part match as in a dict of tuples (True is 1)."""
+    text = "a:\n  1: x\n  b:\n  - p\n  - q: [r, s]\n    t: u\nc: d\n"
+    fast = yaml_reader._simple_block_yaml(text)
+    assert fast is not None
+    expected = {
+        (): 1,
+        ("a",): 1,
+        ("a", 1): 2,
+        ("a", "b"): 3,
+        ("a", "b", 0): 4,
+        ("a", "b", 1): 5,
+        ("a", "b", 1, "q"): 5,
+        ("a", "b", 1, "q", 0): 5,
+        ("a", "b", 1, "q", 1): 5,
+        ("a", "b", 1, "t"): 6,
+        ("c",): 7,
+    }
+    assert dict(fast.lines) == expected
+    assert fast.lines[("a", True)] == 2
+    assert fast.lines[("a", "b", True)] == 5
+    assert ("a", "b", 2) not in fast.lines and ("c", 0) not in fast.lines and ["a"] not in fast.lines

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from hakit.errors import SpecError
 from hakit.spec.base import strings_already_checked
-from hakit.spec.yaml_reader import YamlDocument, YamlProblem, decode, parse, read_bytes
+from hakit.spec.yaml_reader import DocumentLines, YamlDocument, YamlProblem, decode, parse, read_bytes
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 PathKey = tuple[str | int, ...]
@@ -27,8 +27,9 @@ PathKey = tuple[str | int, ...]
 class LineIndex:
     """Maps a field path (tuple of keys / list indices) to the 1-based line where it appears in the file."""
 
-    def __init__(self, lines: dict[PathKey, int] | None = None) -> None:
-        self._lines: dict[PathKey, int] = dict(lines or {})
+    def __init__(self, lines: Mapping[PathKey, int] | None = None) -> None:
+        # A reader's `DocumentLines` is kept as it is: a copy would spell out every path of the file.
+        self._lines: Mapping[PathKey, int] = lines if isinstance(lines, DocumentLines) else dict(lines or {})
 
     def line(self, path: PathKey) -> int | None:
         """Line of `path`, or of its nearest ancestor present in the file."""

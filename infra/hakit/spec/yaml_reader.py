@@ -19,7 +19,8 @@ import math
 import os
 import re
 import stat
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import yaml
@@ -49,7 +50,7 @@ class YamlDocument(NamedTuple):
     """The plain data of a file, the line of each path in it, and whether its strings are known clean."""
 
     data: Any
-    lines: dict[PathKey, int]
+    lines: Mapping[PathKey, int]
     strings_checked: bool = False
     """True when no string in `data` (keys included) holds a character of `base.CONTROL_CHARACTERS`."""
 
@@ -399,11 +400,12 @@ def _simple_block_yaml(text: str) -> YamlDocument | None:
     if _NOT_SIMPLE_TEXT.search(text) is not None:
         return None
     root: dict[Any, Any] = {}
-    lines: dict[PathKey, int] = {(): 1}
-    # A frame: (indent, container, path, is a mapping, is an indentless list under a key at its indent).
-    stack: list[tuple[int, Any, PathKey, bool, bool]] = [(0, root, (), True, False)]
+    numbers = array("I")  # the line of each key and item, in document order (see `DocumentLines`)
+    record = numbers.append
+    # A frame: (indent, container, is a mapping, is an indentless list under a key at its indent).
+    stack: list[tuple[int, Any, bool, bool]] = [(0, root, True, False)]
     top = stack[0]
-    pending: tuple[dict[Any, Any], Any, PathKey, int] | None = None  # a key whose value is on later lines
+    pending: tuple[dict[Any, Any], Any, int] | None = None  # a key whose value is on later lines
     started = found_content = False
     keys: dict[str, Any] = {}
     for number, line in enumerate(text.split("\n"), 1):
@@ -425,36 +427,35 @@ def _simple_block_yaml(text: str) -> YamlDocument | None:
         else:
             entry = content
         if pending is not None:
-            owner, key, path, key_indent = pending
+            owner, key, key_indent = pending
             pending = None
             if indent > key_indent or (indent == key_indent and is_item):
                 child: Any = [] if is_item else {}
                 owner[key] = child
-                top = (indent, child, path, not is_item, indent == key_indent)
+                top = (indent, child, not is_item, indent == key_indent)
                 stack.append(top)
                 if len(stack) > _FAST_MAX_DEPTH:
                     return None
             else:
                 owner[key] = None
-        while indent < top[0] or (indent == top[0] and top[4] and not is_item):
+        while indent < top[0] or (indent == top[0] and top[3] and not is_item):
             stack.pop()
             top = stack[-1]
-        if indent != top[0] or top[3] is is_item:
+        if indent != top[0] or top[2] is is_item:
             return None  # a continuation line, a misplaced item or key: the full parser decides
         container = top[1]
         if is_item:
-            path = (*top[2], len(container))
-            lines[path] = number
+            record(number)
             if entry[0] not in "'\"" and (": " in entry or entry[-1] == ":"):
                 mapping: dict[Any, Any] = {}
                 container.append(mapping)
-                top = (indent + len(content) - len(entry), mapping, path, True, False)
+                top = (indent + len(content) - len(entry), mapping, True, False)
                 stack.append(top)
                 if len(stack) > _FAST_MAX_DEPTH:
                     return None
                 container = mapping
             else:
-                value = _simple_value(entry, number, path, lines)
+                value = _simple_value(entry, number, record)
                 if value is _GIVE_UP:
                     return None
                 container.append(value)
@@ -475,11 +476,10 @@ def _simple_block_yaml(text: str) -> YamlDocument | None:
             keys[key_text] = key
         if key in container:  # a duplicate: the full parser reports it
             return None
-        path = (*top[2], key)
-        lines[path] = number
+        record(number)
         rest = entry[colon + 1 :].lstrip(" ")
         if not rest or rest[0] == "#":
-            pending = (container, key, path, top[0])
+            pending = (container, key, top[0])
             continue
         first = rest[0]
         if first not in _NOT_PLAIN_START and " #" not in rest and ": " not in rest and rest[-1] != ":":
@@ -487,7 +487,7 @@ def _simple_block_yaml(text: str) -> YamlDocument | None:
             rest = rest.rstrip(" ")
             container[key] = rest if first not in _MAYBE_NOT_STR else _plain(rest, number)
             continue
-        value = _simple_value(rest, number, path, lines)
+        value = _simple_value(rest, number, record)
         if value is _GIVE_UP:
             return None
         container[key] = value
@@ -495,10 +495,10 @@ def _simple_block_yaml(text: str) -> YamlDocument | None:
         return None
     if pending is not None:
         pending[0][pending[1]] = None
-    return YamlDocument(root, lines, strings_checked=True)
+    return YamlDocument(root, DocumentLines(root, numbers), strings_checked=True)
 
 
-def _simple_value(text: str, number: int, path: PathKey, lines: dict[PathKey, int]) -> Any:
+def _simple_value(text: str, number: int, record: Callable[[int], None]) -> Any:
     """The value of a one-line scalar or flow list (`text` has no leading space), or `_GIVE_UP`."""
     first = text[0]
     if first == "'" or first == '"':
@@ -532,7 +532,7 @@ def _simple_value(text: str, number: int, path: PathKey, lines: dict[PathKey, in
             item = item.strip(" ")
             if _FLOW_ITEM.fullmatch(item) is None or item[-1] == ":":
                 return _GIVE_UP
-            lines[(*path, len(items))] = number
+            record(number)
             items.append(_plain(item, number))
         return items
     if first in _NOT_PLAIN_START and (len(text) == 1 or text[1] == " " or first not in "-?:"):
@@ -553,3 +553,65 @@ _MAYBE_NOT_STR = frozenset("0123456789+-.~nNtTfF")
 def _only_comment(tail: str) -> bool:
     """True when what follows a closed scalar on its line is nothing, spaces, or a spaced comment."""
     return not tail or (tail[0] == " " and tail.lstrip(" ")[:1] in ("", "#"))
+
+
+class DocumentLines(Mapping[PathKey, int]):
+    """The line of every path of a fast-read document, kept as one number per key and item.
+
+    The numbers are in document order, which is the order of the data (the fast reader declines
+    merges, aliases and duplicate keys), so a path's line is found by counting the entries before it.
+    About 4 bytes per entry instead of a tuple and a dict slot; lookups happen only for error lines.
+    The data must not change while the lines are used (nothing changes the loader's data).
+    """
+
+    def __init__(self, data: Any, numbers: array[int]) -> None:
+        self._data = data
+        self._numbers = numbers
+        self._sizes: dict[int, int] = {}
+
+    def __getitem__(self, path: PathKey) -> int:
+        if not isinstance(path, tuple):
+            raise KeyError(path)
+        node, offset, line = self._data, 0, 1
+        for part in path:
+            if isinstance(node, dict):
+                if part not in node:
+                    raise KeyError(path)
+                for key, value in node.items():
+                    offset += 1
+                    if key == part:
+                        line, node = self._numbers[offset - 1], value
+                        break
+                    offset += self._size(value)
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                for value in node[:part]:
+                    offset += 1 + self._size(value)
+                line, node = self._numbers[offset], node[part]
+                offset += 1
+            else:
+                raise KeyError(path)
+        return line
+
+    def _size(self, node: Any) -> int:
+        """How many keys and items `node` holds at every depth (remembered per container)."""
+        if not isinstance(node, dict | list):
+            return 0
+        size = self._sizes.get(id(node))
+        if size is None:
+            values = node.values() if isinstance(node, dict) else node
+            size = sum(1 + self._size(value) for value in values)
+            self._sizes[id(node)] = size
+        return size
+
+    def __iter__(self) -> Iterator[PathKey]:
+        stack: list[tuple[Any, PathKey]] = [(self._data, ())]
+        while stack:  # document order: a path, then the paths inside its value
+            node, path = stack.pop()
+            yield path
+            if isinstance(node, dict):
+                stack.extend(((value, (*path, key)) for key, value in reversed(node.items())))
+            elif isinstance(node, list):
+                stack.extend((node[i], (*path, i)) for i in range(len(node) - 1, -1, -1))
+
+    def __len__(self) -> int:
+        return 1 + self._size(self._data)
