@@ -570,3 +570,42 @@ def test_check_mode_restarts_nothing(db_lab: DbLab) -> None:
         assert any("back_log = 200" in d for d in report["hosts"][node]["diff"])
         assert (lab.upper(node, cnf).read_text(), lab.mariadbd_pid(node)) == before[node]
     assert lab.vip_holders() == holders
+
+
+def test_holder_that_cannot_start_is_rolled_back_and_released(db_lab: DbLab) -> None:
+    """The holder hands the VIP over and fails to start: restored, restarted, released; 0 rows lost."""
+    lab = db_lab
+    (holder,) = lab.vip_holders()
+    (peer,) = [n for n in NODES if n != holder]
+    cnf = f"etc/mysql/mariadb.conf.d/60-hakit-{PAIR}.cnf"
+    before = lab.upper(holder, cnf).read_text()
+    pid = lab.mariadbd_pid(holder)
+    bad = ", innodb_log_group_home_dir: /nonexistent-hakit-lab"
+    lab.inventory.write_text(inventory_text(toci=120, schedule="*-*-* 03:45:00", extra=bad))
+    writer = Writer(_client(lab), "h")
+    thread = writer.start(seconds=300)
+    wait_for(lambda: len(writer.acked) >= 100, 30, "rows acknowledged through the VIP")
+    began = time.monotonic()
+    result = lab.deploy("--limit", holder)
+    took = time.monotonic() - began
+    time.sleep(1.0)
+    writer.stop.set()
+    thread.join(timeout=60)
+    last = result.stderr.strip().splitlines()[-1]
+    pause = writer.longest_pause(began)
+    print(f"{last}\nholder rolled back in {took:.1f}s; {len(writer.acked)} rows, longest pause {pause:.2f}s")
+    assert result.returncode == 1
+    assert last.startswith(f"hakit deploy: {holder}: restart: ") and last.endswith("(rolled back)"), last
+    assert lab.upper(holder, cnf).read_text() == before
+    assert lab.mariadbd_pid(holder) not in (None, pid)
+    assert _variable(lab, holder, "back_log") == "120"
+    assert lab.vip_holders() == [peer]  # handed over before the restart; nopreempt keeps it there
+    maintenance = lab.upper(holder, f"etc/keepalived/maintenance-mariadb-{PAIR}")
+    assert maintenance.read_text().strip() == "0"
+    states = {holder: "BACKUP", peer: "MASTER"}
+    wait_for(lambda: _vrrp_states(lab) == states, 15, "the drained node in BACKUP")
+    wait_for(lambda: _converged(lab), 60, "both nodes at the same GTID position")
+    acked = {seq for seq, _ in writer.acked}
+    query = "SELECT seq FROM lab.t WHERE writer = 'h'"
+    assert all(acked <= {int(s) for (s,) in lab.sql(n, query)} for n in NODES)
+    assert pause < 10
