@@ -200,7 +200,7 @@ def bench_phases(path: Path, hosts: int, runs: int, workdir: Path) -> None:
             if stale.is_dir():
                 shutil.rmtree(stale)
             else:
-                stale.unlink()
+                stale.unlink(missing_ok=True)
 
     def replaced() -> None:
         no_out()
