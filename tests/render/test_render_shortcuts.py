@@ -99,3 +99,26 @@ def test_a_missing_key_is_still_an_error() -> None:
     template = environment._Environment(undefined=jinja2.StrictUndefined).from_string("{{ d.missing }}")
     with pytest.raises(jinja2.UndefinedError, match="has no attribute 'missing'"):
         template.render(d={})
+
+
+@pytest.mark.parametrize("inventory", ["examples/inventory.yaml", "no-such-inventory.yaml"])
+def test_the_collector_pauses_for_a_render_and_comes_back(
+    inventory: str, hakit_cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import gc
+
+    from hakit.spec import inventory as module
+
+    seen: list[bool] = []
+    real = module.load_inventory
+
+    def load(path: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real(path)
+
+    monkeypatch.setattr(module, "load_inventory", load)
+    assert gc.isenabled()
+    result = hakit_cli("render", inventory, "--no-validate", "-o", str(tmp_path / "out"))
+    assert result.code == (0 if inventory.startswith("examples") else 2), result.err
+    assert seen == [False]
+    assert gc.isenabled()  # also after a failed render

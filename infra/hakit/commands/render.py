@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import importlib
 import json
 import sys
@@ -200,6 +202,29 @@ def _source_name(inventory: Path, given: str | None) -> str:
     return given
 
 
+def _without_cyclic_gc(command: Callable[..., None]) -> Callable[..., None]:
+    """Run `command` with Python's cyclic garbage collector paused (restored after, even on errors).
+
+    Loading and rendering an inventory allocate hundreds of thousands of objects that live until the
+    files are written: the collector kept re-walking them (~150 passes, ~0.2 s of a 1.2 s render of
+    1000 hosts; a third of a 10,000-host one) to find almost no cycles. Reference counting still frees
+    everything else as before; the cycles left for later cost ~15 % more peak memory at 10,000 hosts.
+    """
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            command(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return run
+
+
+@_without_cyclic_gc
 def render_command(
     inventory: Annotated[Path, typer.Argument(help="inventory YAML file", metavar="INVENTORY")],
     out: Annotated[
