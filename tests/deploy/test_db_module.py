@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ def test_replication_judgement() -> None:
 
 def _db(tmp_path: Path) -> Db:
     params = {"state_dir": str(tmp_path), "db": mariadb_paths("main"), "vips": [], "restart": "false"}
-    params |= {"max_lag": 5, "gtid": "", "timeout": 5.0, "label": ""}
+    params |= {"max_lag": 5, "gtid": "", "timeout": 5.0, "label": "", "settle": False}
     return Db(params)
 
 
@@ -121,3 +122,24 @@ def test_db_groups_carry_the_paths_the_steps_use(tmp_path: Path) -> None:
     assert paths["vrrp_state"] == "/run/keepalived/hakit/mariadb_shop"
     assert 'notify "/etc/keepalived/scripts/vrrp_notify.sh /run/keepalived/hakit ' in keepalived
     assert "vrrp_instance mariadb_shop {" in keepalived
+
+
+class _ScriptedDb(Db):
+    """A Db whose SQL answers come from a script (the settle loop without a server)."""
+
+    def __init__(self, tmp_path: Path, answers: list[str]) -> None:
+        super().__init__({**_db(tmp_path).p, "settle": True})
+        self.answers = answers
+
+    def sql(self, query: str, vertical: bool = False, timeout: float = 10) -> str:
+        if "gtid_domain_id" in query:
+            return "1\n"
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def test_settled_position_watches_only_the_own_domain(tmp_path: Path) -> None:
+    """The peer's replicated writes keep moving domain 2 in this binlog; domain 1 settling is enough."""
+    moving = [f"1-11-{own},2-12-{n}" for n, own in enumerate([40, 41, 41, 41, 41, 41, 41, 41, 41, 41], 1)]
+    started = time.monotonic()
+    assert _ScriptedDb(tmp_path, moving).position() == {"domain": "1", "gtid": "1-11-41"}
+    assert time.monotonic() - started < 2  # the timeout is 5 s: it did not wait for domain 2 to stop

@@ -38,6 +38,7 @@ options:
   gtid: {type: str, default: ""}
   timeout: {type: float, default: 60}
   label: {type: str, default: "", description: "prefix of a failure's message"}
+  settle: {type: bool, default: false, description: "position: wait until the binlog stops moving"}
 """
 
 ERROR_LINE = re.compile(r"\[ERROR\]\s*(.*)")
@@ -298,10 +299,20 @@ class Db:
         return {"holds": True}
 
     def position(self) -> dict[str, Any]:
-        """This node's own GTID domain and how far it has logged it."""
+        """This node's own GTID domain and how far it has logged it (`settle`: once it stops moving)."""
         domain = self.sql("SELECT @@global.gtid_domain_id").strip()
-        logged = self.sql("SELECT @@global.gtid_binlog_pos").strip()
-        return {"domain": domain, "gtid": domain_position(logged, domain)}
+        query = "SELECT @@global.gtid_binlog_pos"
+        own = domain_position(self.sql(query).strip(), domain)
+        deadline = time.monotonic() + self.timeout
+        # A drained holder may still commit what it had received before the VIP left: wait for the last one.
+        # Only its own domain: the peer's writes it replicates are logged here too (log_slave_updates).
+        while self.p["settle"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+            again = domain_position(self.sql(query).strip(), domain)
+            if again == own:
+                break
+            own = again
+        return {"domain": domain, "gtid": own}
 
     def catch_up(self) -> dict[str, Any]:
         """This node applied `gtid` (the peer's logged position): nothing the peer acknowledged is missing."""
@@ -410,6 +421,7 @@ def main() -> None:
             "gtid": {"type": "str", "default": ""},
             "timeout": {"type": "float", "default": 60.0},
             "label": {"type": "str", "default": ""},
+            "settle": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
