@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -215,3 +216,28 @@ def test_frontend_choice_and_what_the_lab_client_cannot_speak(tmp_path: Path) ->
         frontend.accept_proxy = True
     with pytest.raises(HakitError, match="PROXY protocol"):
         build_plan(proxied, cluster, source="x", workdir=tmp_path / "c")
+
+
+def test_destroying_a_namespace_ends_what_still_runs_in_it() -> None:
+    """A process left inside a lab namespace (an orphaned sshd session) is ended with it, not left behind."""
+    from hakit.lab import netns
+    from support import require_root
+
+    require_root()
+    require_binaries("ip", "setsid")
+    ns = f"{netns.new_prefix()}-x"
+    netns.run_ip("netns", "add", ns)
+    try:
+        # Detached like a session whose sshd is gone: its parent is not us, and it ignores SIGTERM.
+        subprocess.run(
+            ["ip", "netns", "exec", ns, "setsid", "-f", "sh", "-c", "trap '' TERM; sleep 300"], check=True
+        )
+        deadline = time.monotonic() + 5
+        while not (pids := netns.namespace_pids(ns)):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        netns.destroy([ns])
+        assert ns not in netns.existing_namespaces()
+        assert not [pid for pid in pids if netns.pid_alive(pid)]
+    finally:
+        netns.destroy([ns])

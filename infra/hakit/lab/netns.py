@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
+import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 
 from hakit.errors import HakitError
@@ -165,13 +168,46 @@ def link_up(topology: Topology, host: str) -> None:
         run_ip("link", "set", bridge_port, "up", netns=topology.bridge_ns)
 
 
+def namespace_pids(ns: str) -> list[int]:
+    """PIDs of the processes living in a namespace (`ip netns pids`)."""
+    out = run_ip("netns", "pids", ns, check=False)
+    return [int(word) for word in out.split() if word.isdigit()]
+
+
+def end_processes(pids: list[int], grace: float = 2.0) -> None:
+    """SIGTERM the PIDs, SIGKILL those still there after `grace` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while (pids := [pid for pid in pids if pid_alive(pid)]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not pids:
+            return
+
+
+def pid_alive(pid: int) -> bool:
+    """Is `pid` a live process (a zombie has ended: only its parent has not reaped it yet)?"""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def destroy(namespaces: list[str]) -> None:
-    """Delete the given namespaces (their veth ends go with them); missing ones are ignored."""
+    """Delete the given namespaces (their veth ends go with them); missing ones are ignored.
+
+    Whatever still runs inside them is ended first: the namespaces are the lab's own, so are their
+    processes (e.g. sshd sessions of a deploy, which would otherwise wait forever on a link that is gone).
+    """
     present = existing_namespaces()
-    for ns in namespaces:
-        if ns in present:
-            with contextlib.suppress(HakitError):
-                run_ip("netns", "del", ns)
+    mine = [ns for ns in namespaces if ns in present]
+    end_processes([pid for ns in mine for pid in namespace_pids(ns)])
+    for ns in mine:
+        with contextlib.suppress(HakitError):
+            run_ip("netns", "del", ns)
 
 
 def addresses(ns: str) -> dict[str, list[str]]:

@@ -121,6 +121,8 @@ class LabSsh:
                 "UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
                 "PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\nLogLevel ERROR\n"
                 "MaxSessions 50\nMaxStartups 50\n"
+                # A session whose client went away with its namespace ends instead of waiting forever.
+                "ClientAliveInterval 2\nClientAliveCountMax 3\n"
             )
             argv = ["/usr/sbin/sshd", "-D", "-f", str(config), "-E", str(self.dir / f"sshd-{node.name}.log")]
             wrapped = node_argv(self.lab.root(node.name), argv)
