@@ -70,3 +70,36 @@ def test_ssh_connection_sharing_is_private_to_the_run(tmp_path: Path) -> None:
     text = write_config(tmp_path, forks=5).read_text()
     assert f"control_path_dir = {tmp_path / 'cp'}" in text
     assert "pipelining = True" in text and "ControlPersist" in text
+
+
+def test_every_progress_column_is_a_task_of_the_shipped_playbook() -> None:
+    """A renamed task would leave its column empty forever: the columns are checked against the YAML."""
+    import yaml
+    from hakit.deploy import PLAYBOOK_DIR
+    from hakit.deploy.runner import STEPS
+
+    def names(tasks: list[dict[str, object]]) -> set[str]:
+        found = set()
+        for task in tasks:
+            found.add(str(task.get("name")))
+            for key in ("block", "rescue", "always", "tasks"):
+                found |= names(task.get(key, []))  # type: ignore[arg-type]
+        return found
+
+    tasks: set[str] = set()
+    for path in PLAYBOOK_DIR.glob("*.yml"):
+        tasks |= names(yaml.safe_load(path.read_text()))
+    assert set(STEPS) <= tasks, set(STEPS) - tasks
+
+
+def test_mariadb_columns_appear_only_when_a_database_node_reaches_them() -> None:
+    from hakit.commands.deploy import progress_table
+
+    progress = Progress()
+    progress.apply({"event": "result", "status": "ok", "host": "lb1", "task": "reload", "changed": True})
+    assert "restart" not in [c.header for c in progress_table(progress).columns]
+    for task in ("drain", "restart"):
+        progress.apply({"event": "result", "status": "ok", "host": "db1", "task": task, "changed": True})
+    headers = [c.header for c in progress_table(progress).columns]
+    assert headers.index("reload") < headers.index("drain") < headers.index("restart") < headers.index("gate")
+    assert progress.hosts["db1"].steps == {"drain": "changed", "restart": "changed"}

@@ -51,15 +51,17 @@ def secret_values(model: Any) -> list[str]:
 
 def progress_table(progress: Progress) -> Table:
     """Hosts x steps, each cell the step's state."""
-    from hakit.deploy.runner import STEPS
+    from hakit.deploy.runner import DB_STEPS, STEPS
 
+    # The MariaDB columns only when a database node got there: a load-balancer push keeps its width.
+    steps = [s for s in STEPS if s not in DB_STEPS or any(s in h.steps for h in progress.hosts.values())]
     table = Table(show_edge=False, header_style="bold")
     table.add_column("host")
-    for step in STEPS:
+    for step in steps:
         table.add_column(step)
     for host, state in progress.hosts.items():
         cells = []
-        for step in STEPS:
+        for step in steps:
             value = state.steps.get(step, "")
             cells.append(f"[{STYLE[value]}]{value}[/]" if value in STYLE else value)
         table.add_row(host, *cells)

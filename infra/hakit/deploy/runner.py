@@ -25,12 +25,17 @@ STEPS = (
     "validate",
     "swap",
     "reload",
+    "drain",
+    "restart",
     "gate",
     "vip",
     "probe",
     "rollback",
 )
 """Columns of the progress table: the playbook's task names in the order they run."""
+
+DB_STEPS = ("drain", "restart")
+"""MariaDB steps (db_restart.yml): the write-VIP holder hands its VIP over, then mariadbd restarts."""
 
 MASK = "********"
 
