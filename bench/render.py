@@ -20,6 +20,7 @@ Usage: .venv/bin/python bench/render.py [--hosts 1000] [--runs 3] [--big-mb 5] [
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -223,7 +224,11 @@ def bench_phases(path: Path, hosts: int, runs: int, workdir: Path) -> None:
         for _ in range(runs):
             if setup is not None:
                 setup()
-            samples.append(_timed(action))
+            gc.disable()  # as `hakit render` runs these phases (see commands/render.py)
+            try:
+                samples.append(_timed(action))
+            finally:
+                gc.enable()
         cells.append(f"{statistics.median(samples):.2f}s")
     table.add_row(*cells)
     console.print(table)
