@@ -6,26 +6,27 @@ Every drill counts every request of a load running through the VIP while the pus
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hakit.lab import netns
+from deploy_lab_support import (
+    changed_inventory,
+    covered,
+    deploy,
+    failed,
+    push_load,
+    running_deploy_lab,
+    vip_moves,
+)
 from hakit.lab.load import LoadConfig, Record
 from hakit.lab.runtime import Lab
-from hakit.lab.sshd import LabSsh, create_deploy_lab
-from hakit.spec.inventory import load_inventory
-from support import require_binaries, require_root
+from hakit.lab.sshd import LabSsh
 
 # Ansible costs ~0.5-1 s per task and host on an idle machine, several times that on a loaded one.
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(600)]
 
-HERE = Path(__file__).parent
-SOURCE = "tests/lab/haproxy.yaml"
-HAKIT = str(Path(sys.executable).parent / "hakit")
 CFG = "/etc/haproxy/haproxy.cfg"
 SECRET = "Zq7-s3cret-Pw"
 STATS = f"{{user: admin, password: {SECRET}}}"
@@ -33,75 +34,19 @@ STATS = f"{{user: admin, password: {SECRET}}}"
 
 @pytest.fixture(scope="module")
 def deploy_lab() -> Iterator[tuple[Lab, LabSsh]]:
-    require_root()
-    require_binaries("ip", "keepalived", "haproxy", "sshd", "ssh", "ssh-keygen", "unshare")
-    inv = load_inventory(HERE / "haproxy.yaml")
-    lab, ssh = create_deploy_lab(inv, "web", source=SOURCE)
-    try:
-        _settled(lab)
-        yield lab, ssh
-    finally:
-        ssh.adopt_started()  # daemons a push started: stopped by PID with the lab's own
-        pid_files = [ssh.pid_file(n.name) for n in lab.plan.nodes]
-        sshd_pids = [int(p.read_text()) for p in pid_files if p.exists()]
-        lab.remove()
-        assert not set(lab.topology.namespaces()) & netns.existing_namespaces()
-        assert not any(lab.supervisor.alive(n) for n in lab.supervisor.records)
-        assert not [pid for pid in sshd_pids if Path(f"/proc/{pid}").exists()]
+    with running_deploy_lab("haproxy.yaml", "haproxy") as lab:
+        yield lab
 
 
-def _settled(lab: Lab, timeout: float = 15.0) -> None:
-    """Wait until the master holds the VIP alone (at start-up the standby may hold it until preempted)."""
-    deadline = time.monotonic() + timeout
-    while lab.vip_holders() != [lab.plan.master.name]:
-        assert time.monotonic() < deadline, lab.vip_holders()
-        time.sleep(0.05)
-    time.sleep(1.0)
+@pytest.fixture(scope="module")
+def bare_lab() -> Iterator[tuple[Lab, LabSsh]]:
+    """The HAProxy pair's hosts before their first push: no config, no daemon, no hakit sysctl."""
+    with running_deploy_lab("haproxy.yaml", "haproxy", fresh=True) as lab:
+        yield lab
 
 
 def _inventory(lab: Lab, replacements: dict[str, str]) -> Path:
-    """The lab inventory with text replaced (the change to push), next to the lab's files."""
-    text = (HERE / "haproxy.yaml").read_text()
-    for old, new in replacements.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path = lab.workdir / f"inventory-{time.monotonic_ns()}.yaml"
-    path.write_text(text)
-    return path
-
-
-def _deploy(lab: Lab, ssh: LabSsh, inventory: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`hakit deploy` from the client namespace (the operator's machine), with the lab's SSH overlay."""
-    argv = ["ip", "netns", "exec", lab.client_ns, HAKIT, "deploy", str(inventory), "--yes"]
-    argv += ["-i", str(ssh.write_overlay()), *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=400, check=False, cwd=HERE.parents[1])
-
-
-def _push_load(lab: Lab) -> LoadConfig:
-    """~150 requests/s (2 keep-alive streams + a new connection every 20 ms), bounded to outlast a push."""
-    return LoadConfig(
-        lab.plan.vip,
-        lab.plan.port,
-        keepalive=2,
-        keepalive_interval_ms=20,
-        new_interval_ms=20,
-        max_requests=100_000,
-        max_seconds=450,
-    )
-
-
-def _covered(records: list[Record], until: float) -> None:
-    """The load was still sending when the push ended (not stopped early by its bounds)."""
-    assert records and records[-1][1] >= until - 2, (records[-1:], until)
-
-
-def _failed(records: list[Record]) -> list[Record]:
-    return [r for r in records if r[3] != 200]
-
-
-def _vip_moves(lab: Lab, since: float) -> list[object]:
-    assert lab.watcher is not None
-    return [e for e in lab.watcher.events if e.address == lab.plan.vip and e.at >= since]
+    return changed_inventory(lab, "haproxy.yaml", replacements)
 
 
 def _worker_pid(lab: Lab, node: str) -> str:
@@ -124,21 +69,21 @@ def test_config_push_under_load(deploy_lab: tuple[Lab, LabSsh]) -> None:
     )
     before = {n.name: _worker_pid(lab, n.name) for n in lab.plan.nodes}
     start = time.monotonic()
-    load = lab.start_load(_push_load(lab))
+    load = lab.start_load(push_load(lab))
     began = time.monotonic()
-    result = _deploy(lab, ssh, inventory, "--json", "--diff")
+    result = deploy(lab, ssh, inventory, "--json", "--diff")
     print(f"push across 2 nodes: {time.monotonic() - began:.1f}s")
     records = load.stop()
-    _covered(records, time.monotonic())
+    covered(records, time.monotonic())
     print(result.stdout[-2000:], result.stderr[-2000:])
     assert result.returncode == 0, result.stderr
     offset = time.time() - time.monotonic()
     for host, data in json.loads(result.stdout)["hosts"].items():
         print(host, {step: round(t - offset - start, 2) for step, t in data["finished"].items()})
-    print("VIP events", [(e.netns[-3:], e.added, round(e.at - start, 2)) for e in _vip_moves(lab, start)])
+    print("VIP events", [(e.netns[-3:], e.added, round(e.at - start, 2)) for e in vip_moves(lab, start)])
     assert len(records) > 200
-    assert _failed(records) == []
-    assert _vip_moves(lab, start) == []
+    assert failed(records) == []
+    assert vip_moves(lab, start) == []
     for node in lab.plan.nodes:
         cfg = ssh.ssh(node.name, "cat /etc/haproxy/haproxy.cfg").stdout
         assert "timeout server 2s" in cfg and "weight 37" in cfg
@@ -162,10 +107,10 @@ def test_gate_failure_rolls_the_node_back(deploy_lab: tuple[Lab, LabSsh]) -> Non
     lb1_pid = _worker_pid(lab, "lb1")
     lb2_pid = _worker_pid(lab, "lb2")
     start = time.monotonic()
-    load = lab.start_load(_push_load(lab))
-    result = _deploy(lab, ssh, inventory, "-e", "hakit_timeout=3")
+    load = lab.start_load(push_load(lab))
+    result = deploy(lab, ssh, inventory, "-e", "hakit_timeout=3")
     records = load.stop()
-    _covered(records, time.monotonic())
+    covered(records, time.monotonic())
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 1 and last.startswith("hakit deploy: lb2: gate: haproxy: "), last
     assert "has no server UP" in last and "(rolled back)" in last, last
@@ -173,7 +118,7 @@ def test_gate_failure_rolls_the_node_back(deploy_lab: tuple[Lab, LabSsh]) -> Non
     assert _worker_pid(lab, "lb2") != lb2_pid  # reloaded twice: the new config, then the previous one
     assert set(lab.server_states("lb2").values()) == {"UP"}
     assert ssh.ssh("lb1", f"cat {CFG}").stdout == configs["lb1"] and _worker_pid(lab, "lb1") == lb1_pid
-    assert _vip_moves(lab, start) == [] and _failed(records) == []
+    assert vip_moves(lab, start) == [] and failed(records) == []
 
 
 def test_check_diff_changes_nothing(deploy_lab: tuple[Lab, LabSsh]) -> None:
@@ -182,7 +127,7 @@ def test_check_diff_changes_nothing(deploy_lab: tuple[Lab, LabSsh]) -> None:
     inventory = _inventory(lab, {"server: 1s,": "server: 3s,"})
     configs = {n.name: ssh.ssh(n.name, f"cat {CFG}").stdout for n in lab.plan.nodes}
     pids = {n.name: _worker_pid(lab, n.name) for n in lab.plan.nodes}
-    result = _deploy(lab, ssh, inventory, "--check", "--diff", "--json")
+    result = deploy(lab, ssh, inventory, "--check", "--diff", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["check"] is True
@@ -210,20 +155,20 @@ def test_bad_push_stops_at_the_standby(deploy_lab: tuple[Lab, LabSsh]) -> None:
     pids = {n.name: _worker_pid(lab, n.name) for n in lab.plan.nodes}
     holder = lab.vip_holders()
     start = time.monotonic()
-    load = lab.start_load(_push_load(lab))
-    result = _deploy(lab, ssh, inventory)
+    load = lab.start_load(push_load(lab))
+    result = deploy(lab, ssh, inventory)
     records = load.stop()
-    _covered(records, time.monotonic())
+    covered(records, time.monotonic())
     assert result.returncode == 1, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("hakit deploy: lb2: validate: haproxy -c:"), last
     assert "missing.pem" in last and "rolled back" in last
-    assert holder == ["lb1"] and lab.vip_holders() == ["lb1"] and _vip_moves(lab, start) == []
+    assert holder == ["lb1"] and lab.vip_holders() == ["lb1"] and vip_moves(lab, start) == []
     for node in lab.plan.nodes:
         assert ssh.ssh(node.name, "cat /etc/haproxy/haproxy.cfg").stdout == configs[node.name]
         assert _worker_pid(lab, node.name) == pids[node.name]  # never reloaded
         assert set(lab.server_states(node.name).values()) == {"UP"}
-    assert _failed(records) == []
+    assert failed(records) == []
 
 
 def _reloads_under_keepalive(lab: Lab, ssh: LabSsh, count: int = 5) -> list[Record]:
@@ -265,10 +210,10 @@ def test_reload_under_idle_keepalive_load(deploy_lab: tuple[Lab, LabSsh]) -> Non
         resent = [r for r in run if r[4] > 0]
         print(
             f"keep-alive reloads {name} idle-close-on-response: {len(run)} requests, "
-            f"{len(_failed(run))} failed, {len(resent)} resent after a reset/close"
+            f"{len(failed(run))} failed, {len(resent)} resent after a reset/close"
         )
     assert len(records) > 100
-    assert _failed(records) == []
+    assert failed(records) == []
     # A reused connection closed by the old worker shows up as a resent request (the client's RFC 9112 retry).
     assert [r for r in records if r[4] > 0] == []
 
@@ -279,44 +224,26 @@ def test_stopped_haproxy_on_the_standby_is_started(deploy_lab: tuple[Lab, LabSsh
     lab.supervisor.stop("proxy-lb2")
     lab.supervisor.forget("proxy-lb2")
     start = time.monotonic()
-    load = lab.start_load(_push_load(lab))
-    result = _deploy(lab, ssh, _inventory(lab, {}), "--start-stopped", "--json")
+    load = lab.start_load(push_load(lab))
+    result = deploy(lab, ssh, _inventory(lab, {}), "--start-stopped", "--json")
     records = load.stop()
-    _covered(records, time.monotonic())
+    covered(records, time.monotonic())
     adopted = ssh.adopt_started()
-    print(f"start a stopped standby HAProxy: {len(records)} requests, {len(_failed(records))} failed")
+    print(f"start a stopped standby HAProxy: {len(records)} requests, {len(failed(records))} failed")
     assert result.returncode == 0, result.stderr
     hosts = json.loads(result.stdout)["hosts"]
     assert hosts["lb2"]["started"] == ["haproxy"] and hosts["lb2"]["steps"]["reload"] == "started"
     assert hosts["lb1"]["started"] == []
     assert adopted == ["proxy-lb2"]
     assert set(lab.server_states("lb2").values()) == {"UP"}
-    assert _failed(records) == [] and _vip_moves(lab, start) == [] and lab.vip_holders() == ["lb1"]
-
-
-@pytest.fixture(scope="module")
-def bare_lab() -> Iterator[tuple[Lab, LabSsh]]:
-    """The HAProxy pair's hosts before their first push: no config, no daemon, no hakit sysctl."""
-    require_root()
-    require_binaries("ip", "keepalived", "haproxy", "sshd", "ssh", "ssh-keygen", "unshare", "setsid")
-    inv = load_inventory(HERE / "haproxy.yaml")
-    lab, ssh = create_deploy_lab(inv, "web", source=SOURCE, fresh=True)
-    try:
-        yield lab, ssh
-    finally:
-        ssh.adopt_started()
-        sshd_pids = [int(p.read_text()) for p in (ssh.pid_file(n.name) for n in lab.plan.nodes) if p.exists()]
-        lab.remove()
-        assert not set(lab.topology.namespaces()) & netns.existing_namespaces()
-        assert not any(lab.supervisor.alive(n) for n in lab.supervisor.records)
-        assert not [pid for pid in sshd_pids if Path(f"/proc/{pid}").exists()]
+    assert failed(records) == [] and vip_moves(lab, start) == [] and lab.vip_holders() == ["lb1"]
 
 
 def test_first_install_of_an_haproxy_pair(bare_lab: tuple[Lab, LabSsh]) -> None:
     """From bare hosts: HAProxy then keepalived on lb1, then lb2; one VIP holder, servers UP, serving."""
     lab, ssh = bare_lab
     start = time.monotonic()
-    result = _deploy(lab, ssh, _inventory(lab, {}), "--json")
+    result = deploy(lab, ssh, _inventory(lab, {}), "--json")
     print(f"first install of an HAProxy pair: {time.monotonic() - start:.1f}s")
     assert result.returncode == 0, result.stderr
     hosts = json.loads(result.stdout)["hosts"]
@@ -326,9 +253,9 @@ def test_first_install_of_an_haproxy_pair(bare_lab: tuple[Lab, LabSsh]) -> None:
     assert hosts["lb1"]["finished"]["gate"] < hosts["lb2"]["finished"]["gate"]
     assert sorted(ssh.adopt_started()) == ["keepalived-lb1", "keepalived-lb2", "proxy-lb1", "proxy-lb2"]
     assert lab.vip_holders() == ["lb1"]
-    assert len([e for e in _vip_moves(lab, start) if e.added]) == 1  # type: ignore[attr-defined]
+    assert len([e for e in vip_moves(lab, start) if e.added]) == 1  # type: ignore[attr-defined]
     for name in ("lb1", "lb2"):
         # The gate read every backend with a server UP on the started HAProxy's own stats socket.
         assert hosts[name]["steps"]["gate"] == "ok" and hosts[name]["steps"]["probe"] == "ok"
     probe = lab.run_load(LoadConfig(lab.plan.vip, lab.plan.port, keepalive=1, max_requests=50, max_seconds=5))
-    assert len(probe) == 50 and _failed(probe) == []
+    assert len(probe) == 50 and failed(probe) == []

@@ -6,117 +6,45 @@ Every push drill counts every request of a load running through the VIP while th
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hakit.lab import netns
+from deploy_lab_support import (
+    changed_inventory,
+    covered,
+    deploy,
+    failed,
+    push_load,
+    running_deploy_lab,
+    vip_moves,
+)
 from hakit.lab.load import LoadConfig, Record
 from hakit.lab.procs import children_of
 from hakit.lab.runtime import Lab
-from hakit.lab.sshd import LabSsh, create_deploy_lab
-from hakit.spec.inventory import load_inventory
-from support import require_binaries, require_root
+from hakit.lab.sshd import LabSsh
 
 # Ansible costs ~0.5-1 s per task and host on an idle machine, several times that on a loaded one.
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(600)]
 
-HERE = Path(__file__).parent
-SOURCE = "tests/lab/nginx.yaml"
-HAKIT = str(Path(sys.executable).parent / "hakit")
 CFG = "/etc/nginx/nginx.conf"
-
-
-def _lab(fresh: bool) -> Iterator[tuple[Lab, LabSsh]]:
-    """A deploy lab on tests/lab/nginx.yaml; the finalizer stops everything, daemons the push started too."""
-    require_root()
-    require_binaries("ip", "keepalived", "nginx", "sshd", "ssh", "ssh-keygen", "unshare", "setsid")
-    inv = load_inventory(HERE / "nginx.yaml")
-    lab, ssh = create_deploy_lab(inv, "web", source=SOURCE, fresh=fresh)
-    try:
-        if not fresh:
-            _settled(lab)
-        yield lab, ssh
-    finally:
-        ssh.adopt_started()
-        pid_files = [ssh.pid_file(n.name) for n in lab.plan.nodes]
-        sshd_pids = [int(p.read_text()) for p in pid_files if p.exists()]
-        lab.remove()
-        assert not set(lab.topology.namespaces()) & netns.existing_namespaces()
-        assert not any(lab.supervisor.alive(n) for n in lab.supervisor.records)
-        assert not [pid for pid in sshd_pids if Path(f"/proc/{pid}").exists()]
 
 
 @pytest.fixture(scope="module")
 def nginx_lab() -> Iterator[tuple[Lab, LabSsh]]:
-    yield from _lab(fresh=False)
+    with running_deploy_lab("nginx.yaml", "nginx") as lab:
+        yield lab
 
 
 @pytest.fixture(scope="module")
 def bare_lab() -> Iterator[tuple[Lab, LabSsh]]:
-    yield from _lab(fresh=True)
-
-
-def _settled(lab: Lab, timeout: float = 15.0) -> None:
-    """Wait until the master holds the VIP alone (at start-up the standby may hold it until preempted)."""
-    deadline = time.monotonic() + timeout
-    while lab.vip_holders() != [lab.plan.master.name]:
-        assert time.monotonic() < deadline, lab.vip_holders()
-        time.sleep(0.05)
-    time.sleep(1.0)
+    with running_deploy_lab("nginx.yaml", "nginx", fresh=True) as lab:
+        yield lab
 
 
 def _inventory(lab: Lab, replacements: dict[str, str]) -> Path:
-    """The lab inventory with text replaced (the change to push), next to the lab's files."""
-    text = (HERE / "nginx.yaml").read_text()
-    for old, new in replacements.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path = lab.workdir / f"inventory-{time.monotonic_ns()}.yaml"
-    path.write_text(text)
-    return path
-
-
-def _deploy(lab: Lab, ssh: LabSsh, inventory: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`hakit deploy` from the client namespace (the operator's machine), with the lab's SSH overlay."""
-    argv = ["ip", "netns", "exec", lab.client_ns, HAKIT, "deploy", str(inventory), "--yes"]
-    argv += ["-i", str(ssh.write_overlay()), *args]
-    began = time.monotonic()
-    result = subprocess.run(
-        argv, capture_output=True, text=True, timeout=400, check=False, cwd=HERE.parents[1]
-    )
-    print(f"hakit deploy {' '.join(args)}: {time.monotonic() - began:.1f}s, exit {result.returncode}")
-    return result
-
-
-def _push_load(lab: Lab) -> LoadConfig:
-    """~150 requests/s (2 keep-alive streams + a new connection every 20 ms), bounded to outlast a push."""
-    return LoadConfig(
-        lab.plan.vip,
-        lab.plan.port,
-        keepalive=2,
-        keepalive_interval_ms=20,
-        new_interval_ms=20,
-        max_requests=100_000,
-        max_seconds=450,
-    )
-
-
-def _covered(records: list[Record], until: float) -> None:
-    """The load was still sending when the push ended (not stopped early by its bounds)."""
-    assert records and records[-1][1] >= until - 2, (records[-1:], until)
-
-
-def _failed(records: list[Record]) -> list[Record]:
-    return [r for r in records if r[3] != 200]
-
-
-def _vip_moves(lab: Lab, since: float) -> list[object]:
-    assert lab.watcher is not None
-    return [e for e in lab.watcher.events if e.address == lab.plan.vip and e.at >= since]
+    return changed_inventory(lab, "nginx.yaml", replacements)
 
 
 def _workers(lab: Lab, node: str) -> set[int]:
@@ -134,8 +62,8 @@ def _summary(name: str, records: list[Record], lab: Lab, start: float) -> None:
     with open("/proc/loadavg") as handle:
         load = " ".join(handle.read().split()[:3])
     print(
-        f"{name}: {len(records)} requests, {len(_failed(records))} failed, "
-        f"{len(_vip_moves(lab, start))} VIP events, load average {load}"
+        f"{name}: {len(records)} requests, {len(failed(records))} failed, "
+        f"{len(vip_moves(lab, start))} VIP events, load average {load}"
     )
 
 
@@ -153,17 +81,17 @@ def test_nginx_push_under_load(nginx_lab: tuple[Lab, LabSsh]) -> None:
     )
     before = {n.name: _workers(lab, n.name) for n in lab.plan.nodes}
     start = time.monotonic()
-    load = lab.start_load(_push_load(lab))
-    result = _deploy(lab, ssh, inventory, "--json")
+    load = lab.start_load(push_load(lab))
+    result = deploy(lab, ssh, inventory, "--json")
     records = load.stop()
-    _covered(records, time.monotonic())
+    covered(records, time.monotonic())
     _summary("nginx push under load", records, lab, start)
     print(result.stdout[-1500:], result.stderr[-1500:])
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert len(records) > 200
-    assert _failed(records) == []
-    assert _vip_moves(lab, start) == [] and lab.vip_holders() == ["lb1"]
+    assert failed(records) == []
+    assert vip_moves(lab, start) == [] and lab.vip_holders() == ["lb1"]
     finished = {host: data["finished"]["gate"] for host, data in report["hosts"].items()}
     assert finished["lb2"] < finished["lb1"]  # the standby first, the VIP holder last
     for node in lab.plan.nodes:
@@ -191,20 +119,20 @@ def test_nginx_bad_push_stops_at_the_standby(nginx_lab: tuple[Lab, LabSsh]) -> N
     configs = {n.name: ssh.ssh(n.name, f"cat {CFG}").stdout for n in lab.plan.nodes}
     workers = {n.name: _workers(lab, n.name) for n in lab.plan.nodes}
     start = time.monotonic()
-    load = lab.start_load(_push_load(lab))
-    result = _deploy(lab, ssh, inventory)
+    load = lab.start_load(push_load(lab))
+    result = deploy(lab, ssh, inventory)
     records = load.stop()
-    _covered(records, time.monotonic())
+    covered(records, time.monotonic())
     _summary("nginx bad push", records, lab, start)
     assert result.returncode == 1, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("hakit deploy: lb2: validate: nginx -t:"), last
     assert "missing.pem" in last and "rolled back" in last, last
-    assert lab.vip_holders() == ["lb1"] and _vip_moves(lab, start) == []
+    assert lab.vip_holders() == ["lb1"] and vip_moves(lab, start) == []
     for node in lab.plan.nodes:
         assert ssh.ssh(node.name, f"cat {CFG}").stdout == configs[node.name]
         assert _workers(lab, node.name) == workers[node.name]  # never reloaded
-    assert _failed(records) == []
+    assert failed(records) == []
 
 
 def test_stopped_proxy_needs_start_stopped(nginx_lab: tuple[Lab, LabSsh]) -> None:
@@ -213,15 +141,15 @@ def test_stopped_proxy_needs_start_stopped(nginx_lab: tuple[Lab, LabSsh]) -> Non
     inventory = _inventory(lab, {})
     lab.supervisor.stop("proxy-lb2")
     lab.supervisor.forget("proxy-lb2")
-    refused = _deploy(lab, ssh, inventory)
+    refused = deploy(lab, ssh, inventory)
     last = refused.stderr.strip().splitlines()[-1]
     assert refused.returncode == 1 and "lb2: preflight: nginx is stopped but configured" in last, last
     assert "--start-stopped" in last
     start = time.monotonic()
-    load = lab.start_load(_push_load(lab))
-    result = _deploy(lab, ssh, inventory, "--start-stopped", "--json")
+    load = lab.start_load(push_load(lab))
+    result = deploy(lab, ssh, inventory, "--start-stopped", "--json")
     records = load.stop()
-    _covered(records, time.monotonic())
+    covered(records, time.monotonic())
     _summary("start a stopped standby proxy", records, lab, start)
     assert result.returncode == 0, result.stderr
     hosts = json.loads(result.stdout)["hosts"]
@@ -229,7 +157,7 @@ def test_stopped_proxy_needs_start_stopped(nginx_lab: tuple[Lab, LabSsh]) -> Non
     assert hosts["lb1"]["started"] == []
     assert ssh.adopt_started() == ["proxy-lb2"]
     assert _workers(lab, "lb2")
-    assert _failed(records) == [] and _vip_moves(lab, start) == [] and lab.vip_holders() == ["lb1"]
+    assert failed(records) == [] and vip_moves(lab, start) == [] and lab.vip_holders() == ["lb1"]
 
 
 def test_failed_first_install_leaves_bare_hosts(bare_lab: tuple[Lab, LabSsh]) -> None:
@@ -239,7 +167,7 @@ def test_failed_first_install_leaves_bare_hosts(bare_lab: tuple[Lab, LabSsh]) ->
         lab, {"port: 8080}": "port: 8099}", "port: 8080, backup: true}": "port: 8099, backup: true}"}
     )
     start = time.monotonic()
-    result = _deploy(lab, ssh, inventory, "-e", "hakit_timeout=5")
+    result = deploy(lab, ssh, inventory, "-e", "hakit_timeout=5")
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 1 and last.startswith("hakit deploy: lb1: probe: "), last
     assert "502" in last and last.endswith("(rolled back)"), last
@@ -248,7 +176,7 @@ def test_failed_first_install_leaves_bare_hosts(bare_lab: tuple[Lab, LabSsh]) ->
         files = ssh.ssh(node.name, "find /etc/nginx /etc/keepalived /etc/sysctl.d -type f").stdout.split()
         assert files == [], (node.name, files)
     assert lab.vip_holders() == []
-    print("VIP events", [(e.netns[-3:], e.added, round(e.at - start, 2)) for e in _vip_moves(lab, start)])  # type: ignore[attr-defined]
+    print("VIP events", [(e.netns[-3:], e.added, round(e.at - start, 2)) for e in vip_moves(lab, start)])  # type: ignore[attr-defined]
 
 
 def test_first_install_onto_bare_hosts(bare_lab: tuple[Lab, LabSsh]) -> None:
@@ -258,7 +186,7 @@ def test_first_install_onto_bare_hosts(bare_lab: tuple[Lab, LabSsh]) -> None:
     for node in lab.plan.nodes:
         assert ssh.ssh(node.name, f"test -e {CFG}").returncode == 1
     start = time.monotonic()
-    result = _deploy(lab, ssh, _inventory(lab, {}), "--json")
+    result = deploy(lab, ssh, _inventory(lab, {}), "--json")
     print(result.stdout[-2500:], result.stderr[-1500:])
     assert result.returncode == 0, result.stderr
     hosts = json.loads(result.stdout)["hosts"]
@@ -271,7 +199,7 @@ def test_first_install_onto_bare_hosts(bare_lab: tuple[Lab, LabSsh]) -> None:
         ["proxy-lb1", "keepalived-lb1", "proxy-lb2", "keepalived-lb2"]
     )
     assert lab.vip_holders() == ["lb1"]
-    added = [e for e in _vip_moves(lab, start) if e.added]  # type: ignore[attr-defined]
+    added = [e for e in vip_moves(lab, start) if e.added]  # type: ignore[attr-defined]
     assert len(added) == 1, added
     probe = lab.run_load(LoadConfig(lab.plan.vip, lab.plan.port, keepalive=1, max_requests=50, max_seconds=5))
-    assert len(probe) == 50 and _failed(probe) == []
+    assert len(probe) == 50 and failed(probe) == []
