@@ -61,7 +61,8 @@ def assert_same_or_declined(text: str) -> bool:
     reference = slow(text)
     assert not isinstance(reference, yaml_reader.YamlProblem), (text, reference.line, reference.message)
     assert typed(fast.data) == typed(reference.data), text
-    assert fast.lines == reference.lines, text  # every path, and the line found for it
+    assert fast.lines == reference.lines, text  # every path in one pass
+    assert {path: fast.lines[path] for path in reference.lines} == reference.lines  # each path looked up
     assert len(fast.lines) == len(reference.lines)
     for path in list(reference.lines)[:50]:  # absent paths: found in neither
         for absent in ((*path, "nope"), (*path, 10**6), (*path, -1), (*path, 0, 0, 0)):
@@ -389,3 +390,15 @@ def test_document_lines_answer_like_a_dict_of_paths() -> None:
     assert fast.lines[("a", True)] == 2
     assert fast.lines[("a", "b", True)] == 5
     assert ("a", "b", 2) not in fast.lines and ("c", 0) not in fast.lines and ["a"] not in fast.lines
+
+
+def test_lines_of_a_large_document_are_the_libyaml_lines() -> None:
+    """Recorded container sizes (large containers) and counted ones (small) give the same lines."""
+    from render import synthetic_inventory  # bench/render.py
+
+    text = yaml.safe_dump(synthetic_inventory(60), sort_keys=False)
+    fast, reference = yaml_reader._simple_block_yaml(text), slow(text)
+    assert fast is not None and isinstance(reference, yaml_reader.YamlDocument)
+    assert fast.lines == reference.lines
+    for path in reference.lines:
+        assert fast.lines[path] == reference.lines[path]

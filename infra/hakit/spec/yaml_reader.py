@@ -20,7 +20,8 @@ import os
 import re
 import stat
 from array import array
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterator, Mapping
+from itertools import chain
 from typing import Any, NamedTuple
 
 import yaml
@@ -402,8 +403,10 @@ def _simple_block_yaml(text: str) -> YamlDocument | None:
     root: dict[Any, Any] = {}
     numbers = array("I")  # the line of each key and item, in document order (see `DocumentLines`)
     record = numbers.append
-    # A frame: (indent, container, is a mapping, is an indentless list under a key at its indent).
-    stack: list[tuple[int, Any, bool, bool]] = [(0, root, True, False)]
+    sizes: dict[int, int] = {}  # entries inside each large container, so a line lookup can skip it
+    # A frame: (indent, container, is a mapping, is an indentless list under a key at its indent,
+    # the position of its first entry in `numbers`).
+    stack: list[tuple[int, Any, bool, bool, int]] = [(0, root, True, False, 0)]
     top = stack[0]
     pending: tuple[dict[Any, Any], Any, int] | None = None  # a key whose value is on later lines
     started = found_content = False
@@ -432,14 +435,16 @@ def _simple_block_yaml(text: str) -> YamlDocument | None:
             if indent > key_indent or (indent == key_indent and is_item):
                 child: Any = [] if is_item else {}
                 owner[key] = child
-                top = (indent, child, not is_item, indent == key_indent)
+                top = (indent, child, not is_item, indent == key_indent, len(numbers))
                 stack.append(top)
                 if len(stack) > _FAST_MAX_DEPTH:
                     return None
             else:
                 owner[key] = None
         while indent < top[0] or (indent == top[0] and top[3] and not is_item):
-            stack.pop()
+            size = len(numbers) - stack.pop()[4]
+            if size >= _REMEMBERED_SIZE:
+                sizes[id(top[1])] = size
             top = stack[-1]
         if indent != top[0] or top[2] is is_item:
             return None  # a continuation line, a misplaced item or key: the full parser decides
@@ -449,7 +454,7 @@ def _simple_block_yaml(text: str) -> YamlDocument | None:
             if entry[0] not in "'\"" and (": " in entry or entry[-1] == ":"):
                 mapping: dict[Any, Any] = {}
                 container.append(mapping)
-                top = (indent + len(content) - len(entry), mapping, True, False)
+                top = (indent + len(content) - len(entry), mapping, True, False, len(numbers))
                 stack.append(top)
                 if len(stack) > _FAST_MAX_DEPTH:
                     return None
@@ -495,7 +500,7 @@ def _simple_block_yaml(text: str) -> YamlDocument | None:
         return None
     if pending is not None:
         pending[0][pending[1]] = None
-    return YamlDocument(root, DocumentLines(root, numbers), strings_checked=True)
+    return YamlDocument(root, DocumentLines(root, numbers, sizes), strings_checked=True)
 
 
 def _simple_value(text: str, number: int, record: Callable[[int], None]) -> Any:
@@ -546,6 +551,9 @@ def _simple_value(text: str, number: int, record: Callable[[int], None]) -> Any:
     return text if text[0] not in _MAYBE_NOT_STR else _plain(text, number)
 
 
+_REMEMBERED_SIZE = 16
+"""Containers with this many entries or more get their size recorded while reading (smaller: counted)."""
+
 _MAYBE_NOT_STR = frozenset("0123456789+-.~nNtTfF")
 """First characters of the plain scalars `_plain` may turn into something other than the text itself."""
 
@@ -564,10 +572,10 @@ class DocumentLines(Mapping[PathKey, int]):
     The data must not change while the lines are used (nothing changes the loader's data).
     """
 
-    def __init__(self, data: Any, numbers: array[int]) -> None:
+    def __init__(self, data: Any, numbers: array[int], sizes: dict[int, int] | None = None) -> None:
         self._data = data
         self._numbers = numbers
-        self._sizes: dict[int, int] = {}
+        self._sizes: dict[int, int] = sizes if sizes is not None else {}
 
     def __getitem__(self, path: PathKey) -> int:
         if not isinstance(path, tuple):
@@ -615,3 +623,15 @@ class DocumentLines(Mapping[PathKey, int]):
 
     def __len__(self) -> int:
         return 1 + self._size(self._data)
+
+    def items(self) -> ItemsView[PathKey, int]:
+        """Every path with its line in one pass (each lookup on its own would walk the siblings)."""
+        return _DocumentItems(self)
+
+
+class _DocumentItems(ItemsView[PathKey, int]):
+    _mapping: DocumentLines
+
+    def __iter__(self) -> Iterator[tuple[PathKey, int]]:
+        # `__iter__` yields the root, then every path in document order: the order of `numbers`.
+        return zip(self._mapping, chain((1,), self._mapping._numbers), strict=True)
