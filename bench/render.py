@@ -23,7 +23,6 @@ import argparse
 import gc
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -248,10 +247,17 @@ def bench_bad_inventory(megabytes: float, workdir: Path) -> None:
     started = time.perf_counter()
     done = _run(command, expect=2)
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # The peak of the hakit process alone, started from a small Python: a child forked from this large
+    # benchmark process counts the benchmark's resident memory in its own peak.
+    probe = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], capture_output=True, check=False); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    measured = _run([sys.executable, "-c", probe, *command])
+    peak_mb = int(measured.stdout.split()[-1]) / 1024
     lines = done.stderr.strip().splitlines()
     table = Table(title="inventory with one error", header_style="bold")
-    for column in ("size", "hosts", "seconds", "peak memory (any child)", "stderr lines", "goal (< 2 s)"):
+    for column in ("size", "hosts", "seconds", "peak memory (hakit)", "stderr lines", "goal (< 2 s)"):
         table.add_column(column, justify="right")
     table.add_row(
         f"{path.stat().st_size / 1e6:.1f} MB",
