@@ -103,3 +103,25 @@ def test_mariadb_columns_appear_only_when_a_database_node_reaches_them() -> None
     headers = [c.header for c in progress_table(progress).columns]
     assert headers.index("reload") < headers.index("drain") < headers.index("restart") < headers.index("gate")
     assert progress.hosts["db1"].steps == {"drain": "changed", "restart": "changed"}
+
+
+def test_push_plays_order_nodes_whatever_order_their_facts_came_back_in() -> None:
+    """A fresh pair goes highest priority first, a running one BACKUPs first and the holder last."""
+    from hakit.deploy.playbook.filter_plugins.hakit_rollout import hakit_push_plays
+
+    vrrp = {"hakit_vrrp": {"VI_1": ["10.0.0.100"]}}
+    fresh = {
+        "lb2": {**vrrp, "pre": {"holds": {"VI_1": False}}},
+        "lb1": {**vrrp, "pre": {"holds": {"VI_1": False}}},
+    }
+    groups = {"hakit_lb_web": ["lb2", "lb1"], "hakit_deploy": ["lb2", "lb1"], "all": ["lb1", "lb2"]}
+    assert hakit_push_plays(fresh, groups, "pre", ["lb1", "lb2"]) == [
+        {"host": "lb1", "play": "hakit_fresh"},
+        {"host": "lb2", "play": "hakit_fresh"},
+    ]
+    running = {**fresh, "lb1": {**vrrp, "pre": {"holds": {"VI_1": True}}}}
+    assert hakit_push_plays(running, groups, "pre", ["lb1", "lb2"]) == [
+        {"host": "lb2", "play": "hakit_first"},
+        {"host": "lb1", "play": "hakit_last"},
+    ]
+    assert hakit_push_plays(running, groups, "pre", ["lb1"])[0] == {"host": "lb2", "play": "hakit_skip"}

@@ -72,6 +72,34 @@ def hakit_fresh(hostvars: Mapping[str, Any], nodes: Sequence[str], fact: str) ->
     return not any(any(hostvars[n].get(fact, {}).get("holds", {}).values()) for n in nodes)
 
 
+def hakit_push_plays(
+    hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]], fact: str, targets: Sequence[str]
+) -> list[dict[str, str]]:
+    """Each node's rollout play (hakit_fresh / hakit_first / hakit_last / hakit_skip), in push order.
+
+    A cluster group lists its nodes by ascending priority (`hakit deploy`'s inventory): BACKUPs first,
+    and a fresh pair reversed (the node meant to hold the VIP takes it once, the others join as BACKUPs).
+    The playbook adds the hosts to their play's group in this order, once: `group_by` ran per host and
+    grouped them in the order their results came back, which reversed a fresh pair under load.
+    """
+    wanted = set(targets)
+    plays: list[dict[str, str]] = []
+    for group in sorted(groups):
+        if not group.startswith(("hakit_lb_", "hakit_db_", "hakit_hosts")):
+            continue
+        nodes = list(groups[group])
+        fresh = hakit_fresh(hostvars, nodes, fact)
+        for node in reversed(nodes) if fresh else nodes:
+            if node not in wanted:
+                play = "hakit_skip"
+            elif any(hostvars[node].get(fact, {}).get("holds", {}).values()):
+                play = "hakit_last"
+            else:
+                play = "hakit_fresh" if fresh else "hakit_first"
+            plays.append({"host": node, "play": play})
+    return plays
+
+
 def hakit_holders(results: Sequence[Mapping[str, Any]]) -> list[str]:
     """Hosts that hold any VIP, from the looped `holds` step results (item = the host asked)."""
     return sorted(str(r["item"]) for r in results if any(r.get("holds", {}).values()))
@@ -86,4 +114,5 @@ class FilterModule:
             "hakit_vip_problems": hakit_vip_problems,
             "hakit_holders": hakit_holders,
             "hakit_fresh": hakit_fresh,
+            "hakit_push_plays": hakit_push_plays,
         }
