@@ -233,11 +233,11 @@ def test_destroying_a_namespace_ends_what_still_runs_in_it() -> None:
             ["ip", "netns", "exec", ns, "setsid", "-f", "sh", "-c", "trap '' TERM; sleep 300"], check=True
         )
         deadline = time.monotonic() + 5
-        while not (pids := netns.namespace_pids(ns)):
+        while not (records := netns.namespace_processes(ns)):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         netns.destroy([ns])
         assert ns not in netns.existing_namespaces()
-        assert not [pid for pid in pids if netns.pid_alive(pid)]
+        assert not [record for record in records if is_running(record)]
     finally:
         netns.destroy([ns])

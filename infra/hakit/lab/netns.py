@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
-import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 
 from hakit.errors import HakitError
+from hakit.lab.procs import ProcRecord, proc_start_time, stop_records
 from hakit.render.sandbox import require_binary
 
 MAX_IFNAME = 15
@@ -168,32 +166,13 @@ def link_up(topology: Topology, host: str) -> None:
         run_ip("link", "set", bridge_port, "up", netns=topology.bridge_ns)
 
 
-def namespace_pids(ns: str) -> list[int]:
-    """PIDs of the processes living in a namespace (`ip netns pids`)."""
-    out = run_ip("netns", "pids", ns, check=False)
-    return [int(word) for word in out.split() if word.isdigit()]
-
-
-def end_processes(pids: list[int], grace: float = 2.0) -> None:
-    """SIGTERM the PIDs, SIGKILL those still there after `grace` seconds."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + grace
-        while (pids := [pid for pid in pids if pid_alive(pid)]) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not pids:
-            return
-
-
-def pid_alive(pid: int) -> bool:
-    """Is `pid` a live process (a zombie has ended: only its parent has not reaped it yet)?"""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+def namespace_processes(ns: str) -> list[ProcRecord]:
+    """The processes living in a namespace (`ip netns pids`), as records stopped by PID and start time."""
+    records = []
+    for word in run_ip("netns", "pids", ns, check=False).split():
+        if word.isdigit() and (start := proc_start_time(int(word))) is not None:
+            records.append(ProcRecord(f"{ns}-{word}", int(word), start, ns))
+    return records
 
 
 def destroy(namespaces: list[str]) -> None:
@@ -204,7 +183,7 @@ def destroy(namespaces: list[str]) -> None:
     """
     present = existing_namespaces()
     mine = [ns for ns in namespaces if ns in present]
-    end_processes([pid for ns in mine for pid in namespace_pids(ns)])
+    stop_records([record for ns in mine for record in namespace_processes(ns)])
     for ns in mine:
         with contextlib.suppress(HakitError):
             run_ip("netns", "del", ns)

@@ -233,7 +233,11 @@ def stop_records(records: list[ProcRecord], timeout: float = 3.0) -> None:
     deadline = time.monotonic() + timeout
     while any(is_running(r) for r in live) and time.monotonic() < deadline:
         time.sleep(0.02)
-    for record in live:
-        if is_running(record):
-            for pid in process_tree(record.pid):
-                _kill(pid, signal.SIGKILL)
+    killed = [r for r in live if is_running(r)]
+    for record in killed:
+        for pid in process_tree(record.pid):
+            _kill(pid, signal.SIGKILL)
+    # SIGKILL is not instant: callers delete the namespaces or report the lab gone right after this.
+    deadline = time.monotonic() + timeout
+    while any(is_running(r) for r in killed) and time.monotonic() < deadline:
+        time.sleep(0.02)
