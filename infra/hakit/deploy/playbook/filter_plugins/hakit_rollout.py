@@ -113,6 +113,5 @@ class FilterModule:
         return {
             "hakit_vip_problems": hakit_vip_problems,
             "hakit_holders": hakit_holders,
-            "hakit_fresh": hakit_fresh,
             "hakit_push_plays": hakit_push_plays,
         }
