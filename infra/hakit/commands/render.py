@@ -265,15 +265,17 @@ def render_command(
     ] = None,
 ) -> None:
     """Render keepalived / HAProxy / nginx configs for every host of INVENTORY into OUT/<host>/etc/..."""
-    from hakit.render import render_inventory
-    from hakit.render.writer import diff_tree, write_tree
     from hakit.spec.inventory import load_inventory
 
-    source = _source_name(inventory, source_name)
     if no_validate:
         validate = ValidateMode.no
     with _status(f"loading {inventory.as_posix()}") as status:
         inv = load_inventory(inventory)
+        # The renderers (and Jinja2) load once the inventory is valid: a bad one is reported sooner.
+        from hakit.render import render_inventory
+        from hakit.render.writer import diff_tree, write_tree
+
+        source = _source_name(inventory, source_name)
         status(f"rendering {len(inv.hosts)} hosts")
         tree = render_inventory(inv, source=source, root=root)
     document: dict[str, Any] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextvars import ContextVar
-from ipaddress import IPv4Interface, IPv6Interface, ip_network
+from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -120,19 +120,21 @@ class Inventory(SpecModel):
         yield from database_rules(self.databases, self.hosts, owner)
 
     def _unique_addresses(self) -> Iterator[Problem]:
-        seen: dict[str, str] = {}
+        # Keyed by (family, integer address): texts would be formatted for every host of a large fleet.
+        seen: dict[tuple[int, int], str] = {}
         for host_name, host in self.hosts.items():
             for if_name, interface in host.interfaces.items():
                 for field, value in (("address", interface.address), ("address6", interface.address6)):
                     if value is None:
                         continue
-                    ip = str(value.ip)
-                    if ip in seen:
+                    key = (value.version, int(value))
+                    if key in seen:
                         yield Problem(
                             ("hosts", host_name, "interfaces", if_name, field),
-                            f"{ip} is already used by {seen[ip]}",
+                            f"{value.ip} is already used by {seen[key]}",
                         )
-                    seen.setdefault(ip, f"{host_name}.{if_name}")
+                    else:
+                        seen[key] = f"{host_name}.{if_name}"
 
     def _interface_rules(self, cluster_name: str, cluster: LoadBalancer) -> Iterator[Problem]:
         for name, spec in cluster.vrrp.instances.items():
@@ -154,13 +156,13 @@ class Inventory(SpecModel):
                     )
                     continue
                 for position, vip in enumerate(spec.vips):
-                    if vip.ip not in own.network:
+                    if not _in_subnet(vip, own):
                         yield Problem(
                             (*loc, "vips", position),
                             f"{vip.ip} is outside {node}.{spec.interface}'s subnet {own.network} "
                             "(move it to routed_vips if it is routed to the nodes)",
                         )
-                    if vip.ip == own.ip:
+                    if vip.version == own.version and int(vip) == int(own):
                         yield Problem((*loc, "vips", position), f"{vip.ip} is the address of host {node!r}")
                 for position, track in enumerate(spec.track_interfaces):
                     if track not in self.hosts[node].interfaces:
@@ -170,27 +172,33 @@ class Inventory(SpecModel):
 
     def segment_of(self, node: str, interface: str, family: int) -> str | None:
         """The L2 segment (subnet) that `node`'s `interface` sits on for an address family."""
+        network = self._network_of(node, interface, family)
+        return str(network) if network is not None else None
+
+    def _network_of(self, node: str, interface: str, family: int) -> IPv4Network | IPv6Network | None:
         spec = self.hosts[node].interfaces.get(interface)
         if spec is None:
             return None
         own = spec.address if family == 4 else spec.address6
-        return str(own.network) if own is not None else None
+        return own.network if own is not None else None
 
     def _vrid_rules(self) -> Iterator[Problem]:
         """A VRID may appear once per segment and family: two routers with one VRID fight over the VIPs."""
-        seen: dict[tuple[str, int, int], str] = {}
+        # Networks, not their texts, as keys: one family per instance, so they compare and sort.
+        seen: dict[tuple[IPv4Network | IPv6Network, int], str] = {}
         for cluster_name, cluster in self.load_balancers.items():
             if not all(node in self.hosts for node in cluster.nodes):
                 continue
             for name, spec in cluster.vrrp.instances.items():
+                family = spec.family()
                 segments = {
                     segment
                     for node in cluster.nodes
-                    if (segment := self.segment_of(node, spec.interface, spec.family())) is not None
+                    if (segment := self._network_of(node, spec.interface, family)) is not None
                 }
-                ordered = sorted(segments, key=ip_network) if len(segments) > 1 else segments
+                ordered = sorted(segments) if len(segments) > 1 else segments
                 for segment in ordered:
-                    key = (segment, spec.family(), spec.vrid)
+                    key = (segment, spec.vrid)
                     if key in seen:
                         yield Problem(
                             ("load_balancers", cluster_name, "vrrp", "instances", name, "vrid"),
@@ -202,6 +210,14 @@ class Inventory(SpecModel):
     def hosts_of(self, cluster_name: str) -> list[str]:
         """The node host names of a load-balancer cluster, in inventory order."""
         return list(self.load_balancers[cluster_name].nodes)
+
+
+def _in_subnet(address: IPv4Interface | IPv6Interface, interface: IPv4Interface | IPv6Interface) -> bool:
+    """`address.ip in interface.network`, on integers: a fleet-wide rule would build two objects per VIP."""
+    network = interface.network
+    return address.version == network.version and (
+        int(address) & int(network.netmask) == int(network.network_address)
+    )
 
 
 def _rules_over_the_valid_parts(data: dict[str, Any], err: ValidationError) -> list[Problem]:

@@ -67,13 +67,15 @@ class LoadBalancer(SpecModel):
                 continue
             yield from self._priority_rules(name)
         yield from self._state_rules()
-        vips = self.vip_addresses()
+        # (family, integer) keys: formatting every VIP as text cost more than the rest of this rule.
+        vips = {(vip.version, int(vip)) for spec in self.vrrp.instances.values() for vip in spec.all_vips()}
         for name, frontend in self.proxy.frontends.items():
             for position, address in enumerate(frontend.addresses):
-                if address not in ("*", "::") and _normalized(address) not in vips:
+                if address not in ("*", "::") and _address_key(address) not in vips:
                     yield Problem(
                         ("proxy", "frontends", name, "addresses", position),
-                        f"{address} is not a VIP of this cluster (VIPs: {', '.join(sorted(vips))})",
+                        f"{address} is not a VIP of this cluster "
+                        f"(VIPs: {', '.join(sorted(self.vip_addresses()))})",
                     )
 
     def _priority_rules(self, name: str) -> Iterator[Problem]:
@@ -121,9 +123,10 @@ class LoadBalancer(SpecModel):
 
 
 @lru_cache(maxsize=1 << 16)
-def _normalized(address: str) -> str:
-    """The canonical text of an IP address ('fd00:0::1' -> 'fd00::1'); other text unchanged."""
+def _address_key(address: str) -> tuple[int, int] | None:
+    """(family, integer) of an IP address text ('fd00:0::1' and 'fd00::1' alike); None for other text."""
     try:
-        return str(ip_address(address))
+        ip = ip_address(address)
     except ValueError:
-        return address
+        return None
+    return ip.version, int(ip)

@@ -12,12 +12,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr
 
-from hakit.spec.base import DurationMs, IpAddress, Multiline, Name, Port, Problem, SpecModel, Token, parse_ip
+from hakit.spec.base import (
+    DurationMs,
+    IpAddress,
+    Multiline,
+    Name,
+    Port,
+    Problem,
+    SpecModel,
+    Token,
+    parse_ip,
+    shared_default,
+)
 from hakit.spec.proxy_routing import (
     HeaderRule,
     HostName,
@@ -95,6 +107,7 @@ DEFAULT_ERROR_PAGES = (429, 502, 503, 504)
 """Statuses that get hakit's built-in page when `error_pages` does not name them."""
 
 
+@lru_cache(maxsize=1 << 16)
 def address_problem(value: str) -> str | None:
     """Why `value` is neither an IPv4/IPv6 literal nor a DNS host name (None when it is one).
 
@@ -125,6 +138,8 @@ CheckType = Literal["http", "tcp", "mysql", "pgsql", "redis", "ssl-hello"]
 class HealthCheck(SpecModel):
     """Active health check of each server (HAProxy); nginx open source checks passively only."""
 
+    model_config = ConfigDict(frozen=True)  # one default instance is shared (`shared_default`)
+
     type: CheckType = Field(
         default="http", description="default for TCP backends without a health_check: tcp (connect)"
     )
@@ -150,6 +165,8 @@ class HealthCheck(SpecModel):
 
 class CircuitBreaker(SpecModel):
     """Take a server out after N errors seen on live traffic (HAProxy `observe layer7`, nginx `max_fails`)."""
+
+    model_config = ConfigDict(frozen=True)  # one default instance is shared (`shared_default`)
 
     error_limit: int = Field(
         default=10, ge=1, le=1000, description="consecutive errors (nginx: within fail_timeout)"
@@ -224,7 +241,7 @@ class Backend(SpecModel):
         description="source/uri hash consistently on both proxies (keys stay put when a server leaves)",
     )
     servers: dict[Name, Server] = Field(min_length=1)
-    health_check: HealthCheck | None = Field(default_factory=HealthCheck)
+    health_check: HealthCheck | None = Field(default_factory=shared_default(HealthCheck))
     cookie: Cookie | None = Field(
         default=None, description="HAProxy: stick each client to a server by cookie"
     )
@@ -244,7 +261,7 @@ class Backend(SpecModel):
         description="requests replayed after the backend may have seen them (HAProxy disable-l7-retry "
         "for every other method; connection failures are retried for all)",
     )
-    circuit_breaker: CircuitBreaker | None = Field(default_factory=CircuitBreaker)
+    circuit_breaker: CircuitBreaker | None = Field(default_factory=shared_default(CircuitBreaker))
     keepalive: int = Field(
         default=32, ge=0, le=10_000, description="idle upstream connections kept per worker"
     )
@@ -420,6 +437,8 @@ class Timeouts(SpecModel):
     (idempotent methods) or answered 504; a server dropping SYNs costs `connect` per attempt.
     """
 
+    model_config = ConfigDict(frozen=True)  # one default instance is shared (`shared_default`)
+
     connect: DurationMs = 1000
     client: DurationMs = 30_000
     server: DurationMs = 5000
@@ -430,13 +449,15 @@ class Timeouts(SpecModel):
 
     def rules(self) -> Iterator[Problem]:
         """A zero timeout means 'wait forever' to HAProxy: never a safe default."""
-        for name, value in self.model_dump().items():
-            if value <= 0:
+        for name in type(self).model_fields:
+            if getattr(self, name) <= 0:
                 yield Problem((name,), "must be longer than 0 (0 would mean: wait forever)")
 
 
 class Stats(SpecModel):
     """Statistics: HAProxy stats page + Prometheus `/metrics`; nginx `stub_status`."""
+
+    model_config = ConfigDict(frozen=True)  # one default instance is shared (`shared_default`)
 
     enabled: bool = True
     address: IpAddress = Field(default=IPv4Address("127.0.0.1"))
@@ -458,6 +479,8 @@ class Stats(SpecModel):
 class Peers(SpecModel):
     """HAProxy `peers`: stick tables (rate-limit counters) synchronised between nodes and across reloads."""
 
+    model_config = ConfigDict(frozen=True)  # one default instance is shared (`shared_default`)
+
     enabled: bool = Field(default=True, description="rendered when a stick table exists (HAProxy only)")
     port: Port = Field(default=10000, description="TCP port of the peers protocol on each node's address")
 
@@ -478,8 +501,8 @@ class Proxy(SpecModel):
     kind: Literal["haproxy", "nginx"]
     frontends: dict[Name, Frontend] = Field(min_length=1)
     backends: dict[Name, Backend] = Field(min_length=1)
-    timeouts: Timeouts = Field(default_factory=Timeouts)
-    stats: Stats = Field(default_factory=Stats)
+    timeouts: Timeouts = Field(default_factory=shared_default(Timeouts))
+    stats: Stats = Field(default_factory=shared_default(Stats))
     health_port: Port = Field(default=8405, description="loopback liveness endpoint polled by keepalived")
     error_pages: dict[int, Multiline] = Field(
         default_factory=dict, description="status -> HTML body; 429/502/503/504 have built-in pages"
@@ -504,7 +527,7 @@ class Proxy(SpecModel):
     idle_close_on_response: bool = Field(
         default=True, description="HAProxy: on reload, close idle keep-alive connections after a response"
     )
-    peers: Peers = Field(default_factory=Peers)
+    peers: Peers = Field(default_factory=shared_default(Peers))
     log_format: Literal["structured", "classic"] = Field(
         default="structured",
         description="structured: JSON access log (upstream, status, timings, retries, termination)",
@@ -515,7 +538,9 @@ class Proxy(SpecModel):
         default_factory=list,
         description="extra syslog targets: /dev/log style sockets or host:port (UDP)",
     )
-    raw: ProxyRaw = Field(default_factory=ProxyRaw, description="raw lines of the proxy-wide sections")
+    raw: ProxyRaw = Field(
+        default_factory=shared_default(ProxyRaw), description="raw lines of the proxy-wide sections"
+    )
     template_dir: AbsPath | None = Field(
         default=None,
         description="directory whose haproxy/haproxy.cfg.j2 or nginx/nginx.conf.j2 replaces hakit's",

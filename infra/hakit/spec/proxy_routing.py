@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from hakit.spec.base import Name, Problem, SpecModel, Text
 
@@ -119,6 +119,8 @@ HAPROXY_SECTIONS = frozenset(
 
 class ProxyRaw(SpecModel):
     """Raw lines of the proxy-wide sections (an escape hatch; `hakit report` flags them as unmodelled)."""
+
+    model_config = ConfigDict(frozen=True)  # one default instance is shared (`shared_default`)
 
     global_: list[RawLine] = Field(default_factory=list, alias="global", description="HAProxy global")
     defaults: list[RawLine] = Field(default_factory=list, description="HAProxy defaults")

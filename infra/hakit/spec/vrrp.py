@@ -7,7 +7,7 @@ from decimal import Decimal
 from ipaddress import IPv4Interface, IPv6Interface, ip_interface
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, ConfigDict, Field, SecretStr
 from pydantic_core import PydanticCustomError
 
 from hakit.spec.base import (
@@ -19,6 +19,7 @@ from hakit.spec.base import (
     SpecModel,
     check_ip_scope,
     fast_ipv4_interface,
+    shared_default,
 )
 
 PASSWORD_FORBIDDEN = TOKEN_FORBIDDEN | {"!"}
@@ -72,6 +73,8 @@ class VrrpAuth(SpecModel):
 class Garp(SpecModel):
     """Gratuitous ARP / unsolicited NA behaviour after a node becomes MASTER (keepalived defaults)."""
 
+    model_config = ConfigDict(frozen=True)  # one default instance is shared (`shared_default`)
+
     master_delay: int = Field(default=5, ge=0, le=255, description="seconds before the second GARP burst")
     master_repeat: int = Field(default=5, ge=1, le=255, description="GARP messages per burst")
     master_refresh: int = Field(
@@ -85,6 +88,8 @@ class Garp(SpecModel):
 
 class TrackProxy(SpecModel):
     """The `vrrp_script` checking that the local proxy answers on its health port."""
+
+    model_config = ConfigDict(frozen=True)  # one default instance is shared (`shared_default`)
 
     enabled: bool = True
     interval: DurationMs = Field(default=1000, description="how often the check runs (whole seconds)")
@@ -133,20 +138,22 @@ class VrrpInstance(SpecModel):
 
     def rules(self) -> Iterator[Problem]:
         """One address family per instance; no VIP twice; nopreempt and preempt_delay exclude each other."""
+        family = self.family()
         for group_name, group in (("vips", self.vips), ("routed_vips", self.routed_vips)):
             for position, vip in enumerate(group):
-                if vip.version != self.family():
+                if vip.version != family:
                     yield Problem(
                         (group_name, position),
                         f"an instance carries one address family: {vip} is IPv{vip.version}, "
-                        f"the first VIP is IPv{self.family()} (use a second instance)",
+                        f"the first VIP is IPv{family} (use a second instance)",
                     )
-        seen: set[str] = set()
+        seen: set[tuple[int, int]] = set()  # (family, address): no text per VIP
         for group_name, group in (("vips", self.vips), ("routed_vips", self.routed_vips)):
             for position, vip in enumerate(group):
-                if str(vip.ip) in seen:
+                key = (vip.version, int(vip))
+                if key in seen:
                     yield Problem((group_name, position), f"VIP {vip.ip} is listed twice")
-                seen.add(str(vip.ip))
+                seen.add(key)
         if self.nopreempt and self.preempt_delay:
             yield Problem(("preempt_delay",), "has no effect with nopreempt: remove one of them")
         if len(set(self.track_interfaces)) != len(self.track_interfaces):
@@ -166,12 +173,12 @@ class Vrrp(SpecModel):
         default=True, description="unicast adverts to the peers (clouds and many DCs block multicast)"
     )
     auth: VrrpAuth | None = Field(default=None, description="VRRPv2 only")
-    track_proxy: TrackProxy = Field(default_factory=TrackProxy)
+    track_proxy: TrackProxy = Field(default_factory=shared_default(TrackProxy))
     notify: bool = Field(default=True, description="run the notify script on every state change")
     notify_master_rx_lower_pri: bool = Field(
         default=True, description="call the notify script when a MASTER hears a lower-priority MASTER"
     )
-    garp: Garp = Field(default_factory=Garp)
+    garp: Garp = Field(default_factory=shared_default(Garp))
     instances: dict[Name, VrrpInstance] = Field(min_length=1)
     sync_groups: dict[Name, list[str]] = Field(
         default_factory=dict, description="instances that change state together"
