@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import lru_cache
-from ipaddress import ip_address
 from typing import Literal
 
 from pydantic import Field
 
-from hakit.spec.base import Problem, SpecModel
+from hakit.spec.base import Problem, SpecModel, parse_ip
 from hakit.spec.proxy import Proxy
 from hakit.spec.vrrp import Priority, Vrrp
 
@@ -126,7 +125,7 @@ class LoadBalancer(SpecModel):
 def _address_key(address: str) -> tuple[int, int] | None:
     """(family, integer) of an IP address text ('fd00:0::1' and 'fd00::1' alike); None for other text."""
     try:
-        ip = ip_address(address)
+        ip = parse_ip(address)
     except ValueError:
         return None
     return ip.version, int(ip)

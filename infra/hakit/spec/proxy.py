@@ -281,12 +281,13 @@ class Backend(SpecModel):
             )
         seen: dict[str, str] = {}
         for name, server in self.servers.items():
-            if server.endpoint() in seen:
+            endpoint = server.endpoint()
+            if endpoint in seen:
                 yield Problem(
-                    ("servers", name, "address"),
-                    f"same address and port as server {seen[server.endpoint()]!r}",
+                    ("servers", name, "address"), f"same address and port as server {seen[endpoint]!r}"
                 )
-            seen.setdefault(server.endpoint(), name)
+            else:
+                seen[endpoint] = name
 
     def check_type(self) -> CheckType | None:
         """The active check protocol: TCP backends default to a connect check, never to an HTTP probe."""
