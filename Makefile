@@ -26,11 +26,21 @@ demo: venv
 	$(RUN) hakit render examples/inventory.yaml -o out --validate=auto
 
 ## The test suite (unit, render with real daemons, labs, ops). HAKIT_REQUIRE_BINARIES=1 turns skips into failures.
+## Two phases, each with its summary: TEST_WORKERS pytest-xdist workers (a test module stays on one worker, so
+## a module's lab is built once) run everything but the timing drills; then the timing drills (marker
+## `serial`) run alone, with no CPU-heavy job beside them to skew their RTO limits. Either failing fails `make test`.
+TEST_WORKERS ?= 2
+XDIST = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: venv
-	$(RUN) pytest $(PYTEST_ARGS)
+	@$(RUN) pytest --phase=parallel $(XDIST) $(PYTEST_ARGS); first=$$?; \
+	[ $$first -ne 2 ] || exit 2; \
+	$(RUN) pytest --phase=serial $(PYTEST_ARGS); second=$$?; \
+	echo "make test: parallel phase exit $$first, serial phase exit $$second (5: nothing selected)"; \
+	for rc in $$first $$second; do [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc; done; \
+	[ $$first -eq 0 ] || [ $$second -eq 0 ] || exit 5
 
 test-fast: venv
-	$(RUN) pytest -m "not lab and not db and not slow" $(PYTEST_ARGS)
+	$(RUN) pytest $(XDIST) -m "not lab and not db and not slow" $(PYTEST_ARGS)
 
 lint: venv
 	$(RUN) ruff check infra tests bench scripts examples

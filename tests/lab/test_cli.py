@@ -15,7 +15,7 @@ from hakit.lab.netns import existing_namespaces
 from hakit.lab.procs import ProcRecord, is_running
 from support import require_binaries, require_root
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.serial]
 
 INVENTORY = Path(__file__).parent / "haproxy.yaml"
 

@@ -14,7 +14,7 @@ from hakit.lab.drills import POSTS_503, POSTS_HANG, DrillResult, DrillRunner
 from hakit.lab.runtime import Lab
 from lab_support import running_lab
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.serial]
 
 HERE = Path(__file__).parent
 SKEW_SLACK = 0.25

@@ -22,7 +22,7 @@ from hakit.lab.session import open_inventory, tune
 from hakit.lab.vip import _parse
 from support import require_binaries
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.serial]
 
 HERE = Path(__file__).parent
 

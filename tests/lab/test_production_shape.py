@@ -13,7 +13,7 @@ from hakit.lab.drills import DrillRunner
 from hakit.lab.runtime import Lab
 from lab_support import running_lab
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.serial]
 
 INVENTORY = Path(__file__).parent / "production.yaml"
 

@@ -15,7 +15,7 @@ from hakit.lab.runtime import Lab
 from hakit.lab.session import open_inventory
 from lab_support import running_lab
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.serial]
 
 INVENTORY = Path(__file__).parent / "routed.yaml"
 

@@ -28,7 +28,7 @@ from hakit.render.writer import write_tree
 from hakit.spec.inventory import Inventory
 from support import require_binaries, require_root
 
-pytestmark = pytest.mark.db
+pytestmark = [pytest.mark.db, pytest.mark.serial]  # a VIP failover under writes: run alone
 
 PAIR = "main"
 NODES = ("db1", "db2")
