@@ -348,6 +348,8 @@ def _number(value: str) -> Any:
 
 
 def _timestamp(value: str, line: int) -> Any:
+    if yaml.SafeLoader.timestamp_regexp.match(value) is None:
+        return value  # `2024-01-02 10:00:00#x`: `_TIMESTAMP` lets any tail through, PyYAML's form does not
     node = yaml.ScalarNode("tag:yaml.org,2002:timestamp", value)
     try:
         return yaml.SafeLoader.construct_yaml_timestamp(_TIMESTAMPS, node)
