@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,15 @@ from proxy_inventory import inventory, proxy_of
 from support import require_binaries, require_root
 
 pytestmark = pytest.mark.daemons
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A directory with a short path, removed afterwards: a unix socket's path must stay within 97 characters
+    (tmp_path is longer under an xdist worker, and with a long user name)."""
+    path = Path(tempfile.mkdtemp(prefix="hakit-redirect-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -40,7 +52,7 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> No
 
 
 @pytest.mark.parametrize("kind", ["haproxy", "nginx"])
-def test_the_redirect_names_the_tls_port(tmp_path: Path, kind: str) -> None:
+def test_the_redirect_names_the_tls_port(tmp_path: Path, short_dir: Path, kind: str) -> None:
     binaries = require_binaries(kind, "openssl")
     require_root()
     plain, tls = free_port(), free_port()
@@ -54,13 +66,13 @@ def test_the_redirect_names_the_tls_port(tmp_path: Path, kind: str) -> None:
         "tls": {"cert": "/etc/ssl/private/www.pem", "port": tls},
         "redirect_https": True,
     }
-    root = tmp_path / "root"
+    root = short_dir / "root"
     from hakit.render import render_inventory
 
     tree = render_inventory(Inventory.model_validate(data), source="live.yaml", root=str(root))
     write_tree({"n1": tree["n1"]}, tmp_path / "out")
     node = tmp_path / "out" / "n1"
-    node.rename(root)
+    shutil.move(node, root)
     for directory in ("run/haproxy", "var/lib/haproxy", "var/log/nginx", "var/lib/nginx", "etc/ssl/private"):
         (root / directory).mkdir(parents=True, exist_ok=True)
     pem = root / "etc/ssl/private/www.pem"
