@@ -14,7 +14,7 @@ from typing import Any
 from hakit.spec import yaml_reader
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_yaml_fast_path import assert_same_or_declined
+from test_yaml_fast_path import assert_same_or_declined, typed
 
 DOCUMENTS = settings(
     max_examples=int(__import__("os").environ.get("FAST_YAML_EXAMPLES", "400")),
@@ -168,3 +168,17 @@ def test_block_documents_are_read_like_libyaml_reads_them(document: tuple[str, b
         fast = yaml_reader._simple_block_yaml(text)
         assert fast is not None
         assert_no_shared_containers(fast.data)
+
+
+def test_lines_past_the_remembered_ones_read_the_same(monkeypatch: Any) -> None:
+    """Past `_SEEN_LINES` distinct lines, each line is read on its own: same data, same lines."""
+    text = "".join(
+        f"h{host}:\n  port: 8080\n  tags: [a, b]\n  up: true\n  at: 198.18.0.{host}\n" for host in range(9)
+    )
+    full = yaml_reader._simple_block_yaml(text)
+    monkeypatch.setattr(yaml_reader, "_SEEN_LINES", 3)
+    capped = yaml_reader._simple_block_yaml(text)
+    assert full is not None and capped is not None
+    assert typed(capped.data) == typed(full.data)
+    assert dict(capped.lines.items()) == dict(full.lines.items())
+    assert_no_shared_containers(capped.data)

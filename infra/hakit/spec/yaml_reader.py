@@ -408,6 +408,8 @@ _FAST_MAX_DEPTH = 50
 _GIVE_UP = object()
 _NO_PENDING_KEY = object()
 _BELOW = object()
+_SEEN_LINES = 100_000
+"""Distinct lines the fast reader remembers (about 10 MB; a 5 MB inventory of 10,000 hosts has 64,000)."""
 
 
 def _simple_block_yaml(text: str) -> YamlDocument | None:
@@ -418,7 +420,7 @@ def _simple_block_yaml(text: str) -> YamlDocument | None:
     Anything else (anchors, aliases, merges, tags, block scalars, multi-line scalars, flow mappings,
     tabs, duplicate keys, deep nesting, errors) returns None and the libyaml path reads the file, so
     every value, line and error is the one that path gives. Scalars resolve with the same `_plain`.
-    About six times faster than the event walk on a large inventory.
+    About five times faster than the event walk on a large inventory.
     """
     if _has_control_character(text) or text.startswith("...") or "\n..." in text:
         return None  # `...` ends a document (or starts a key): the full parser reads it
@@ -503,7 +505,9 @@ def _simple_block_yaml(text: str) -> YamlDocument | None:
                 started = True
                 continue
             key, value = read
-            if not isinstance(value, list | dict):  # immutable: may be shared; lists and dicts never are
+            # Only immutable values may be shared (a list or dict never is), and only so many lines are
+            # remembered: repeats show up early, and a file of distinct lines must not double its memory.
+            if not isinstance(value, list | dict) and len(seen) < _SEEN_LINES:
                 seen[line] = (indent, key, value)
         if key in container:
             return None  # a duplicate: the full parser reports it
