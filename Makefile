@@ -35,7 +35,8 @@ test: venv
 	@$(RUN) pytest --phase=parallel $(XDIST) $(PYTEST_ARGS); first=$$?; \
 	[ $$first -ne 2 ] || exit 2; \
 	$(RUN) pytest --phase=serial $(PYTEST_ARGS); second=$$?; \
-	echo "make test: parallel phase exit $$first, serial phase exit $$second (5: nothing selected)"; \
+	echo "make test: parallel phase exit $$first, serial phase exit $$second (5: nothing selected);" \
+		"load average $$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"; \
 	for rc in $$first $$second; do [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc; done; \
 	[ $$first -eq 0 ] || [ $$second -eq 0 ] || exit 5
 
