@@ -179,7 +179,7 @@ def entry() -> None:
         main()
     finally:
         # Interpreter shutdown runs several full collections over every object still alive (schemas,
-        # templates, caches, what a command built): a quarter of a second after rendering 1000 hosts.
+        # templates, caches, what a command built): 0.1-0.3 s after rendering 1000 hosts.
         # Frozen objects are skipped; the process ends right after, so nothing needs collecting.
         gc.freeze()
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_address, ip_interface
 from pathlib import Path
 
 import pytest
-from hakit.spec.base import Problem, SpecModel, shared_default
+from hakit.spec.base import Problem, SpecModel, address_key, shared_default
 from hakit.spec.inventory import load_inventory
 from hakit.spec.proxy import Timeouts
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ConfigDict, Field, ValidationError
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "inventory.yaml"
@@ -106,3 +109,30 @@ def test_inventory_defaults_are_shared_and_frozen() -> None:
     with pytest.raises(ValidationError, match="frozen"):
         edge.proxy.timeouts.server = 1
     assert api.proxy.timeouts.server == Timeouts().server
+
+
+_SCOPES = st.sampled_from([None, "eth0", "eth1"])
+
+
+@st.composite
+def _addresses(draw: st.DrawFn) -> IPv4Address | IPv6Address | IPv4Interface | IPv6Interface:
+    """IPv4/IPv6 addresses and interfaces from a small pool, so equal pairs come up often."""
+    number = draw(st.sampled_from([0, 1, 167772161, 2**32 - 1, 2**96 + 1]))
+    if draw(st.booleans()) and number < 2**32:
+        text = str(IPv4Address(number))
+    else:
+        scope = draw(_SCOPES)
+        text = str(IPv6Address(number)) + (f"%{scope}" if scope else "")
+    if draw(st.booleans()):
+        return ip_interface(f"{text}/{draw(st.sampled_from([24, 32]))}")
+    return ip_address(text)
+
+
+@given(_addresses(), _addresses())
+def test_address_keys_are_equal_exactly_when_the_addresses_are(
+    first: IPv4Address | IPv6Address, second: IPv4Address | IPv6Address
+) -> None:
+    """The fleet-wide rules compare keys where they compared texts: scope ids still tell link-locals apart."""
+    first_ip = first.ip if isinstance(first, IPv4Interface | IPv6Interface) else first
+    second_ip = second.ip if isinstance(second, IPv4Interface | IPv6Interface) else second
+    assert (address_key(first) == address_key(second)) == (str(first_ip) == str(second_ip))

@@ -336,6 +336,18 @@ def parse_ip(text: str) -> IPv4Address | IPv6Address:
     return ip_address(text)
 
 
+AddressKey = tuple[int, int, str | None]
+"""(family, integer, IPv6 scope id) of an address: equal exactly when `ipaddress` calls them equal."""
+
+
+def address_key(address: IPv4Address | IPv6Address) -> AddressKey:
+    """The `AddressKey` of an address or interface (an interface's own address; the prefix is ignored).
+
+    Fleet-wide rules compare thousands of addresses: formatting each as text cost more than the rules.
+    """
+    return address.version, int(address), getattr(address, "scope_id", None)
+
+
 _OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
 """A dotted quad exactly as `ipaddress` writes it (no leading zeros): read here, without its slow parser.

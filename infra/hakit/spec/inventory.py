@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from hakit.spec.backup import Backups, backup_rules
-from hakit.spec.base import Name, Problem, SpecModel
+from hakit.spec.base import AddressKey, Name, Problem, SpecModel, address_key
 from hakit.spec.hosts import Host
 from hakit.spec.loadbalancer import LoadBalancer, Node
 from hakit.spec.loader import load_model
@@ -120,14 +120,13 @@ class Inventory(SpecModel):
         yield from database_rules(self.databases, self.hosts, owner)
 
     def _unique_addresses(self) -> Iterator[Problem]:
-        # Keyed by (family, integer address): texts would be formatted for every host of a large fleet.
-        seen: dict[tuple[int, int], str] = {}
+        seen: dict[AddressKey, str] = {}
         for host_name, host in self.hosts.items():
             for if_name, interface in host.interfaces.items():
                 for field, value in (("address", interface.address), ("address6", interface.address6)):
                     if value is None:
                         continue
-                    key = (value.version, int(value))
+                    key = address_key(value)
                     if key in seen:
                         yield Problem(
                             ("hosts", host_name, "interfaces", if_name, field),
@@ -162,7 +161,7 @@ class Inventory(SpecModel):
                             f"{vip.ip} is outside {node}.{spec.interface}'s subnet {own.network} "
                             "(move it to routed_vips if it is routed to the nodes)",
                         )
-                    if vip.version == own.version and int(vip) == int(own):
+                    if address_key(vip) == address_key(own):
                         yield Problem((*loc, "vips", position), f"{vip.ip} is the address of host {node!r}")
                 for position, track in enumerate(spec.track_interfaces):
                     if track not in self.hosts[node].interfaces:

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from hakit.spec.base import Problem, SpecModel, parse_ip
+from hakit.spec.base import AddressKey, Problem, SpecModel, address_key, parse_ip
 from hakit.spec.proxy import Proxy
 from hakit.spec.vrrp import Priority, Vrrp
 
@@ -66,8 +66,7 @@ class LoadBalancer(SpecModel):
                 continue
             yield from self._priority_rules(name)
         yield from self._state_rules()
-        # (family, integer) keys: formatting every VIP as text cost more than the rest of this rule.
-        vips = {(vip.version, int(vip)) for spec in self.vrrp.instances.values() for vip in spec.all_vips()}
+        vips = {address_key(vip) for spec in self.vrrp.instances.values() for vip in spec.all_vips()}
         for name, frontend in self.proxy.frontends.items():
             for position, address in enumerate(frontend.addresses):
                 if address not in ("*", "::") and _address_key(address) not in vips:
@@ -122,10 +121,9 @@ class LoadBalancer(SpecModel):
 
 
 @lru_cache(maxsize=1 << 16)
-def _address_key(address: str) -> tuple[int, int] | None:
-    """(family, integer) of an IP address text ('fd00:0::1' and 'fd00::1' alike); None for other text."""
+def _address_key(address: str) -> AddressKey | None:
+    """The `AddressKey` of an IP address text ('fd00:0::1' and 'fd00::1' alike); None for other text."""
     try:
-        ip = parse_ip(address)
+        return address_key(parse_ip(address))
     except ValueError:
         return None
-    return ip.version, int(ip)

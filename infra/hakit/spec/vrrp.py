@@ -12,11 +12,13 @@ from pydantic_core import PydanticCustomError
 
 from hakit.spec.base import (
     TOKEN_FORBIDDEN,
+    AddressKey,
     DurationMs,
     IfName,
     Name,
     Problem,
     SpecModel,
+    address_key,
     check_ip_scope,
     fast_ipv4_interface,
     shared_default,
@@ -147,10 +149,10 @@ class VrrpInstance(SpecModel):
                         f"an instance carries one address family: {vip} is IPv{vip.version}, "
                         f"the first VIP is IPv{family} (use a second instance)",
                     )
-        seen: set[tuple[int, int]] = set()  # (family, address): no text per VIP
+        seen: set[AddressKey] = set()
         for group_name, group in (("vips", self.vips), ("routed_vips", self.routed_vips)):
             for position, vip in enumerate(group):
-                key = (vip.version, int(vip))
+                key = address_key(vip)
                 if key in seen:
                     yield Problem((group_name, position), f"VIP {vip.ip} is listed twice")
                 seen.add(key)
