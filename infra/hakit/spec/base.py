@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache, lru_cache
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address, ip_address
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_address
 from socket import inet_aton
 from types import UnionType
 from typing import Annotated, Any, NamedTuple, TypeVar, Union, get_args, get_origin
@@ -337,14 +337,16 @@ def parse_ip(text: str) -> IPv4Address | IPv6Address:
 
 
 AddressKey = tuple[int, int, str | None]
-"""(family, integer, IPv6 scope id) of an address: equal exactly when `ipaddress` calls them equal."""
+"""(family, integer, IPv6 scope id) of an address: equal exactly when the addresses' texts are."""
 
 
 def address_key(address: IPv4Address | IPv6Address) -> AddressKey:
-    """The `AddressKey` of an address or interface (an interface's own address; the prefix is ignored).
+    """The `AddressKey` of an address, or of an interface's `.ip` (which Python gives without scope id).
 
     Fleet-wide rules compare thousands of addresses: formatting each as text cost more than the rules.
     """
+    if isinstance(address, IPv4Interface | IPv6Interface):
+        return address.version, int(address), None
     return address.version, int(address), getattr(address, "scope_id", None)
 
 
