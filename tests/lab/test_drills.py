@@ -77,6 +77,10 @@ def test_clean_stop_moves_vip_within_one_advert(haproxy_lab: Lab) -> None:
     assert result.failed <= 2, result
 
 
+CRASH_TEARDOWN_MS = 30.0
+"""How long after SIGKILL a crashed proxy's sockets may still accept (a loaded 2-core machine: 4-18 ms)."""
+
+
 @pytest.mark.parametrize("number", [5, 6])
 def test_master_crash_moves_vip_within_protocol_limit(haproxy_lab: Lab, number: int) -> None:
     """Crash (SIGKILL of keepalived and the proxy), or node death (crash + link down)."""
@@ -84,7 +88,13 @@ def test_master_crash_moves_vip_within_protocol_limit(haproxy_lab: Lab, number: 
     _assert_loaded(result)
     assert result.detect_s is not None
     assert result.detect_s <= haproxy_lab.plan.crash_limit() + SKEW_SLACK, result
-    assert result.failed <= 2, result
+    # A crash loses what the dying proxy held: the requests in flight when SIGKILL landed and the new
+    # connections (one every 10 ms) its listener accepted while the kernel tore it down. Two losses pass
+    # as before; more must all have started within that teardown, since a request started after it
+    # finds the port closed and its refused connect is retried until the VIP has moved.
+    if result.failed > 2:
+        assert result.failed <= 5, result
+        assert float(result.extra["last_failure_ms"]) <= CRASH_TEARDOWN_MS, result
 
 
 def test_returning_master_preempts(haproxy_lab: Lab) -> None:

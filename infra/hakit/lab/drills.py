@@ -147,6 +147,7 @@ def _account(result: DrillResult, records: list[Record], fault_at: float) -> Non
     result.extra["baseline_ms"] = round(baseline * 1000, 2)
     failures = [r for r in records if not r[3] or r[3] >= 500]
     if failures:
+        result.extra["last_failure_ms"] = round(max(r[1] - fault_at for r in failures) * 1000, 1)
         # kind (n: new connection, k: keep-alive) @ start relative to the fault / duration / status or why
         result.extra["failures"] = " ".join(
             f"{r[0]}@{(r[1] - fault_at) * 1000:+.0f}ms/{(r[2] - r[1]) * 1000:.0f}ms/{r[3] or r[5]}"
