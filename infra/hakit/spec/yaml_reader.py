@@ -67,7 +67,8 @@ _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _INT = re.compile(r"[-+]?(?:[0-9][0-9_]*|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+)")
 _FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?")
 _INF_NAN = re.compile(r"([-+]?)\.(?:(inf|Inf|INF)|(nan|NaN|NAN))")
-_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}.*)?")
+_TIMESTAMP = yaml.SafeLoader.timestamp_regexp
+"""PyYAML's own timestamp form (use with `fullmatch`): only a text it takes goes to its constructor."""
 _MERGE = "<<"
 
 
@@ -348,8 +349,6 @@ def _number(value: str) -> Any:
 
 
 def _timestamp(value: str, line: int) -> Any:
-    if yaml.SafeLoader.timestamp_regexp.match(value) is None:
-        return value  # `2024-01-02 10:00:00#x`: `_TIMESTAMP` lets any tail through, PyYAML's form does not
     node = yaml.ScalarNode("tag:yaml.org,2002:timestamp", value)
     try:
         return yaml.SafeLoader.construct_yaml_timestamp(_TIMESTAMPS, node)
