@@ -9,6 +9,7 @@ left to that walk. The differential tests below are the proof; the IP shortcuts 
 from __future__ import annotations
 
 import math
+import pickle
 import sys
 from datetime import date, datetime
 from ipaddress import IPv4Interface, ip_address, ip_interface
@@ -332,13 +333,21 @@ def test_fast_ipv4_interface_builds_what_ipaddress_builds(number: int, prefix: i
     text = str(ip_address(number)) + ("" if prefix is None else f"/{prefix}")
     built = fast_ipv4_interface(text)
     expected = IPv4Interface(text)
-    assert isinstance(built, IPv4Interface)
-    assert (built, built.network, built.netmask, str(built)) == (
+    assert type(built) is IPv4Interface
+    assert (built, built.network, built.netmask, str(built), hash(built), vars(built)) == (
         expected,
         expected.network,
         expected.netmask,
         str(expected),
+        hash(expected),
+        vars(expected),
     )
+    assert (built.hostmask, built.with_netmask, built.is_private) == (
+        expected.hostmask,
+        expected.with_netmask,
+        expected.is_private,
+    )
+    assert pickle.loads(pickle.dumps(built)) == expected
     assert parse_ip(str(ip_address(number))) == ip_address(number)
 
 
@@ -402,3 +411,14 @@ def test_lines_of_a_large_document_are_the_libyaml_lines() -> None:
     assert fast.lines == reference.lines
     for path in reference.lines:
         assert fast.lines[path] == reference.lines[path]
+
+
+def test_interfaces_from_parts_only_while_ipaddress_stores_the_same() -> None:
+    from hakit.spec import base
+
+    assert base._ipv4_interface is base._interface_from_parts  # this Python's ipaddress matches
+    one, other = IPv4Interface("198.18.3.11/24"), IPv4Interface("198.18.3.11/25")
+    assert base._same_interface(one, IPv4Interface("198.18.3.11/24"))
+    assert not base._same_interface(one, other)
+    built = base._interface_from_parts(0xC612030B, 24)
+    assert built.network is base._interface_from_parts(0xC612030C, 24).network  # one per segment

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache, lru_cache
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_address
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, ip_address
 from socket import inet_aton
 from types import UnionType
 from typing import Annotated, Any, NamedTuple, TypeVar, Union, get_args, get_origin
@@ -363,17 +363,57 @@ _IPV4_WITH_PREFIX = re.compile(rf"({_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET})(?:/(3
 def fast_ipv4_interface(value: Any) -> Any:
     """`IPv4Interface(value)` for a canonical `a.b.c.d[/n]` text, built from integers; any other value as is.
 
-    A `BeforeValidator` for IPv4 interface fields: the same object `ipaddress` would build, three times
+    A `BeforeValidator` for IPv4 interface fields: the same object `ipaddress` would build, several times
     faster; every other input (and so every error) goes to the field's own validator unchanged.
     """
     if isinstance(value, str):
         found = _IPV4_WITH_PREFIX.fullmatch(value)
         if found is not None:
             address, prefix = found.group(1, 2)
-            return IPv4Interface(
-                (int.from_bytes(inet_aton(address)), int(prefix) if prefix is not None else 32)
+            return _ipv4_interface(
+                int.from_bytes(inet_aton(address)), int(prefix) if prefix is not None else 32
             )
     return value
+
+
+_NETMASKS = tuple((1 << 32) - (1 << (32 - prefix)) for prefix in range(33))
+
+
+@lru_cache(maxsize=1 << 14)
+def _ipv4_network(network: int, prefix: int) -> IPv4Network:
+    """One (immutable) network object per segment: the nodes and VIPs of a pair share their /24."""
+    return IPv4Network((network, prefix))
+
+
+def _interface_from_parts(address: int, prefix: int) -> IPv4Interface:
+    """What `IPv4Interface.__init__` stores, with the segment's network shared instead of rebuilt.
+
+    Building the network (two more address objects) was most of the cost of an interface field.
+    """
+    interface: Any = IPv4Interface.__new__(IPv4Interface)  # its private fields are set below
+    interface._ip = address
+    network = _ipv4_network(address & _NETMASKS[prefix], prefix)
+    interface.network = network
+    interface.netmask = network.netmask
+    interface._prefixlen = prefix
+    return interface
+
+
+def _same_interface(first: IPv4Interface, second: IPv4Interface) -> bool:
+    return type(first) is type(second) and (first, str(first), vars(first)) == (
+        second,
+        str(second),
+        vars(second),
+    )
+
+
+_ipv4_interface: Callable[[int, int], IPv4Interface] = (
+    _interface_from_parts
+    if _same_interface(_interface_from_parts(0xC612030B, 24), IPv4Interface((0xC612030B, 24)))
+    else lambda address, prefix: IPv4Interface((address, prefix))
+)
+"""Interfaces from integers: built from parts while this Python's `ipaddress` stores what it did when
+written (checked once here; otherwise its own constructor)."""
 
 
 IpAddress = Annotated[IPv4Address | IPv6Address, BeforeValidator(check_ip_scope)]

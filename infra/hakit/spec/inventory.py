@@ -139,8 +139,10 @@ class Inventory(SpecModel):
         for name, spec in cluster.vrrp.instances.items():
             loc = ("load_balancers", cluster_name, "vrrp", "instances", name)
             family = spec.family()
+            vips = [(position, vip, address_key(vip)) for position, vip in enumerate(spec.vips)]
             for node in cluster.nodes:
-                interface = self.hosts[node].interfaces.get(spec.interface)
+                interfaces = self.hosts[node].interfaces
+                interface = interfaces.get(spec.interface)
                 if interface is None:
                     yield Problem((*loc, "interface"), f"host {node!r} has no interface {spec.interface!r}")
                     continue
@@ -154,17 +156,18 @@ class Inventory(SpecModel):
                         f"IPv{family} VIPs need an IPv{family} {field} on {node}.{spec.interface}",
                     )
                     continue
-                for position, vip in enumerate(spec.vips):
+                own_key = address_key(own)
+                for position, vip, vip_key in vips:
                     if not _in_subnet(vip, own):
                         yield Problem(
                             (*loc, "vips", position),
                             f"{vip.ip} is outside {node}.{spec.interface}'s subnet {own.network} "
                             "(move it to routed_vips if it is routed to the nodes)",
                         )
-                    if address_key(vip) == address_key(own):
+                    if vip_key == own_key:
                         yield Problem((*loc, "vips", position), f"{vip.ip} is the address of host {node!r}")
                 for position, track in enumerate(spec.track_interfaces):
-                    if track not in self.hosts[node].interfaces:
+                    if track not in interfaces:
                         yield Problem(
                             (*loc, "track_interfaces", position), f"host {node!r} has no interface {track!r}"
                         )
@@ -185,18 +188,21 @@ class Inventory(SpecModel):
         """A VRID may appear once per segment and family: two routers with one VRID fight over the VIPs."""
         # Networks, not their texts, as keys: one family per instance, so they compare and sort.
         seen: dict[tuple[IPv4Network | IPv6Network, int], str] = {}
+        hosts = self.hosts
         for cluster_name, cluster in self.load_balancers.items():
-            if not all(node in self.hosts for node in cluster.nodes):
+            nodes = [hosts[node] for node in cluster.nodes if node in hosts]
+            if len(nodes) != len(cluster.nodes):
                 continue
             for name, spec in cluster.vrrp.instances.items():
                 family = spec.family()
-                segments = {
-                    segment
-                    for node in cluster.nodes
-                    if (segment := self._network_of(node, spec.interface, family)) is not None
-                }
-                ordered = sorted(segments) if len(segments) > 1 else segments
-                for segment in ordered:
+                segments = set()
+                for host in nodes:
+                    interface = host.interfaces.get(spec.interface)
+                    if interface is not None:
+                        own = interface.address if family == 4 else interface.address6
+                        if own is not None:
+                            segments.add(own.network)
+                for segment in sorted(segments) if len(segments) > 1 else segments:
                     key = (segment, spec.vrid)
                     if key in seen:
                         yield Problem(

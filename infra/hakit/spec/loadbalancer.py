@@ -56,16 +56,15 @@ class LoadBalancer(SpecModel):
     def rules(self) -> Iterator[Problem]:
         """One clear master per instance, coherent states, tracking weight, frontends on cluster VIPs."""
         for name, spec in self.vrrp.instances.items():
-            for node in spec.priorities:
-                if node not in self.nodes:
-                    yield Problem(
-                        ("vrrp", "instances", name, "priorities", node),
-                        f"{node!r} is not a node of this cluster",
-                    )
-            if any(node not in self.nodes for node in spec.priorities):
-                continue
-            yield from self._priority_rules(name)
-        yield from self._state_rules()
+            unknown = [node for node in spec.priorities if node not in self.nodes]
+            for node in unknown:
+                yield Problem(
+                    ("vrrp", "instances", name, "priorities", node), f"{node!r} is not a node of this cluster"
+                )
+            if not unknown:
+                yield from self._priority_rules(name)
+        if any(role.state == "MASTER" for role in self.nodes.values()):
+            yield from self._state_rules()
         vips = {address_key(vip) for spec in self.vrrp.instances.values() for vip in spec.all_vips()}
         for name, frontend in self.proxy.frontends.items():
             for position, address in enumerate(frontend.addresses):
@@ -77,14 +76,18 @@ class LoadBalancer(SpecModel):
                     )
 
     def _priority_rules(self, name: str) -> Iterator[Problem]:
-        ranked = sorted(self.nodes, key=lambda node: -self.priority(name, node))
+        overrides = self.vrrp.instances[name].priorities
+        # Sorted by priority, highest first; `sorted` is stable, so equal priorities keep node order.
+        ranked = sorted(
+            ((overrides.get(node, role.priority), node) for node, role in self.nodes.items()),
+            key=lambda entry: -entry[0],
+        )
         by_priority: dict[int, str] = {}
-        for node in ranked:
-            value = self.priority(name, node)
+        for value, node in ranked:
             if value in by_priority:
                 loc: tuple[str | int, ...] = (
                     ("vrrp", "instances", name, "priorities", node)
-                    if node in self.vrrp.instances[name].priorities
+                    if node in overrides
                     else ("nodes", node, "priority")
                 )
                 yield Problem(
@@ -95,11 +98,11 @@ class LoadBalancer(SpecModel):
             by_priority.setdefault(value, node)
         weight = self.vrrp.track_proxy.weight
         if self.vrrp.track_proxy.enabled and weight < 0 and len(ranked) > 1:
-            top, second = self.priority(name, ranked[0]), self.priority(name, ranked[1])
+            (top, master), (second, _) = ranked[0], ranked[1]
             if top + weight >= second:
                 yield Problem(
                     ("vrrp", "track_proxy", "weight"),
-                    f"a failing proxy on {ranked[0]!r} lowers priority {top} to {top + weight}, "
+                    f"a failing proxy on {master!r} lowers priority {top} to {top + weight}, "
                     f"not below {second}: the VIPs of {name!r} would not move",
                 )
 
