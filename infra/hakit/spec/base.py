@@ -377,6 +377,7 @@ def fast_ipv4_interface(value: Any) -> Any:
 
 
 _NETMASKS = tuple((1 << 32) - (1 << (32 - prefix)) for prefix in range(33))
+"""The IPv4 netmask of each prefix length, as an integer."""
 
 
 @lru_cache(maxsize=1 << 14)
@@ -400,11 +401,9 @@ def _interface_from_parts(address: int, prefix: int) -> IPv4Interface:
 
 
 def _same_interface(first: IPv4Interface, second: IPv4Interface) -> bool:
-    return type(first) is type(second) and (first, str(first), vars(first)) == (
-        second,
-        str(second),
-        vars(second),
-    )
+    """Equal in value, text and every stored field."""
+    shown = (first, str(first), vars(first))
+    return type(first) is type(second) and shown == (second, str(second), vars(second))
 
 
 _ipv4_interface: Callable[[int, int], IPv4Interface] = (
