@@ -16,7 +16,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from hakit.errors import HakitError
 from hakit.lab import netns
@@ -199,15 +198,12 @@ class DrillRunner:
                 result.extra["proxy_errors"] = errors
         return result
 
-    def _proxy_log(self, node: str) -> Path:
-        return self.lab.supervisor.log_dir / f"proxy-{node}.log"
-
     def proxy_log_sizes(self) -> dict[str, int]:
         """How long each node's proxy log is now (`proxy_errors` reads what is written after)."""
         sizes: dict[str, int] = {}
         for node in self.plan.nodes:
             with contextlib.suppress(OSError):
-                sizes[node.name] = self._proxy_log(node.name).stat().st_size
+                sizes[node.name] = self.lab.supervisor.log_path(f"proxy-{node.name}").stat().st_size
         return sizes
 
     def proxy_errors(self, offsets: dict[str, int], limit: int = 5) -> str:
@@ -219,7 +215,7 @@ class DrillRunner:
         found: list[str] = []
         for node, offset in offsets.items():
             try:
-                with open(self._proxy_log(node), "rb") as log:
+                with open(self.lab.supervisor.log_path(f"proxy-{node}"), "rb") as log:
                     log.seek(offset)
                     written = log.read(PROXY_LOG_READ_LIMIT)
             except OSError:

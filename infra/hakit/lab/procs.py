@@ -96,6 +96,10 @@ class Supervisor:
         self.records: dict[str, ProcRecord] = {}
         self._popen: dict[str, subprocess.Popen[bytes]] = {}
 
+    def log_path(self, name: str) -> Path:
+        """Where the output of process `name` goes: LOG_DIR/NAME.log."""
+        return self.log_dir / f"{name}.log"
+
     def start(
         self,
         name: str,
@@ -109,7 +113,7 @@ class Supervisor:
         if name in self.records and is_running(self.records[name]):
             raise RuntimeError(f"lab process {name!r} is already running (pid {self.records[name].pid})")
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"{name}.log"
+        log_path = self.log_path(name)
         # `ip netns exec` enters the namespace and execs the command: the PID is the daemon's own.
         full = ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
         with open(log_path, "ab") as log:

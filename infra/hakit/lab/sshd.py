@@ -186,7 +186,7 @@ class LabSsh:
             argv[0] = shutil.which(argv[0]) or argv[0]
             pid_file = shlex.quote(str(self.started_pid_file(role, node)))
             inner = f"echo $$ > {pid_file} && exec {shlex.join(argv)}"
-            log = shlex.quote(str(self.lab.supervisor.log_dir / f"{role}-{node}.log"))
+            log = shlex.quote(str(self.lab.supervisor.log_path(f"{role}-{node}")))
             commands[daemon] = f"setsid -f sh -c {shlex.quote(inner)} </dev/null >>{log} 2>&1"
         return commands
 
@@ -211,7 +211,7 @@ class LabSsh:
                 if start_time is None:
                     continue
                 name = f"{role}-{node.name}"
-                log = str(self.lab.supervisor.log_dir / f"{name}.log")
+                log = str(self.lab.supervisor.log_path(name))
                 netns = self.lab.node_ns(node.name)
                 record = ProcRecord(name, pid, start_time, netns, self.daemon_argv(role, node.name), log)
                 self.lab.supervisor.records[name] = record

@@ -43,7 +43,7 @@ def keepalived_context(
         peers = []
         for other in cluster.nodes:
             interface = inv.hosts[other].interfaces[spec.interface]
-            address = interface.address if family == 4 else interface.address6
+            address = interface.of_family(family)
             assert address is not None  # checked by Inventory.rules
             if other == node:
                 unicast_src = str(address.ip)

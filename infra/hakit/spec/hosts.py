@@ -25,6 +25,10 @@ class InterfaceSpec(SpecModel):
         default=None, description="IPv6 address with prefix, e.g. fd00:1::11/64"
     )
 
+    def of_family(self, family: int) -> IPv4Interface | IPv6Interface | None:
+        """The address (with prefix) of address family 4 or 6, if the interface has one."""
+        return self.address if family == 4 else self.address6
+
     def rules(self) -> Iterator[Problem]:
         """An interface needs at least one address."""
         if self.address is None and self.address6 is None:

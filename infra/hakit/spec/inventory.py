@@ -146,9 +146,7 @@ class Inventory(SpecModel):
                 if interface is None:
                     yield Problem((*loc, "interface"), f"host {node!r} has no interface {spec.interface!r}")
                     continue
-                own: IPv4Interface | IPv6Interface | None = (
-                    interface.address if family == 4 else interface.address6
-                )
+                own = interface.of_family(family)
                 if own is None:
                     field = "address" if family == 4 else "address6"
                     yield Problem(
@@ -181,7 +179,7 @@ class Inventory(SpecModel):
         spec = self.hosts[node].interfaces.get(interface)
         if spec is None:
             return None
-        own = spec.address if family == 4 else spec.address6
+        own = spec.of_family(family)
         return own.network if own is not None else None
 
     def _vrid_rules(self) -> Iterator[Problem]:
@@ -198,10 +196,9 @@ class Inventory(SpecModel):
                 segments = set()
                 for host in nodes:
                     interface = host.interfaces.get(spec.interface)
-                    if interface is not None:
-                        own = interface.address if family == 4 else interface.address6
-                        if own is not None:
-                            segments.add(own.network)
+                    own = interface.of_family(family) if interface is not None else None
+                    if own is not None:
+                        segments.add(own.network)
                 for segment in sorted(segments) if len(segments) > 1 else segments:
                     key = (segment, spec.vrid)
                     if key in seen:

@@ -31,13 +31,19 @@ class LoadBalancer(SpecModel):
     vrrp: Vrrp
     proxy: Proxy
 
+    def priorities(self, instance: str) -> dict[str, int]:
+        """The effective priority of every node in `instance` (instance override, else the node's)."""
+        overrides = self.vrrp.instances[instance].priorities
+        return {node: overrides.get(node, role.priority) for node, role in self.nodes.items()}
+
     def priority(self, instance: str, node: str) -> int:
-        """The effective priority of `node` in `instance` (instance override, else the node's)."""
-        return self.vrrp.instances[instance].priorities.get(node, self.nodes[node].priority)
+        """The effective priority of `node` in `instance`."""
+        return self.priorities(instance)[node]
 
     def master_of(self, instance: str) -> str:
         """The node that holds the VIPs of `instance` when every node is healthy."""
-        return max(self.nodes, key=lambda node: self.priority(instance, node))
+        ranks = self.priorities(instance)
+        return max(ranks, key=ranks.__getitem__)
 
     def initial_state(self, instance: str, node: str) -> str:
         """MASTER for the expected master unless preemption is restricted (keepalived needs BACKUP then)."""
@@ -77,11 +83,8 @@ class LoadBalancer(SpecModel):
 
     def _priority_rules(self, name: str) -> Iterator[Problem]:
         overrides = self.vrrp.instances[name].priorities
-        # Sorted by priority, highest first; `sorted` is stable, so equal priorities keep node order.
-        ranked = sorted(
-            ((overrides.get(node, role.priority), node) for node, role in self.nodes.items()),
-            key=lambda entry: -entry[0],
-        )
+        # Highest first; `sorted` is stable, so equal priorities keep node order.
+        ranked = sorted(((value, node) for node, value in self.priorities(name).items()), key=lambda e: -e[0])
         by_priority: dict[int, str] = {}
         for value, node in ranked:
             if value in by_priority:
