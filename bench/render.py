@@ -138,7 +138,7 @@ def bench_whole_process(hosts: int, runs: int, workdir: Path) -> None:
     plain_out = workdir / "plain-out"
     fresh_out = workdir / "hakit-fresh"
     replaced_out = workdir / "hakit-replace"
-    render = [python, "-m", "hakit.cli", "render", str(path), "--no-validate", "-o"]
+    render = [python, "-m", "hakit", "render", str(path), "--no-validate", "-o"]
 
     def plain() -> None:
         _run([python, str(PLAIN_JINJA), str(path), str(plain_out)])
@@ -242,7 +242,7 @@ def bench_bad_inventory(megabytes: float, runs: int, workdir: Path) -> None:
     clusters[len(clusters) // 2]["proxy"]["backends"]["app"]["servers"]["app1"]["port"] = 99999
     path = workdir / "big-bad.yaml"
     path.write_text(_yaml_text(data), encoding="utf-8")
-    command = [sys.executable, "-m", "hakit.cli", "render", str(path), "-o", str(workdir / "big-out")]
+    command = [sys.executable, "-m", "hakit", "render", str(path), "-o", str(workdir / "big-out")]
     done = _run(command, expect=2)  # warm-up
     samples = [_timed(lambda: _run(command, expect=2)) for _ in range(runs)]
     seconds = statistics.median(samples)

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, get_args, get_origin
+from typing import TYPE_CHECKING, Any, get_args, get_origin
 
 import typer
 
 from hakit import __version__
 from hakit.commands.console import console
 from hakit.errors import HakitError
+
+if TYPE_CHECKING:
+    from hakit.spec.read_ahead import ReadAhead
 
 app = typer.Typer(
     name="hakit",
@@ -154,10 +158,16 @@ def _only(name: str) -> typer.Typer:
     return narrowed
 
 
-def main() -> None:
-    """Run `hakit` with `sys.argv`: errors become their lines on stderr and an exit code."""
+def main(early: ReadAhead | None = None) -> None:
+    """Run `hakit` with `sys.argv`: errors become their lines on stderr and an exit code.
+
+    `early`: a read of the command's input file already under way (`hakit.launch`), handed to the
+    command in its context; it is stopped if the command does not take it.
+    """
+    args = sys.argv[1:]
     try:
-        cli_command(sys.argv[1:])(prog_name="hakit")
+        with early or contextlib.nullcontext():
+            cli_command(args)(args=args, prog_name="hakit", obj=early)
     except HakitError as err:
         for line in err.lines:
             _stderr.print(line, markup=False, emoji=False)
@@ -173,10 +183,10 @@ def main() -> None:
         sys.exit(130)
 
 
-def entry() -> None:
-    """The `hakit` console script: `main`, then a quick exit."""
+def entry(early: ReadAhead | None = None) -> None:
+    """`main`, then a quick exit (the console script is `hakit.launch.entry`)."""
     try:
-        main()
+        main(early)
     finally:
         # Interpreter shutdown runs several full collections over every object still alive (schemas,
         # templates, caches, what a command built): 0.1-0.3 s after rendering 1000 hosts.

@@ -226,6 +226,7 @@ def _without_cyclic_gc(command: Callable[..., None]) -> Callable[..., None]:
 
 @_without_cyclic_gc
 def render_command(
+    ctx: typer.Context,
     inventory: Annotated[Path, typer.Argument(help="inventory YAML file", metavar="INVENTORY")],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="output directory (replaced atomically)", metavar="OUT")
@@ -265,12 +266,15 @@ def render_command(
     ] = None,
 ) -> None:
     """Render keepalived / HAProxy / nginx configs for every host of INVENTORY into OUT/<host>/etc/..."""
+    # pydantic and the models load here, while the console script's read-ahead (`hakit.launch`) reads.
     from hakit.spec.inventory import load_inventory
+    from hakit.spec.read_ahead import ReadAhead
 
     if no_validate:
         validate = ValidateMode.no
     with _status(f"loading {inventory.as_posix()}") as status:
-        inv = load_inventory(inventory)
+        early = ctx.obj.take(inventory) if isinstance(ctx.obj, ReadAhead) else None
+        inv = load_inventory(inventory, document=early)
         # The renderers (and Jinja2) load once the inventory is valid: a bad one is reported sooner.
         from hakit.render import render_inventory
         from hakit.render.writer import diff_tree, write_tree

@@ -34,6 +34,7 @@ from hakit.spec.mariadb import Databases, database_rules
 from hakit.spec.slo import SloSpec
 from hakit.spec.vrrp import Vrrp
 from hakit.spec.waivers import WaiverSpec
+from hakit.spec.yaml_reader import YamlDocument
 
 _VALIDATED: ContextVar[dict[int, Any] | None] = ContextVar("hakit_inventory_validated", default=None)
 """While an inventory validates: id(raw section) -> its validated model (for the rules over valid parts)."""
@@ -283,6 +284,9 @@ def _valid(model: type[SpecModel], raw: Any) -> Any:
         return None
 
 
-def load_inventory(path: str | Path) -> Inventory:
-    """Load and validate an inventory file; problems raise `SpecError` (exit 2) with FILE:LINE lines."""
-    return load_model(path, Inventory)
+def load_inventory(path: str | Path, *, document: YamlDocument | None = None) -> Inventory:
+    """Load and validate an inventory file; problems raise `SpecError` (exit 2) with FILE:LINE lines.
+
+    `document`: the file already read (by `read_ahead`); None reads it here.
+    """
+    return load_model(path, Inventory, document=document)

@@ -219,10 +219,13 @@ def validate_data(model_cls: type[ModelT], data: Any, *, source: str, lines: Lin
         raise SpecError(error_lines(err, data, source=source, lines=lines, model_cls=model_cls)) from None
 
 
-def load_model(path: str | Path, model_cls: type[ModelT]) -> ModelT:
-    """Load a YAML file and validate it into `model_cls` (errors: `SpecError`, exit code 2)."""
+def load_model(path: str | Path, model_cls: type[ModelT], *, document: YamlDocument | None = None) -> ModelT:
+    """Load a YAML file and validate it into `model_cls` (errors: `SpecError`, exit code 2).
+
+    `document`: the file already read (by `read_ahead`); None reads it here.
+    """
     with _no_gc_pauses():
-        return _load_model(path, model_cls)
+        return _load_model(path, model_cls, document)
 
 
 @contextmanager
@@ -241,8 +244,9 @@ def _no_gc_pauses() -> Iterator[None]:
             gc.enable()
 
 
-def _load_model(path: str | Path, model_cls: type[ModelT]) -> ModelT:
-    document = _read_document(path)
+def _load_model(path: str | Path, model_cls: type[ModelT], document: YamlDocument | None) -> ModelT:
+    if document is None:
+        document = _read_document(path)
     data = document.data
     if data is None:
         data = {}

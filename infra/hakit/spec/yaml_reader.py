@@ -15,6 +15,7 @@ merged mappings.
 
 from __future__ import annotations
 
+import marshal
 import math
 import os
 import re
@@ -72,8 +73,11 @@ _TIMESTAMP = yaml.SafeLoader.timestamp_regexp
 _MERGE = "<<"
 
 
-def read_bytes(path: str | os.PathLike[str]) -> bytes:
-    """The file's bytes, at most `MAX_FILE_BYTES` (OSError for unreadable paths, YamlProblem when too big)."""
+def read_bytes(path: str | os.PathLike[str] | int) -> bytes:
+    """The file's bytes, at most `MAX_FILE_BYTES` (OSError for unreadable paths, YamlProblem when too big).
+
+    `path` may be an open file descriptor, which is closed after.
+    """
     with open(path, "rb") as handle:
         info = os.fstat(handle.fileno())
         if stat.S_ISDIR(info.st_mode):
@@ -426,7 +430,7 @@ def _simple_block_yaml(text: str) -> YamlDocument | None:
     root: dict[Any, Any] = {}
     numbers = array("I")  # the line of each key and item, in document order (see `DocumentLines`)
     record = numbers.append
-    sizes: dict[int, int] = {}  # entries inside each large container, so a line lookup can skip it
+    sizes: dict[int, int] = {}  # start -> entries inside each large container, so a lookup can skip it
     # The innermost open container is kept in five variables rather than a tuple read on every line;
     # the enclosing ones are saved on `stack`: (its column, the container, is it a mapping, is it an
     # indentless list under a key at its column, the position of its first entry in `numbers`).
@@ -466,7 +470,7 @@ def _simple_block_yaml(text: str) -> YamlDocument | None:
             while indent < column or (indent == column and indentless and not is_item):
                 size = len(numbers) - start
                 if size >= _REMEMBERED_SIZE:
-                    sizes[id(container)] = size
+                    sizes[start] = size
                 column, container, is_map, indentless, start = stack.pop()
             if indent != column:
                 return None  # a continuation line: the full parser decides
@@ -609,6 +613,28 @@ def _only_comment(tail: str) -> bool:
     return not tail or (tail[0] == " " and tail.lstrip(" ")[:1] in ("", "#"))
 
 
+def document_bytes(document: YamlDocument) -> bytes:
+    """`document` as bytes for another process of the same Python (ValueError: a date, say)."""
+    lines = document.lines
+    if isinstance(lines, DocumentLines):
+        parts: tuple[Any, ...] = ("numbers", document.data, lines._numbers.tobytes(), lines._sizes)
+    else:
+        parts = ("paths", document.data, dict(lines))
+    return marshal.dumps((*parts, document.strings_checked))
+
+
+def document_from_bytes(blob: bytes) -> YamlDocument:
+    """The document `document_bytes` wrote (ValueError, EOFError or TypeError for other bytes)."""
+    kind, data, *lines, strings_checked = marshal.loads(blob)
+    if kind == "numbers":
+        numbers = array("I")
+        numbers.frombytes(lines[0])
+        return YamlDocument(data, DocumentLines(data, numbers, lines[1]), strings_checked)
+    if kind == "paths":
+        return YamlDocument(data, lines[0], strings_checked)
+    raise ValueError(f"not a document: {kind!r}")
+
+
 class DocumentLines(Mapping[PathKey, int]):
     """The line of every path of a fast-read document, kept as one number per key and item.
 
@@ -626,35 +652,41 @@ class DocumentLines(Mapping[PathKey, int]):
     def __getitem__(self, path: PathKey) -> int:
         if not isinstance(path, tuple):
             raise KeyError(path)
-        node, offset, line = self._data, 0, 1
+        node, offset, line = self._data, 0, 1  # `offset`: the position of `node`'s first entry
         for part in path:
             if isinstance(node, dict):
                 if part not in node:
                     raise KeyError(path)
                 for key, value in node.items():
-                    offset += 1
+                    offset += 1  # past the key's own entry: the value's entries start here
                     if key == part:
                         line, node = self._numbers[offset - 1], value
                         break
-                    offset += self._size(value)
+                    offset += self._size(value, offset)
             elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
                 for value in node[:part]:
-                    offset += 1 + self._size(value)
+                    offset += 1 + self._size(value, offset + 1)
                 line, node = self._numbers[offset], node[part]
                 offset += 1
             else:
                 raise KeyError(path)
         return line
 
-    def _size(self, node: Any) -> int:
-        """How many keys and items `node` holds at every depth (remembered per container)."""
-        if not isinstance(node, dict | list):
+    def _size(self, node: Any, start: int) -> int:
+        """How many keys and items `node`, whose entries start at `start`, holds at every depth.
+
+        Remembered by start position, which only one non-empty container has (the reader records the
+        large ones); a position, unlike an object's id, means the same in another process.
+        """
+        if not isinstance(node, dict | list) or not node:
             return 0
-        size = self._sizes.get(id(node))
+        size = self._sizes.get(start)
         if size is None:
-            values = node.values() if isinstance(node, dict) else node
-            size = sum(1 + self._size(value) for value in values)
-            self._sizes[id(node)] = size
+            end = start
+            for value in node.values() if isinstance(node, dict) else node:
+                end += 1
+                end += self._size(value, end)
+            size = self._sizes[start] = end - start
         return size
 
     def __iter__(self) -> Iterator[PathKey]:
@@ -668,7 +700,7 @@ class DocumentLines(Mapping[PathKey, int]):
                 stack.extend((node[i], (*path, i)) for i in range(len(node) - 1, -1, -1))
 
     def __len__(self) -> int:
-        return 1 + self._size(self._data)
+        return 1 + self._size(self._data, 0)
 
     def items(self) -> ItemsView[PathKey, int]:
         """Every path with its line in one pass (each lookup on its own would walk the siblings)."""
