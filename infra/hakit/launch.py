@@ -59,10 +59,10 @@ def entry() -> None:
     """The `hakit` console script."""
     from hakit.spec.read_ahead import read_ahead
 
-    early = read_ahead(inventory_argument(sys.argv[1:]))
-    from hakit.cli import entry as run
+    with read_ahead(inventory_argument(sys.argv[1:])) as early:  # stopped even if an import fails
+        from hakit.cli import entry as run
 
-    run(early)
+        run(early)
 
 
 if __name__ == "__main__":
