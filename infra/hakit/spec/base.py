@@ -345,9 +345,15 @@ def address_key(address: IPv4Address | IPv6Address) -> AddressKey:
 
     Fleet-wide rules compare thousands of addresses: formatting each as text cost more than the rules.
     """
-    if isinstance(address, IPv4Interface | IPv6Interface):
-        return address.version, int(address), None
-    return address.version, int(address), getattr(address, "scope_id", None)
+    version = _VERSIONS.get(type(address)) or address.version  # a dict lookup, not a property call
+    if version == 4:
+        return 4, int(address), None
+    if isinstance(address, IPv6Interface):
+        return 6, int(address), None
+    return version, int(address), getattr(address, "scope_id", None)
+
+
+_VERSIONS: dict[type, int] = {IPv4Address: 4, IPv4Interface: 4, IPv6Address: 6, IPv6Interface: 6}
 
 
 _OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextvars import ContextVar
-from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -156,8 +156,11 @@ class Inventory(SpecModel):
                     )
                     continue
                 own_key = address_key(own)
+                network = own.network
+                base, mask = int(network.network_address), int(network.netmask)
                 for position, vip, vip_key in vips:
-                    if not _in_subnet(vip, own):
+                    # `vip.ip in own.network` on the integers at hand (two objects per VIP cost more)
+                    if vip_key[0] != own_key[0] or vip_key[1] & mask != base:
                         yield Problem(
                             (*loc, "vips", position),
                             f"{vip.ip} is outside {node}.{spec.interface}'s subnet {own.network} "
@@ -185,8 +188,9 @@ class Inventory(SpecModel):
 
     def _vrid_rules(self) -> Iterator[Problem]:
         """A VRID may appear once per segment and family: two routers with one VRID fight over the VIPs."""
-        # Networks, not their texts, as keys: one family per instance, so they compare and sort.
-        seen: dict[tuple[IPv4Network | IPv6Network, int], str] = {}
+        # A segment is keyed by integers (family, network, netmask): they hash in C, where a network
+        # object hashes in Python, and they sort as the networks do.
+        seen: dict[tuple[tuple[int, int, int], int], str] = {}
         hosts = self.hosts
         for cluster_name, cluster in self.load_balancers.items():
             nodes = [hosts[node] for node in cluster.nodes if node in hosts]
@@ -194,18 +198,19 @@ class Inventory(SpecModel):
                 continue
             for name, spec in cluster.vrrp.instances.items():
                 family = spec.family()
-                segments = set()
+                segments: dict[tuple[int, int, int], IPv4Network | IPv6Network] = {}
                 for host in nodes:
                     interface = host.interfaces.get(spec.interface)
                     own = interface.of_family(family) if interface is not None else None
                     if own is not None:
-                        segments.add(own.network)
+                        network = own.network
+                        segments[(family, int(network.network_address), int(network.netmask))] = network
                 for segment in sorted(segments) if len(segments) > 1 else segments:
                     key = (segment, spec.vrid)
                     if key in seen:
                         yield Problem(
                             ("load_balancers", cluster_name, "vrrp", "instances", name, "vrid"),
-                            f"VRID {spec.vrid} is already used on segment {segment} by {seen[key]}",
+                            f"VRID {spec.vrid} is already used on segment {segments[segment]} by {seen[key]}",
                         )
                         break
                     seen[key] = f"{cluster_name}.{name}"
@@ -213,14 +218,6 @@ class Inventory(SpecModel):
     def hosts_of(self, cluster_name: str) -> list[str]:
         """The node host names of a load-balancer cluster, in inventory order."""
         return list(self.load_balancers[cluster_name].nodes)
-
-
-def _in_subnet(address: IPv4Interface | IPv6Interface, interface: IPv4Interface | IPv6Interface) -> bool:
-    """`address.ip in interface.network`, on integers: a fleet-wide rule would build two objects per VIP."""
-    network = interface.network
-    return address.version == network.version and (
-        int(address) & int(network.netmask) == int(network.network_address)
-    )
 
 
 def _rules_over_the_valid_parts(data: dict[str, Any], err: ValidationError) -> list[Problem]:
