@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import gc
 import importlib
@@ -161,13 +160,12 @@ def _only(name: str) -> typer.Typer:
 def main(early: ReadAhead | None = None) -> None:
     """Run `hakit` with `sys.argv`: errors become their lines on stderr and an exit code.
 
-    `early`: a read of the command's input file already under way (`hakit.launch`), handed to the
-    command in its context; it is stopped if the command does not take it.
+    `early`: a read of the command's input file already under way, handed to the command in its
+    context (`hakit.launch` started it and stops it if the command does not take it).
     """
     args = sys.argv[1:]
     try:
-        with early or contextlib.nullcontext():
-            cli_command(args)(args=args, prog_name="hakit", obj=early)
+        cli_command(args)(args=args, prog_name="hakit", obj=early)
     except HakitError as err:
         for line in err.lines:
             _stderr.print(line, markup=False, emoji=False)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "bench"))
 COMPARE = """
 import json, os, sys
 from hakit.spec.read_ahead import read_ahead
-from hakit.spec.yaml_reader import decode, parse, read_bytes
+from hakit.spec.yaml_reader import read_document
 
 def no_children():
     try:
@@ -41,7 +41,7 @@ started = early.started
 document = early.take(sys.argv[2] if len(sys.argv) > 2 else path)
 result = {"started": started, "got": document is not None, "no_children": no_children()}
 if document is not None:
-    reference = parse(decode(read_bytes(path)))
+    reference = read_document(path)
     result["same_data"] = repr(document.data) == repr(reference.data)
     result["same_lines"] = dict(document.lines) == dict(reference.lines)
     result["each_line"] = all(document.lines[key] == line for key, line in reference.lines.items())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from ipaddress import IPv4Interface, IPv6Interface
+from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from typing import Annotated
 
 from pydantic import BeforeValidator, Field
@@ -43,6 +43,12 @@ class Host(SpecModel):
     )
     description: Text = ""
     deploy: DeployTarget | None = Field(default=None, description="how `hakit deploy` reaches the host (SSH)")
+
+    def network_of(self, interface: str, family: int) -> IPv4Network | IPv6Network | None:
+        """The segment (network) `interface` sits on for address family 4 or 6, if it has such an address."""
+        spec = self.interfaces.get(interface)
+        own = spec.of_family(family) if spec is not None else None
+        return own.network if own is not None else None
 
     def primary_address(self) -> str:
         """The first interface's IPv4 address (else IPv6), without prefix: the host's address for peers."""

@@ -163,7 +163,7 @@ class Inventory(SpecModel):
                     if vip_key[0] != own_key[0] or vip_key[1] & mask != base:
                         yield Problem(
                             (*loc, "vips", position),
-                            f"{vip.ip} is outside {node}.{spec.interface}'s subnet {own.network} "
+                            f"{vip.ip} is outside {node}.{spec.interface}'s subnet {network} "
                             "(move it to routed_vips if it is routed to the nodes)",
                         )
                     if vip_key == own_key:
@@ -176,15 +176,8 @@ class Inventory(SpecModel):
 
     def segment_of(self, node: str, interface: str, family: int) -> str | None:
         """The L2 segment (subnet) that `node`'s `interface` sits on for an address family."""
-        network = self._network_of(node, interface, family)
+        network = self.hosts[node].network_of(interface, family)
         return str(network) if network is not None else None
-
-    def _network_of(self, node: str, interface: str, family: int) -> IPv4Network | IPv6Network | None:
-        spec = self.hosts[node].interfaces.get(interface)
-        if spec is None:
-            return None
-        own = spec.of_family(family)
-        return own.network if own is not None else None
 
     def _vrid_rules(self) -> Iterator[Problem]:
         """A VRID may appear once per segment and family: two routers with one VRID fight over the VIPs."""
@@ -200,10 +193,8 @@ class Inventory(SpecModel):
                 family = spec.family()
                 segments: dict[tuple[int, int, int], IPv4Network | IPv6Network] = {}
                 for host in nodes:
-                    interface = host.interfaces.get(spec.interface)
-                    own = interface.of_family(family) if interface is not None else None
-                    if own is not None:
-                        network = own.network
+                    network = host.network_of(spec.interface, family)
+                    if network is not None:
                         segments[(family, int(network.network_address), int(network.netmask))] = network
                 for segment in sorted(segments) if len(segments) > 1 else segments:
                     key = (segment, spec.vrid)

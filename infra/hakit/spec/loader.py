@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from hakit.errors import SpecError
 from hakit.spec.base import strings_already_checked
-from hakit.spec.yaml_reader import DocumentLines, YamlDocument, YamlProblem, decode, parse, read_bytes
+from hakit.spec.yaml_reader import DocumentLines, YamlDocument, YamlProblem, read_document
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 PathKey = tuple[str | int, ...]
@@ -58,7 +58,7 @@ def _read_document(path: str | Path) -> YamlDocument:
     source = escape_controls(str(path))
     try:
         with _no_gc_pauses():
-            return parse(decode(read_bytes(path)))
+            return read_document(path)
     except OSError as err:
         raise SpecError(f"{source}: cannot read: {err.strerror or err}") from None
     except YamlProblem as problem:

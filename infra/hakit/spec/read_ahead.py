@@ -5,7 +5,7 @@ each other, and neither needs the other: with two cores they overlap. Fork while
 small (`hakit.launch` does, before typer and pydantic): a page the two processes share is copied on
 the first write by either, and that ate the whole gain when the fork came after the imports.
 
-The child runs the same `yaml_reader.parse(decode(read_bytes(path)))` a serial read runs and sends
+The child runs `yaml_reader.read_document`, the read a serial load runs, and sends
 the document back in `marshal` form. Whatever is unusual leaves the read to the caller, so the
 document is never different, only sooner: no `fork` on this system, other threads running, not a
 regular file, a small file, a file the reader refuses (the caller's own read reports it), a value
@@ -117,13 +117,13 @@ def _read_into(path: str | os.PathLike[str], fd: int) -> int:
     """In the child: parse `path` and write its document to `fd`; the exit status (0: sent)."""
     try:
         gc.disable()  # the parse builds no cycles; a short-lived process need not look for them
-        from hakit.spec.yaml_reader import decode, document_bytes, parse, read_bytes
+        from hakit.spec.yaml_reader import document_bytes, read_document
 
         # Not blocking on a FIFO that replaced the file since the parent looked, and only a regular file.
         source = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         if not stat.S_ISREG(os.fstat(source).st_mode):
             return 1
-        blob = document_bytes(parse(decode(read_bytes(source))))
+        blob = document_bytes(read_document(source))
         view = memoryview(blob)
         while view:
             view = view[os.write(fd, view) :]

@@ -110,6 +110,11 @@ def decode(data: bytes) -> str:
     return text
 
 
+def read_document(source: str | os.PathLike[str] | int) -> YamlDocument:
+    """Read, decode and parse a YAML file (a path or an open descriptor): OSError or YamlProblem."""
+    return parse(decode(read_bytes(source)))
+
+
 def parse(text: str) -> YamlDocument:
     """Build plain data (dict/list/scalars) and the line of every key and item from YAML text."""
     fast = _simple_block_yaml(text)
